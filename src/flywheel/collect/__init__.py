@@ -1,0 +1,6 @@
+"""Collect: load export files and events into the canonical tables, rejecting bad input with reasons."""
+
+from flywheel.collect.adapters import REGISTRY, Adapter, known, register
+from flywheel.collect.ingest import FileReport, IngestReport, ingest_file, ingest_paths
+
+__all__ = ["REGISTRY", "Adapter", "FileReport", "IngestReport", "ingest_file", "ingest_paths", "known", "register"]

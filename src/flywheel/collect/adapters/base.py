@@ -1,0 +1,214 @@
+"""The adapter contract: one class per export format, registered with one object.
+
+An adapter has a name, a default source, a header signature used for auto-detection, a mapping from
+roles to the header names each platform version has used, and a `read()` that turns a `RawTable`
+into canonical rows (each carrying its input `__line`) plus the problems it found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flywheel.collect.reading import RawTable, clean_header, read_csv_table, strip_wrappers
+from flywheel.collect.values import Problems
+from flywheel.identifiers import (
+    IdentifierHasher,
+    InvalidIdentifier,
+    map_distinct,
+    mask_value,
+    normalize,
+    normalize_phone,
+)
+from flywheel.warehouse import LINE
+
+
+@dataclass
+class ReadContext:
+    """What an adapter may use while reading: no warehouse access, so reading stays pure."""
+
+    hasher: IdentifierHasher
+    timezone: str = "Asia/Shanghai"
+    currency: str = "CNY"
+    source: str | None = None
+    mapping: dict | None = None
+
+
+@dataclass
+class Batch:
+    """Canonical rows from one file, per table, each with the `__line` it came from."""
+
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    problems: Problems | None = None
+    source: str = ""
+
+    def add(self, name: str, rows: pa.Table) -> None:
+        if name in self.tables:
+            self.tables[name] = pa.concat_tables([self.tables[name], rows], promote_options="permissive")
+        else:
+            self.tables[name] = rows
+
+
+class Adapter:
+    name: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    signature: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    """Groups of header alternatives; every group must be present for auto-detection."""
+    columns: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Role → header names used for it across platform versions."""
+    required: ClassVar[tuple[str, ...]] = ()
+    extensions: ClassVar[tuple[str, ...]] = (".csv", ".tsv", ".txt")
+    sources: ClassVar[tuple[str, ...]] = ()
+    """Other source names this adapter reads (`--source tmall` uses the taobao adapter)."""
+    sniff_by_extension: ClassVar[bool] = False
+    """True when the file extension alone identifies the format (`.jsonl`)."""
+
+    def parse(self, path: Path, data: bytes) -> RawTable:
+        """The file's rows as strings with line numbers; CSV/TSV unless overridden."""
+        return read_csv_table(path, data)
+
+    def matches(self, header: list[str]) -> bool:
+        present = set(header)
+        return bool(self.signature) and all(
+            any(clean_header(h) in present for h in group) for group in self.signature
+        )
+
+    def missing_required(self, header: list[str]) -> list[str]:
+        present = set(header)
+        return [
+            self.columns[role][0]
+            for role in self.required
+            if not any(clean_header(h) in present for h in self.columns[role])
+        ]
+
+    def read(self, raw: RawTable, ctx: ReadContext) -> Batch:
+        raise NotImplementedError
+
+
+class Columns:
+    """The file's columns by role, cleaned of Excel wrappers; absent roles read as all-null."""
+
+    def __init__(self, raw: RawTable, roles: dict[str, tuple[str, ...]]):
+        self.raw = raw
+        self._roles = roles
+        self._cache: dict[str, pa.Array] = {}
+
+    def has(self, role: str) -> bool:
+        return self._header(role) is not None
+
+    def _header(self, role: str) -> str | None:
+        for h in self._roles.get(role, ()):
+            if clean_header(h) in self.raw.columns:
+                return clean_header(h)
+        return None
+
+    def __getitem__(self, role: str) -> pa.Array:
+        if role not in self._cache:
+            name = self._header(role)
+            if name is None:
+                self._cache[role] = pa.nulls(self.raw.num_rows, pa.string())
+            else:
+                self._cache[role] = strip_wrappers(self.raw.columns[name])
+        return self._cache[role]
+
+
+def lines_array(raw: RawTable) -> pa.Array:
+    return pa.array(raw.lines, pa.int64())
+
+
+def fill_within(keys: pa.Array, values: pa.Array) -> pa.Array:
+    """Fill nulls with the first non-null value of the same key (continuation rows of an order)."""
+    if not pc.any(pc.is_null(values)).as_py():
+        return values
+    t = pa.table({"k": keys, "v": values})
+    firsts = t.group_by("k", use_threads=False).aggregate([("v", "first")])
+    filled = pc.take(firsts.column("v_first"), pc.index_in(keys, value_set=firsts.column("k")))
+    return contiguous(pc.coalesce(values, filled))
+
+
+def contiguous(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def keep(mask: np.ndarray) -> pa.Array:
+    return pa.array(~mask)
+
+
+def identifier_rows(
+    ctx: ReadContext,
+    problems: Problems,
+    *,
+    source: str | pa.Array,
+    account_key: pa.Array,
+    id_type: str,
+    values: pa.Array,
+    seen_at: pa.Array,
+    lines: pa.Array,
+    field_name: str,
+    region: str = "CN",
+) -> pa.Table:
+    """Normalised, hashed and masked identifier rows; invalid values are dropped with a reason.
+
+    For `phone`, a marketplace-masked number becomes a partial `phone_masked` identifier.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = values.dictionary_encode()
+    hashes, masks, kinds, partials, reasons = [], [], [], [], []
+    for v in encoded.dictionary.to_pylist():
+        try:
+            if id_type == "phone":
+                phone = normalize_phone(v, region)
+                norm, kind, partial = phone.value, phone.id_type, phone.partial
+            else:
+                norm, kind, partial = normalize(id_type, v), id_type, False
+            hashes.append(ctx.hasher.hash(kind, norm))
+            masks.append(mask_value(norm, kind))
+            kinds.append(kind)
+            partials.append(partial)
+            reasons.append(None)
+        except InvalidIdentifier as e:
+            hashes.append(None), masks.append(None), kinds.append(None), partials.append(None)
+            reasons.append(str(e))
+    ix = encoded.indices
+    reason = pa.array(reasons, pa.string()).take(ix)
+    for why in {r for r in reasons if r is not None}:
+        problems.drop(np.asarray(pc.equal(reason, why).fill_null(False)), field_name, values, why, personal=True)
+    hashed = pa.array(hashes, pa.string()).take(ix)
+    take = (
+        np.asarray(pc.is_valid(hashed))
+        & ~problems.rejected
+        & np.asarray(pc.is_valid(account_key))
+    )
+    idx = pa.array(np.flatnonzero(take), pa.int64())
+    src = source.take(idx) if isinstance(source, pa.Array) else pa.array([source] * len(idx), pa.string())
+    return pa.table({
+        "source": src,
+        "account_key": account_key.take(idx),
+        "id_type": pa.array(kinds, pa.string()).take(ix).take(idx),
+        "id_hash": hashed.take(idx),
+        "id_masked": pa.array(masks, pa.string()).take(ix).take(idx),
+        "is_partial": pa.array(partials, pa.bool_()).take(ix).take(idx),
+        "first_seen_at": seen_at.take(idx),
+        LINE: lines.take(idx),
+    })
+
+
+def hash_column(ctx: ReadContext, id_type: str, values: pa.Array, normalizer) -> pa.Array:
+    """Keyed hash of each value after `normalizer`; values the normalizer rejects hash to null."""
+    def one(v: str) -> str | None:
+        try:
+            return ctx.hasher.hash(id_type, normalizer(v))
+        except InvalidIdentifier:
+            return None
+    return map_distinct(values, one)
+
+
+def file_label(path: Path) -> str:
+    return str(path)

@@ -1,0 +1,115 @@
+"""Shared pieces of the order-export adapters: order and item rows, receivers, regions, consents.
+
+Marketplace exports differ in headers and status words but agree on the shape: an order id, a
+buyer account, a receiver, money, times and lines. These helpers build the canonical rows from
+role columns so each adapter only states its own vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flywheel.collect.adapters.base import ReadContext, contiguous
+from flywheel.collect.values import Problems
+from flywheel.identifiers import InvalidIdentifier, map_distinct, mask_value, normalize_address, normalize_name, normalize_phone
+from flywheel.warehouse import LINE
+
+PAID_STATUSES = ("paid", "shipped", "completed", "refunded", "partially_refunded")
+
+_REGION = re.compile(
+    r"^(?P<province>.+?(?:省|自治区|特别行政区|北京市|天津市|上海市|重庆市|北京|天津|上海|重庆))"
+    r"(?P<city>.+?(?:市|自治州|地区|盟|区))?"
+    r"(?P<district>.+?(?:区|县|市|旗))?"
+)
+
+
+def positions_within(keys: pa.Array) -> pa.Array:
+    """1-based position of each row among the rows with the same key, in file order."""
+    codes = np.asarray(pc.dictionary_encode(keys).indices.fill_null(-1))
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    pos = np.empty(len(codes), dtype=np.int64)
+    pos[order] = np.arange(len(codes)) - run_start + 1
+    return pc.cast(pa.array(pos), pa.string())
+
+
+def sum_within(keys: pa.Array, values: pa.Array) -> pa.Array:
+    """Sum of `values` over rows sharing a key, spread back to every row."""
+    t = pa.table({"k": keys, "v": values})
+    sums = t.group_by("k", use_threads=False).aggregate([("v", "sum")])
+    return contiguous(pc.take(sums.column("v_sum"), pc.index_in(keys, value_set=sums.column("k"))))
+
+
+def split_region(address: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Province, city and district from a Chinese address (`浙江省 杭州市 西湖区 …`)."""
+    def parts(text: str) -> tuple[str | None, str | None, str | None]:
+        pieces = text.split()
+        if len(pieces) >= 3 and _REGION.match(pieces[0]):
+            return pieces[0], pieces[1], pieces[2]
+        m = _REGION.match(text.replace(" ", ""))
+        if not m:
+            return None, None, None
+        return m.group("province"), m.group("city"), m.group("district")
+
+    encoded = pc.dictionary_encode(contiguous(address))
+    found = [parts(unicodedata.normalize("NFKC", v)) for v in encoded.dictionary.to_pylist()]
+    return tuple(pa.array([f[i] for f in found], pa.string()).take(encoded.indices) for i in range(3))
+
+
+def receiver_columns(ctx: ReadContext, problems: Problems, name: pa.Array, phone: pa.Array,
+                     address: pa.Array, phone_field: str) -> dict[str, pa.Array]:
+    """Receiver name (normalised), phone hash + mask (full or marketplace-masked) and address hash."""
+    encoded = pc.dictionary_encode(contiguous(phone))
+    hashes, masks, reasons = [], [], []
+    for v in encoded.dictionary.to_pylist():
+        try:
+            p = normalize_phone(v)
+            hashes.append(ctx.hasher.hash(p.id_type, p.value))
+            masks.append(mask_value(p.value, p.id_type))
+            reasons.append(None)
+        except InvalidIdentifier as e:
+            hashes.append(None), masks.append(None), reasons.append(str(e))
+    reason = pa.array(reasons, pa.string()).take(encoded.indices)
+    for why in {r for r in reasons if r}:
+        problems.drop(np.asarray(pc.equal(reason, why).fill_null(False)), phone_field, phone, why, personal=True)
+    return {
+        "receiver_name": map_distinct(name, normalize_name),
+        "receiver_phone_hash": pa.array(hashes, pa.string()).take(encoded.indices),
+        "receiver_phone_masked": pa.array(masks, pa.string()).take(encoded.indices),
+        "receiver_address_hash": map_distinct(address, lambda a: ctx.hasher.hash("address", normalize_address(a))),
+    }
+
+
+def landed(table: dict[str, pa.Array], problems: Problems, lines: pa.Array, extra_mask: np.ndarray | None = None) -> pa.Table:
+    """The rows of `table` whose input row was not rejected (and `extra_mask`, if given)."""
+    ok = ~problems.rejected
+    if extra_mask is not None:
+        ok &= extra_mask
+    idx = pa.array(np.flatnonzero(ok), pa.int64())
+    cols = {k: (v.take(idx) if isinstance(v, (pa.Array, pa.ChunkedArray)) else pa.array([v] * len(idx))) for k, v in table.items()}
+    cols[LINE] = lines.take(idx)
+    return pa.table(cols)
+
+
+def consent_rows(account_key: pa.Array, source: str, purpose: str, status: pa.Array, recorded_at: pa.Array,
+                 lines: pa.Array, file: str, problems: Problems, legal_basis: str = "consent") -> pa.Table:
+    present = np.asarray(pc.is_valid(status)) & np.asarray(pc.is_valid(recorded_at))
+    evidence = pc.binary_join_element_wise(pa.scalar(f"{file}:line "), pc.cast(lines, pa.string()), "")
+    return landed({
+        "source": source, "account_key": account_key, "purpose": purpose, "status": status,
+        "legal_basis": legal_basis, "recorded_at": recorded_at, "evidence": evidence,
+    }, problems, lines, present)
+
+
+def yes_no(values: pa.Array) -> pa.Array:
+    lowered = pc.utf8_lower(values)
+    yes = pc.is_in(lowered, value_set=pa.array(["yes", "true", "1", "y", "是", "subscribed"]))
+    no = pc.is_in(lowered, value_set=pa.array(["no", "false", "0", "n", "否", "unsubscribed", "not_subscribed"]))
+    return pc.if_else(yes, pa.scalar("granted"), pc.if_else(no, pa.scalar("denied"), pa.scalar(None, pa.string())))

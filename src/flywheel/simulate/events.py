@@ -1,0 +1,206 @@
+"""Segment-spec events of one person on the web shop and the WeChat mini-program.
+
+Browsing, paid landings (touchpoints), web-shop orders, referrals and reviews become `page`,
+`track`, `identify` and `alias` calls; each carries a unique `messageId` mapped to its person in
+`truth/events.csv`.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from flywheel.simulate import pools
+from flywheel.simulate.catalog import PERIOD_END, PERIOD_START, PRODUCTS, UTC_OFFSET_HOURS
+from flywheel.simulate.population import Person
+from flywheel.simulate.purchases import PurchaseHistory
+
+_SHARE_CHANNELS = ("wechat", "moments", "xiaohongshu", "weibo")
+
+
+@dataclass
+class Referral:
+    """One share and the persons who accepted it."""
+
+    share_id: str
+    inviter: Person
+    at: datetime
+    channel: str
+    invitees: list[tuple[Person, datetime]] = field(default_factory=list)
+
+
+@dataclass
+class EventLine:
+    message_id: str
+    person: Person
+    at: datetime
+    source: str
+    account_refs: tuple[str, ...]
+    line: str
+
+
+def _iso(at: datetime, millis: int) -> str:
+    utc = at - timedelta(hours=UTC_OFFSET_HOURS)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+
+
+class EventBuilder:
+    """Builds the event lines of one person with a shared generator."""
+
+    def __init__(self, rng: np.random.Generator, person: Person):
+        self.rng, self.person, self.lines = rng, person, []
+        self.identified: set[str] = set()
+        self.agent = pools.USER_AGENTS[int(rng.integers(len(pools.USER_AGENTS)))]
+
+    def device_source(self, device: str) -> str:
+        return "miniprogram" if device.startswith("mp-") else "web"
+
+    def emit(self, kind: str, at: datetime, device: str, logged_in: bool, body: dict,
+             context: dict | None = None) -> None:
+        if not (PERIOD_START <= at < PERIOD_END):
+            return
+        rng, person = self.rng, self.person
+        message_id = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+        source = self.device_source(device)
+        millis = int(rng.integers(1000))
+        event: dict = {"type": kind, "messageId": message_id, "anonymousId": device}
+        user_id = person.user_id if logged_in else ""
+        if user_id:
+            event["userId"] = user_id
+        event.update(body)
+        ctx: dict = {"source": source, "userAgent": self.agent}
+        if rng.random() < 0.5:
+            ctx["ip"] = f"{int(rng.integers(1, 223))}.{int(rng.integers(256))}.{int(rng.integers(256))}.0"
+        ctx.update(context or {})
+        if source == "miniprogram" and person.unionid and rng.random() < 0.5:
+            event["identities"] = {"wechat_unionid": person.unionid, "wechat_openid": person.openid}
+        event["context"] = ctx
+        event["timestamp"] = event["originalTimestamp"] = _iso(at, millis)
+        event["sentAt"] = _iso(at + timedelta(milliseconds=int(rng.integers(5, 900))), millis)
+        refs = (device, user_id) if user_id else (device,)
+        self.lines.append(EventLine(message_id, person, at, source, refs,
+                                    json.dumps(event, ensure_ascii=False, separators=(",", ":"))))
+
+    def identify(self, at: datetime, device: str) -> None:
+        person = self.person
+        if not person.user_id or device in self.identified:
+            return
+        self.identified.add(device)
+        traits = {"email": person.email, "phone": person.phone}
+        if person.region == "CN" and self.rng.random() < 0.5:
+            traits = {"phone": person.phone}
+        context = {}
+        if self.rng.random() < 0.1:
+            context["consent"] = {"personalization": "granted",
+                                  "marketing_email": "denied" if self.rng.random() < 0.5 else "granted"}
+        self.emit("identify", at, device, True, {"traits": traits}, context)
+        if self.rng.random() < 0.05:
+            self.emit("alias", at + timedelta(seconds=2), device, True, {"previousId": device})
+
+    def browse(self, at: datetime, device: str, logged_in: bool, campaign: dict | None = None
+               ) -> None:
+        rng = self.rng
+        page = {"name": "Landing" if campaign else "Home",
+                "properties": {"path": "/" if not campaign else "/lp"}}
+        self.emit("page", at, device, logged_in, page, {"campaign": campaign} if campaign else None)
+        for k in range(1 + int(rng.poisson(0.8))):
+            product = PRODUCTS[int(rng.integers(len(PRODUCTS)))]
+            self.emit("track", at + timedelta(seconds=20 + 40 * k), device, logged_in,
+                      {"event": "Product Viewed", "properties": _product(product)})
+        if rng.random() < 0.25:
+            self.emit("track", at + timedelta(minutes=5), device, logged_in,
+                      {"event": "Product Added", "properties": _product(product)})
+
+
+def _product(product, quantity: int = 1, cents: int | None = None) -> dict:
+    price = product.list_price if cents is None else round(cents / 100 / quantity, 2)
+    return {"product_id": product.sku, "sku": product.sku, "name": product.name_en,
+            "category": product.category, "price": price, "quantity": quantity}
+
+
+def person_events(rng: np.random.Generator, person: Person, history: PurchaseHistory,
+                  shares: list[Referral], accepted: list[Referral]) -> list[EventLine]:
+    """All events of `person`, given their orders, touchpoints and referral activity."""
+    builder = EventBuilder(rng, person)
+    devices = list(person.devices)
+    if "family_device" in person.traps:
+        devices.append(person.traps["family_device"])
+    if not devices:
+        return []
+    pick = lambda: devices[int(rng.integers(len(devices)))]  # noqa: E731
+    logged = lambda: bool(person.user_id) and rng.random() < 0.6  # noqa: E731
+    start = max(0.0, person.acquired_day - 30)
+    for day in np.sort(rng.uniform(start, (PERIOD_END - PERIOD_START).days,
+                                   size=int(rng.poisson(2)))):
+        at = PERIOD_START + timedelta(days=float(day))
+        device, login = pick(), logged()
+        if login:
+            builder.identify(at - timedelta(seconds=30), device)
+        builder.browse(at, device, login)
+    if "kiosk_device" in person.traps:
+        kiosk = person.traps["kiosk_device"]
+        at = PERIOD_START + timedelta(days=float(rng.uniform(0, 540)))
+        login = bool(person.user_id) and rng.random() < 0.3
+        if login:
+            builder.identify(at - timedelta(seconds=30), kiosk)
+        builder.browse(at, kiosk, login)
+    for tp in history.touchpoints:
+        c = tp.campaign
+        builder.browse(tp.at, pick(), logged(), {"source": c.channel, "medium": c.medium,
+                                                 "name": c.campaign_name, "id": c.campaign_id})
+    for order in history.orders:
+        if order.source != "shopify" or not person.user_id:
+            continue
+        device = pick()
+        builder.identify(order.created - timedelta(minutes=12), device)
+        for k, (product, qty, cents) in enumerate(order.items):
+            builder.emit("track", order.created - timedelta(minutes=10 - k), device, True,
+                         {"event": "Product Added", "properties": _product(product, qty, cents)})
+        builder.emit("track", order.created, device, True, {"event": "Order Completed", "properties": {
+            "order_id": order.order_id, "revenue": round(order.gross_cents / 100, 2),
+            "currency": "CNY", "products": [_product(p, q, c) for p, q, c in order.items]}})
+        if order.status == "completed" and rng.random() < (0.8 if person.is_koc else 0.12):
+            has_media = bool(rng.random() < (0.7 if person.is_koc else 0.25))
+            builder.emit("track", order.created + timedelta(days=float(rng.uniform(4, 20))), device,
+                         True, {"event": "Review Submitted", "properties": {
+                             "order_id": order.order_id, "rating": int(rng.choice(5, p=[.03, .04, .1, .33, .5])) + 1,
+                             "has_media": has_media, "length": int(rng.integers(8, 400))}})
+    for share in shares:
+        builder.emit("track", share.at, pick(), True, {"event": "Referral Shared", "properties": {
+            "share_id": share.share_id, "channel": share.channel}})
+    for share in accepted:
+        at = [when for invitee, when in share.invitees if invitee is person][0]
+        builder.emit("track", at, pick(), logged(), {"event": "Referral Accepted", "properties": {
+            "share_id": share.share_id, "inviter_user_id": share.inviter.user_id}},
+            {"campaign": {"source": share.channel, "medium": "referral", "name": "invite"}})
+    return builder.lines
+
+
+def plan_referrals(rng: np.random.Generator, persons: list[Person]) -> list[Referral]:
+    """Shares by KOCs (many accepted invites each) and a few ordinary customers."""
+    inviters = [p for p in persons if p.user_id]
+    candidates = [p for p in persons if p.devices and not p.is_koc]
+    order = rng.permutation(len(candidates))
+    pool = [candidates[int(i)] for i in order]
+    referrals: list[Referral] = []
+    for inviter in inviters:
+        n_shares = int(rng.integers(4, 9)) if inviter.is_koc else int(rng.random() < 0.06)
+        for _ in range(n_shares):
+            n_accept = int(rng.integers(2, 8)) if inviter.is_koc else int(rng.random() < 0.4)
+            share = Referral(f"s_{rng.bytes(8).hex()}", inviter, datetime.min,
+                             _SHARE_CHANNELS[int(rng.integers(len(_SHARE_CHANNELS)))])
+            for _ in range(n_accept):
+                if not pool:
+                    break
+                invitee = pool.pop()
+                if invitee is inviter:
+                    continue
+                share.invitees.append((invitee, PERIOD_START + timedelta(
+                    days=max(1.0, invitee.acquired_day - float(rng.uniform(0.05, 2))))))
+            first = min([w for _, w in share.invitees], default=None)
+            share.at = (first or PERIOD_START + timedelta(days=float(rng.uniform(1, 540)))) \
+                - timedelta(hours=float(rng.uniform(1, 72)))
+            referrals.append(share)
+    return referrals

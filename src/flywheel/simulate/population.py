@@ -1,0 +1,197 @@
+"""Persons of the simulated merchant: who they are, where they shop, and their true purchase traits.
+
+A person is drawn once per chunk from a seeded generator; every platform account they hold is derived
+from them, so the truth files can name the person behind each account exactly.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+
+from flywheel.simulate import pools
+from flywheel.simulate.catalog import PERIOD_DAYS, TRUE_PARAMS
+
+MARKETPLACES = ("taobao", "tmall", "jd", "douyin")
+_MULT = 2654435761
+
+
+def scramble(n: int, digits: int, salt: int) -> int:
+    """A bijection of 0..10**digits-1: distinct persons get distinct, unordered-looking numbers."""
+    return (n * _MULT + salt) % 10**digits
+
+
+@dataclass
+class Person:
+    """One true human and every identifier they may show on a source."""
+
+    n: int
+    region: str
+    name: str
+    name_pinyin: str
+    surname: str
+    birthday: str
+    phone: str
+    email: str
+    province: str
+    city: str
+    district: str
+    street: str
+    zip: str
+    country: str
+    rate: float
+    dropout_p: float
+    spend_scale: float
+    acquired_day: float
+    never_buyer: bool
+    order_sources: list[str]
+    source_weights: list[float]
+    wecom: bool
+    web: bool
+    user_id: str
+    devices: list[str]
+    unionid: str
+    openid: str
+    taobao_nick: str
+    jd_pin: str
+    douyin_id: str
+    external_userid: str
+    relative_name: str
+    relative_phone: str
+    is_koc: bool = False
+    traps: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def person_id(self) -> str:
+        return f"P{self.n + 1:07d}"
+
+    @property
+    def phone_local(self) -> str:
+        """The number as a CN marketplace shows it (11 digits), or E.164 abroad."""
+        return self.phone
+
+
+def _cn_phone(rng: np.random.Generator, n: int, salt: int) -> str:
+    prefix = pools.CN_PHONE_PREFIXES[int(rng.integers(len(pools.CN_PHONE_PREFIXES)))]
+    number = f"{prefix}{scramble(n, 8, salt):08d}"
+    return "13900139001" if number == "13800138000" else number
+
+
+def _cn_given(rng: np.random.Generator) -> tuple[str, str]:
+    k = 1 + int(rng.random() < 0.7)
+    idx = rng.integers(len(pools.GIVEN_CHARS), size=k)
+    chars = [pools.GIVEN_CHARS[int(i)] for i in idx]
+    return "".join(c for c, _ in chars), "".join(p for _, p in chars)
+
+
+def _person(rng: np.random.Generator, n: int, seed: int, draws: dict, i: int) -> Person:
+    salt = seed * 7919
+    region = draws["region"][i]
+    if region == "CN":
+        s_cn, s_py = pools.SURNAMES[int(rng.integers(len(pools.SURNAMES)))]
+        g_cn, g_py = _cn_given(rng)
+        name, pinyin = s_cn + g_cn, f"{s_py} {g_py.capitalize()}"
+        phone = _cn_phone(rng, n, salt)
+        domain = pools.CN_EMAIL_DOMAINS[int(rng.integers(len(pools.CN_EMAIL_DOMAINS)))]
+        local = (str(10000000 + scramble(n, 9, salt + 3)) if domain == "qq.com"
+                 else f"{s_py.lower()}{g_py}{scramble(n, 7, salt + 5)}")
+        province, city, districts = pools.CN_PLACES[int(rng.integers(len(pools.CN_PLACES)))]
+        district = districts[int(rng.integers(len(districts)))]
+        street = (f"{pools.CN_STREETS[int(rng.integers(len(pools.CN_STREETS)))]}"
+                  f"{int(rng.integers(1, 400))}号{int(rng.integers(1, 30))}栋{int(rng.integers(101, 2802))}室")
+        zip_code, country = f"{int(rng.integers(100000, 860000)):06d}", "CN"
+        r_cn, _ = _cn_given(rng)
+        relative_name, relative_phone = s_cn + r_cn, _cn_phone(rng, n, salt + 11)
+    else:
+        first = pools.LATIN_FIRST[int(rng.integers(len(pools.LATIN_FIRST)))]
+        last = pools.LATIN_LAST[int(rng.integers(len(pools.LATIN_LAST)))]
+        name = pinyin = f"{first} {last}"
+        s_cn = last
+        domain = pools.LATIN_EMAIL_DOMAINS[int(rng.integers(len(pools.LATIN_EMAIL_DOMAINS)))]
+        ascii_name = f"{first}.{last}".lower().replace(" ", "")
+        ascii_name = ascii_name.encode("ascii", "ignore").decode()
+        local = f"{ascii_name}{scramble(n, 6, salt + 5)}"
+        if region == "EU":
+            country, cc, mobile, city, province, zip_code, streets = \
+                pools.EU_PLACES[int(rng.integers(len(pools.EU_PLACES)))]
+            extra = str(int(rng.integers(10))) if cc == "+39" else ""
+            phone = f"{cc}{mobile}{scramble(n, 8, salt):08d}{extra}"
+        else:
+            area, city, province, zip_code, streets = \
+                pools.US_PLACES[int(rng.integers(len(pools.US_PLACES)))]
+            country = "US"
+            phone = f"+1{area}{int(rng.integers(2, 10))}{scramble(n, 6, salt):06d}"
+        street = f"{int(rng.integers(1, 200))} {streets[int(rng.integers(len(streets)))]}"
+        district = ""
+        relative_name, relative_phone = f"{pools.LATIN_FIRST[int(rng.integers(30))]} {last}", ""
+    birthday = date(1960, 1, 1) + timedelta(days=int(rng.integers(0, 365 * 45)))
+
+    sources, weights = _order_sources(rng, region)
+    web = region != "CN" or "shopify" in sources or rng.random() < 0.25
+    user_id = f"u_{scramble(n, 9, salt + 17):09x}" if "shopify" in sources else ""
+    devices = [f"{'mp' if region == 'CN' and rng.random() < 0.5 else 'anon'}-"
+               f"{rng.bytes(6).hex()}-{scramble(n, 8, salt + 19):08d}"
+               for _ in range(1 + int(rng.random() < 0.2))] if web else []
+    has_wechat = region == "CN" and rng.random() < 0.7
+    return Person(
+        n=n, region=region, name=name, name_pinyin=pinyin, surname=s_cn,
+        birthday=birthday.isoformat(), phone=phone, email=f"{local}@{domain}",
+        province=province, city=city, district=district, street=street, zip=zip_code,
+        country=country, rate=float(draws["rate"][i]), dropout_p=float(draws["dropout"][i]),
+        spend_scale=float(draws["scale"][i]), acquired_day=float(draws["acquired"][i]),
+        never_buyer=bool(draws["never"][i]), order_sources=sources, source_weights=weights,
+        wecom=region == "CN" and rng.random() < 0.3, web=web, user_id=user_id, devices=devices,
+        unionid=f"o6_{rng.bytes(9).hex()}{scramble(n, 7, salt + 23):07d}" if has_wechat else "",
+        openid=f"oA{rng.bytes(8).hex()}{scramble(n, 7, salt + 29):07d}" if has_wechat else "",
+        taobao_nick=_nick(rng, n, salt, g_py if region == "CN" else ""),
+        jd_pin=f"jd_{scramble(n, 10, salt + 31):010d}" if rng.random() < 0.6
+        else f"{pinyin.replace(' ', '').lower()}_{scramble(n, 7, salt + 37):07d}",
+        douyin_id=f"{3000000000000 + scramble(n, 12, salt + 41)}",
+        external_userid=f"wm{rng.bytes(10).hex()}{scramble(n, 8, salt + 43):08d}",
+        relative_name=relative_name, relative_phone=relative_phone,
+    )
+
+
+def _nick(rng: np.random.Generator, n: int, salt: int, given_py: str) -> str:
+    style = rng.random()
+    if style < 0.4:
+        return f"tb{scramble(n, 10, salt + 47):010d}"
+    if style < 0.7 and given_py:
+        return f"{given_py}{scramble(n, 7, salt + 53):07d}"
+    return f"{pools.NICK_WORDS[int(rng.integers(len(pools.NICK_WORDS)))]}{scramble(n, 7, salt + 59):07d}"
+
+
+def _order_sources(rng: np.random.Generator, region: str) -> tuple[list[str], list[float]]:
+    if region != "CN":
+        return ["shopify"], [1.0]
+    primary = MARKETPLACES[int(rng.choice(4, p=[0.3, 0.3, 0.2, 0.2]))]
+    sources, weights = [primary], [3.0]
+    for other in MARKETPLACES:
+        if other != primary and rng.random() < 0.15:
+            sources.append(other)
+            weights.append(1.0)
+    if rng.random() < 0.2:
+        sources.append("shopify")
+        weights.append(1.0)
+    total = sum(weights)
+    return sources, [w / total for w in weights]
+
+
+def make_persons(seed: int, chunk: int, first_n: int, count: int) -> list[Person]:
+    """Draw `count` persons numbered from `first_n`, identical for the same (seed, chunk)."""
+    rng = np.random.default_rng([seed, chunk, 1])
+    tp = TRUE_PARAMS
+    draws = {
+        "region": rng.choice(np.array(["CN", "EU", "US"]), size=count, p=[0.8, 0.08, 0.12]),
+        "rate": rng.gamma(tp.r, 1.0 / tp.alpha, size=count),
+        "dropout": rng.beta(tp.a, tp.b, size=count),
+        "scale": rng.gamma(tp.q, 1.0 / tp.v, size=count),
+        "acquired": rng.uniform(0, PERIOD_DAYS, size=count),
+        "never": rng.random(count) < tp.never_buyer_share,
+    }
+    persons = [_person(rng, first_n + i, seed, draws, i) for i in range(count)]
+    web_users = [p for p in persons if p.user_id]
+    n_koc = max(2, len(persons) // 250) if len(web_users) >= 20 else 0
+    for idx in rng.choice(len(web_users), size=min(n_koc, len(web_users)), replace=False):
+        web_users[int(idx)].is_koc = True
+    return persons

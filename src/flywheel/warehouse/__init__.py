@@ -1,0 +1,9 @@
+"""Warehouse access: the Ibis connection, table catalog, migrations and idempotent writes.
+
+Only this package knows whether DuckDB or Spark runs the queries.
+"""
+
+from flywheel.warehouse.engines import ENGINES, spark_session
+from flywheel.warehouse.store import LINE, Warehouse
+
+__all__ = ["ENGINES", "LINE", "Warehouse", "spark_session"]

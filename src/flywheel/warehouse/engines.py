@@ -1,0 +1,106 @@
+"""Everything that differs between DuckDB and Spark lives here, named.
+
+The rest of Flywheel writes Ibis expressions and never asks which engine runs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import ibis
+from ibis.backends import BaseBackend
+
+from flywheel.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+SPARK_DATABASE = "flywheel"
+
+
+class Engine:
+    """How to connect to one engine and what it can and cannot do."""
+
+    name: str = ""
+    transactional: bool = False
+
+    def connect(self, db_path: Path) -> BaseBackend:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def transaction(self, con: BaseBackend) -> Iterator[None]:
+        yield
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+    transactional = True
+
+    def connect(self, db_path: Path) -> BaseBackend:
+        db_path = Path(db_path)
+        if db_path.parent and not db_path.parent.exists():
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        return ibis.duckdb.connect(str(db_path))
+
+    @contextlib.contextmanager
+    def transaction(self, con: BaseBackend) -> Iterator[None]:
+        """A file is applied all or nothing: DuckDB rolls back a half-written file."""
+        con.raw_sql("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            con.raw_sql("ROLLBACK")
+            raise
+        con.raw_sql("COMMIT")
+
+
+class SparkEngine(Engine):
+    """Local or cluster Spark. Tables live under `db_path` (a directory) as the Spark warehouse.
+
+    Spark has no multi-table transactions: ingestion writes the lineage record last, so a file
+    interrupted half-way is applied again on the next run and natural keys drop what had landed.
+    """
+
+    name = "spark"
+    transactional = False
+
+    def connect(self, db_path: Path) -> BaseBackend:
+        session = spark_session(str(Path(db_path).resolve()))
+        session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
+        session.catalog.setCurrentDatabase(SPARK_DATABASE)
+        return ibis.pyspark.connect(session)
+
+
+@functools.cache
+def spark_session(warehouse_dir: str):
+    """One Spark session per process and warehouse (a session takes ~8 s to start)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError("--engine spark needs PySpark: pip install 'flywheel-cdp[spark]'") from None
+    derby = tempfile.mkdtemp(prefix="flywheel-derby-")
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName("flywheel")
+        .config("spark.sql.warehouse.dir", warehouse_dir)
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={derby}")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (DuckDBEngine(), SparkEngine())}
+
+
+def engine(name: str) -> Engine:
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise EngineError(f"Unknown engine {name!r}. Known: {', '.join(ENGINES)}.") from None

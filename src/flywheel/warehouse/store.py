@@ -1,0 +1,147 @@
+"""The warehouse: one Ibis connection, the catalog's tables, schema versions and idempotent writes."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flywheel.config import Settings, load_settings
+from flywheel.schema import SCHEMA_VERSION, TABLES, table as catalog_table
+from flywheel.warehouse.engines import Engine, engine as engine_named
+
+log = logging.getLogger(__name__)
+
+LINE = "__line"
+VERSION_TABLE = "schema_version"
+
+
+def _create_all(wh: "Warehouse") -> None:
+    for t in TABLES:
+        if t.name not in wh.con.list_tables():
+            wh.con.create_table(t.name, schema=t.schema)
+
+
+MIGRATIONS = {1: _create_all}
+"""Forward migrations by target version; each takes the warehouse and brings it to that version."""
+
+
+class Warehouse:
+    """Access to the canonical tables on DuckDB or Spark through one Ibis connection."""
+
+    def __init__(self, con, engine: Engine, settings: Settings):
+        self.con = con
+        self.engine = engine
+        self.settings = settings
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, migrate: bool = True) -> "Warehouse":
+        settings = settings or load_settings()
+        eng = engine_named(settings.engine)
+        wh = cls(eng.connect(Path(settings.db_path)), eng, settings)
+        if migrate:
+            wh.migrate()
+        return wh
+
+    def close(self) -> None:
+        if self.engine.name == "duckdb":
+            self.con.disconnect()
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        if VERSION_TABLE not in self.con.list_tables():
+            return 0
+        value = self.con.table(VERSION_TABLE).version.max().execute()
+        return int(value) if value is not None and value == value else 0
+
+    def migrate(self) -> int:
+        """Apply pending forward migrations; returns the resulting version."""
+        if VERSION_TABLE not in self.con.list_tables():
+            self.con.create_table(
+                VERSION_TABLE, schema=ibis.schema({"version": "int64", "applied_at": "timestamp('UTC')"})
+            )
+        current = self.version
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(f"Warehouse schema v{current} is newer than this Flywheel (v{SCHEMA_VERSION}).")
+        for target in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[target](self)
+            now = dt.datetime.now(dt.timezone.utc)
+            self.con.insert(VERSION_TABLE, pa.table({"version": [target], "applied_at": [now]}))
+            log.info("migrated warehouse to schema v%d", target)
+        return SCHEMA_VERSION
+
+    def table(self, name: str) -> ibis.Table:
+        catalog_table(name)
+        return self.con.table(name)
+
+    def count(self, name: str) -> int:
+        return int(self.table(name).count().execute())
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.engine.transaction(self.con):
+            yield
+
+    def conform(self, name: str, batch: pa.Table) -> pa.Table:
+        """The batch with exactly the catalog's columns and types (missing ones null)."""
+        schema = catalog_table(name).schema.to_pyarrow()
+        cols = []
+        for f in schema:
+            if f.name in batch.column_names:
+                col = batch.column(f.name)
+                cols.append(col if col.type == f.type else pc.cast(col, f.type))
+            else:
+                cols.append(pa.nulls(batch.num_rows, f.type))
+        return pa.Table.from_arrays(cols, schema=pa.schema([f.with_nullable(True) for f in schema]))
+
+    def append(self, name: str, batch: pa.Table) -> int:
+        if batch.num_rows:
+            self.con.insert(name, self.conform(name, batch))
+        return batch.num_rows
+
+    def insert_new(self, name: str, batch: pa.Table) -> pa.Array:
+        """Insert the rows whose natural key is not stored yet (the first of repeats within the batch).
+
+        Returns the `__line` values of the rows that were inserted, so callers can tell loaded input
+        rows from duplicates. Re-running the same batch inserts nothing.
+        """
+        t = catalog_table(name)
+        if batch.num_rows == 0:
+            return pa.array([], pa.int64())
+        if LINE not in batch.column_names:
+            batch = batch.append_column(LINE, pa.array(range(batch.num_rows), pa.int64()))
+        batch = first_per_key(batch, list(t.key))
+        keys = batch.select(list(t.key) + [LINE])
+        stored = self.table(name).select(*t.key)
+        if self.count(name) == 0:
+            new = batch
+        else:
+            fresh = ibis.memtable(keys).anti_join(stored, list(t.key)).select(LINE).to_pyarrow()
+            wanted = pc.is_in(batch.column(LINE), value_set=fresh.column(LINE))
+            new = batch.filter(wanted)
+        if new.num_rows:
+            self.con.insert(name, self.conform(name, new.drop_columns([LINE])))
+        return new.column(LINE).combine_chunks()
+
+
+def first_per_key(batch: pa.Table, key: list[str]) -> pa.Table:
+    """Keep the first row of each natural key; rows with a null key part are dropped by callers."""
+    if not key:
+        return batch
+    idx = "__idx"
+    with_idx = batch.append_column(idx, pa.array(range(batch.num_rows), pa.int64()))
+    firsts = with_idx.group_by(key, use_threads=False).aggregate([(idx, "min")])
+    keep = pc.sort_indices(firsts.column(f"{idx}_min"))
+    return batch.take(pc.take(firsts.column(f"{idx}_min"), keep))
