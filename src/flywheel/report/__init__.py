@@ -1,0 +1,21 @@
+"""The HTML report: an edge that renders what the capabilities compute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flywheel.collect.summary import CollectSummary, summarize
+from flywheel.report.html import Report
+from flywheel.report.overview import add_collect_sections
+from flywheel.warehouse import Warehouse
+
+
+def build_report(wh: Warehouse, path: Path, title: str = "Flywheel report",
+                 summary: CollectSummary | None = None) -> Path:
+    """Write the report for everything in the warehouse to `path`."""
+    report = Report(title, f"warehouse {wh.settings.db_path} ({wh.engine.name})")
+    add_collect_sections(report, summary or summarize(wh))
+    return report.write(path)
+
+
+__all__ = ["Report", "build_report"]
