@@ -136,6 +136,23 @@ def contiguous(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
+def join_text(*arrays: pa.Array, sep: str = " ") -> pa.Array:
+    """Join text columns row by row, skipping missing parts; all-missing rows give null.
+
+    (Arrow's `null_handling="skip"` drops all-null rows in some versions, so nulls are filled first.)
+    """
+    filled = [pc.fill_null(contiguous(a), "") for a in arrays]
+    joined = pc.binary_join_element_wise(*filled, sep)
+    joined = pc.utf8_trim(pc.replace_substring_regex(joined, f"(?:{_re_escape(sep)})+", sep), sep)
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+
+
+def _re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
 def keep(mask: np.ndarray) -> pa.Array:
     return pa.array(~mask)
 

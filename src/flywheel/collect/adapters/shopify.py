@@ -6,7 +6,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.collect.adapters.base import Adapter, Batch, Columns, ReadContext, fill_within, identifier_rows, lines_array
+from flywheel.collect.adapters.base import (
+    Adapter,
+    Batch,
+    Columns,
+    ReadContext,
+    fill_within,
+    identifier_rows,
+    join_text,
+    lines_array,
+)
 from flywheel.collect.adapters.orders import (
     consent_rows,
     landed,
@@ -107,10 +116,7 @@ class ShopifyOrders(Adapter):
             pc.binary_join_element_wise(pa.scalar("guest:"), order_id, ""),
         )
         country = fill_within(order_id, c["shipping_country"])
-        address = pc.binary_join_element_wise(
-            c["shipping_address"], c["shipping_city"], c["shipping_province"], c["shipping_zip"], country, " ",
-            null_handling="skip",
-        )
+        address = join_text(c["shipping_address"], c["shipping_city"], c["shipping_province"], c["shipping_zip"], country)
         receiver = receiver_columns(ctx, p, fill_within(order_id, c["shipping_name"]),
                                     fill_within(order_id, c["shipping_phone"]), address, "Shipping Phone")
         currency = pc.coalesce(pc.utf8_upper(col["currency"]), pa.scalar(ctx.currency))

@@ -1,0 +1,52 @@
+"""Shared fixtures: an isolated warehouse and key per test, one Spark session per run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from flywheel.config import load_settings
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets its own warehouse file and identifier key; nothing touches ~/.config."""
+    monkeypatch.setenv("FLYWHEEL_DB", str(tmp_path / "flywheel.duckdb"))
+    monkeypatch.setenv("FLYWHEEL_KEY_FILE", str(tmp_path / "identifier.key"))
+    monkeypatch.delenv("FLYWHEEL_ENGINE", raising=False)
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()
+
+
+@pytest.fixture
+def warehouse():
+    from flywheel.warehouse import Warehouse
+
+    with Warehouse.open() as wh:
+        yield wh
+
+
+@pytest.fixture(scope="session")
+def spark_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("spark")
+
+
+@pytest.fixture
+def spark_warehouse(spark_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A Spark warehouse on the run's shared local session, emptied before each test."""
+    pytest.importorskip("pyspark")
+    from flywheel.schema import TABLES
+    from flywheel.warehouse import Warehouse
+
+    monkeypatch.setenv("FLYWHEEL_ENGINE", "spark")
+    monkeypatch.setenv("FLYWHEEL_DB", str(spark_dir / "warehouse"))
+    load_settings.cache_clear()
+    wh = Warehouse.open()
+    for t in TABLES:
+        wh.con.raw_sql(f"DROP TABLE IF EXISTS {t.name}")
+    wh.con.raw_sql("DROP TABLE IF EXISTS schema_version")
+    wh.migrate()
+    yield wh
