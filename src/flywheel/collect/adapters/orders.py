@@ -113,3 +113,30 @@ def yes_no(values: pa.Array) -> pa.Array:
     yes = pc.is_in(lowered, value_set=pa.array(["yes", "true", "1", "y", "是", "subscribed"]))
     no = pc.is_in(lowered, value_set=pa.array(["no", "false", "0", "n", "否", "unsubscribed", "not_subscribed"]))
     return pc.if_else(yes, pa.scalar("granted"), pc.if_else(no, pa.scalar("denied"), pa.scalar(None, pa.string())))
+
+
+_MULTI_SEPARATORS = re.compile(r"[,;|，；｜、]")
+
+
+def split_values(values: pa.Array) -> list[pa.Array]:
+    """A multi-valued cell (`138…,139…|137…`) as one column per position, null where a row has fewer.
+
+    Positional columns keep one value per input row, so `identifier_rows` and quarantine still name
+    the row's line for every value.
+    """
+    encoded = pc.dictionary_encode(contiguous(values))
+    parts = [[p.strip() for p in _MULTI_SEPARATORS.split(v) if p.strip()] for v in encoded.dictionary.to_pylist()]
+    width = max((len(p) for p in parts), default=0)
+    return [pa.array([p[k] if k < len(p) else None for p in parts], pa.string()).take(encoded.indices)
+            for k in range(width)]
+
+
+def join_values(values: pa.Array, separator: str = "|") -> pa.Array:
+    """A multi-valued cell re-joined with one separator (`老客户,宝妈` → `老客户|宝妈`)."""
+    return map_distinct(values, lambda v: separator.join(p.strip() for p in _MULTI_SEPARATORS.split(v) if p.strip()) or None)
+
+
+def local_day(instants: pa.Array, timezone: str) -> pa.Array:
+    """The calendar day of each UTC instant in the merchant's time zone."""
+    local = pc.local_timestamp(pc.cast(instants, pa.timestamp("us", tz=timezone)))
+    return pc.cast(local, pa.date32())

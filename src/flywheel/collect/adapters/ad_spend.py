@@ -1,0 +1,5 @@
+from flywheel.collect.adapters.base import Adapter
+
+
+class AdSpendReport(Adapter):
+    name = "ad_spend"

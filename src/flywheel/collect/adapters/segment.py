@@ -1,0 +1,5 @@
+from flywheel.collect.adapters.base import Adapter
+
+
+class SegmentEvents(Adapter):
+    name = "segment"
