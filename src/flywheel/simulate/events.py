@@ -12,12 +12,14 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from flywheel.simulate.dice import Dice
 from flywheel.simulate import pools
 from flywheel.simulate.catalog import PERIOD_END, PERIOD_START, PRODUCTS, UTC_OFFSET_HOURS
 from flywheel.simulate.population import Person
 from flywheel.simulate.purchases import PurchaseHistory
 
 _SHARE_CHANNELS = ("wechat", "moments", "xiaohongshu", "weibo")
+_RATING_CUM = np.cumsum([0.03, 0.04, 0.1, 0.33, 0.5])
 
 
 @dataclass
@@ -41,18 +43,20 @@ class EventLine:
     line: str
 
 
-def _iso(at: datetime, millis: int) -> str:
+def _iso(at: datetime) -> str:
     utc = at - timedelta(hours=UTC_OFFSET_HOURS)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+            f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z")
 
 
 class EventBuilder:
     """Builds the event lines of one person with a shared generator."""
 
-    def __init__(self, rng: np.random.Generator, person: Person):
-        self.rng, self.person, self.lines = rng, person, []
+    def __init__(self, dice: Dice, person: Person):
+        self.dice, self.person, self.lines = dice, person, []
         self.identified: set[str] = set()
-        self.agent = pools.USER_AGENTS[int(rng.integers(len(pools.USER_AGENTS)))]
+        self.agents = {"web": dice.pick(pools.USER_AGENTS[:4]),
+                       "miniprogram": dice.pick(pools.USER_AGENTS[4:])}
 
     def device_source(self, device: str) -> str:
         return "miniprogram" if device.startswith("mp-") else "web"
@@ -61,24 +65,24 @@ class EventBuilder:
              context: dict | None = None) -> None:
         if not (PERIOD_START <= at < PERIOD_END):
             return
-        rng, person = self.rng, self.person
-        message_id = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+        dice, person = self.dice, self.person
+        message_id = str(uuid.UUID(bytes=dice.bytes16(), version=4))
         source = self.device_source(device)
-        millis = int(rng.integers(1000))
+        at = at.replace(microsecond=dice.below(1000) * 1000)
         event: dict = {"type": kind, "messageId": message_id, "anonymousId": device}
         user_id = person.user_id if logged_in else ""
         if user_id:
             event["userId"] = user_id
         event.update(body)
-        ctx: dict = {"source": source, "userAgent": self.agent}
-        if rng.random() < 0.5:
-            ctx["ip"] = f"{int(rng.integers(1, 223))}.{int(rng.integers(256))}.{int(rng.integers(256))}.0"
+        ctx: dict = {"source": source, "userAgent": self.agents[source]}
+        if dice.random() < 0.5:
+            ctx["ip"] = f"{1 + dice.below(222)}.{dice.below(256)}.{dice.below(256)}.0"
         ctx.update(context or {})
-        if source == "miniprogram" and person.unionid and rng.random() < 0.5:
+        if source == "miniprogram" and person.unionid and dice.random() < 0.5:
             event["identities"] = {"wechat_unionid": person.unionid, "wechat_openid": person.openid}
         event["context"] = ctx
-        event["timestamp"] = event["originalTimestamp"] = _iso(at, millis)
-        event["sentAt"] = _iso(at + timedelta(milliseconds=int(rng.integers(5, 900))), millis)
+        event["timestamp"] = event["originalTimestamp"] = _iso(at)
+        event["sentAt"] = _iso(at + timedelta(milliseconds=5 + dice.below(895)))
         refs = (device, user_id) if user_id else (device,)
         self.lines.append(EventLine(message_id, person, at, source, refs,
                                     json.dumps(event, ensure_ascii=False, separators=(",", ":"))))
@@ -89,27 +93,27 @@ class EventBuilder:
             return
         self.identified.add(device)
         traits = {"email": person.email, "phone": person.phone}
-        if person.region == "CN" and self.rng.random() < 0.5:
+        if person.region == "CN" and self.dice.random() < 0.5:
             traits = {"phone": person.phone}
         context = {}
-        if self.rng.random() < 0.1:
+        if self.dice.random() < 0.1:
             context["consent"] = {"personalization": "granted",
-                                  "marketing_email": "denied" if self.rng.random() < 0.5 else "granted"}
+                                  "marketing_email": "denied" if self.dice.random() < 0.5 else "granted"}
         self.emit("identify", at, device, True, {"traits": traits}, context)
-        if self.rng.random() < 0.05:
+        if self.dice.random() < 0.05:
             self.emit("alias", at + timedelta(seconds=2), device, True, {"previousId": device})
 
     def browse(self, at: datetime, device: str, logged_in: bool, campaign: dict | None = None
                ) -> None:
-        rng = self.rng
+        dice = self.dice
         page = {"name": "Landing" if campaign else "Home",
                 "properties": {"path": "/" if not campaign else "/lp"}}
         self.emit("page", at, device, logged_in, page, {"campaign": campaign} if campaign else None)
-        for k in range(1 + int(rng.poisson(0.8))):
-            product = PRODUCTS[int(rng.integers(len(PRODUCTS)))]
+        for k in range(1 + dice.poisson(0.8)):
+            product = dice.pick(PRODUCTS)
             self.emit("track", at + timedelta(seconds=20 + 40 * k), device, logged_in,
                       {"event": "Product Viewed", "properties": _product(product)})
-        if rng.random() < 0.25:
+        if dice.random() < 0.25:
             self.emit("track", at + timedelta(minutes=5), device, logged_in,
                       {"event": "Product Added", "properties": _product(product)})
 
@@ -120,20 +124,20 @@ def _product(product, quantity: int = 1, cents: int | None = None) -> dict:
             "category": product.category, "price": price, "quantity": quantity}
 
 
-def person_events(rng: np.random.Generator, person: Person, history: PurchaseHistory,
+def person_events(dice: Dice, person: Person, history: PurchaseHistory,
                   shares: list[Referral], accepted: list[Referral]) -> list[EventLine]:
     """All events of `person`, given their orders, touchpoints and referral activity."""
-    builder = EventBuilder(rng, person)
+    builder = EventBuilder(dice, person)
     devices = list(person.devices)
     if "family_device" in person.traps:
         devices.append(person.traps["family_device"])
     if not devices:
         return []
-    pick = lambda: devices[int(rng.integers(len(devices)))]  # noqa: E731
-    logged = lambda: bool(person.user_id) and rng.random() < 0.6  # noqa: E731
+    pick = lambda: dice.pick(devices)  # noqa: E731
+    logged = lambda: bool(person.user_id) and dice.random() < 0.6  # noqa: E731
     start = max(0.0, person.acquired_day - 30)
-    for day in np.sort(rng.uniform(start, (PERIOD_END - PERIOD_START).days,
-                                   size=int(rng.poisson(2)))):
+    end = (PERIOD_END - PERIOD_START).days
+    for day in sorted(dice.between(start, end) for _ in range(dice.poisson(2))):
         at = PERIOD_START + timedelta(days=float(day))
         device, login = pick(), logged()
         if login:
@@ -141,8 +145,8 @@ def person_events(rng: np.random.Generator, person: Person, history: PurchaseHis
         builder.browse(at, device, login)
     if "kiosk_device" in person.traps:
         kiosk = person.traps["kiosk_device"]
-        at = PERIOD_START + timedelta(days=float(rng.uniform(0, 540)))
-        login = bool(person.user_id) and rng.random() < 0.3
+        at = PERIOD_START + timedelta(days=dice.between(0, 540))
+        login = bool(person.user_id) and dice.random() < 0.3
         if login:
             builder.identify(at - timedelta(seconds=30), kiosk)
         builder.browse(at, kiosk, login)
@@ -161,12 +165,12 @@ def person_events(rng: np.random.Generator, person: Person, history: PurchaseHis
         builder.emit("track", order.created, device, True, {"event": "Order Completed", "properties": {
             "order_id": order.order_id, "revenue": round(order.gross_cents / 100, 2),
             "currency": "CNY", "products": [_product(p, q, c) for p, q, c in order.items]}})
-        if order.status == "completed" and rng.random() < (0.8 if person.is_koc else 0.12):
-            has_media = bool(rng.random() < (0.7 if person.is_koc else 0.25))
-            builder.emit("track", order.created + timedelta(days=float(rng.uniform(4, 20))), device,
+        if order.status == "completed" and dice.random() < (0.8 if person.is_koc else 0.12):
+            has_media = dice.random() < (0.7 if person.is_koc else 0.25)
+            builder.emit("track", order.created + timedelta(days=dice.between(4, 20)), device,
                          True, {"event": "Review Submitted", "properties": {
-                             "order_id": order.order_id, "rating": int(rng.choice(5, p=[.03, .04, .1, .33, .5])) + 1,
-                             "has_media": has_media, "length": int(rng.integers(8, 400))}})
+                             "order_id": order.order_id, "rating": dice.weighted(_RATING_CUM) + 1,
+                             "has_media": has_media, "length": 8 + dice.below(392)}})
     for share in shares:
         builder.emit("track", share.at, pick(), True, {"event": "Referral Shared", "properties": {
             "share_id": share.share_id, "channel": share.channel}})
@@ -200,7 +204,7 @@ def plan_referrals(rng: np.random.Generator, persons: list[Person]) -> list[Refe
                 share.invitees.append((invitee, PERIOD_START + timedelta(
                     days=max(1.0, invitee.acquired_day - float(rng.uniform(0.05, 2))))))
             first = min([w for _, w in share.invitees], default=None)
-            share.at = (first or PERIOD_START + timedelta(days=float(rng.uniform(1, 540)))) \
-                - timedelta(hours=float(rng.uniform(1, 72)))
+            share.at = max(PERIOD_START + timedelta(minutes=10), (first or PERIOD_START + timedelta(
+                days=float(rng.uniform(1, 540)))) - timedelta(hours=float(rng.uniform(1, 72))))
             referrals.append(share)
     return referrals

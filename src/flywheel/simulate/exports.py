@@ -8,6 +8,7 @@ from datetime import datetime
 
 import numpy as np
 
+from flywheel.simulate.dice import Dice
 from flywheel.simulate import pools
 from flywheel.simulate.catalog import BRAND_CN, PRODUCTS, SHOPIFY_CURRENCY
 from flywheel.simulate.population import Person
@@ -56,6 +57,7 @@ _INFLUENCERS = (("71283456901", "小杨哥严选"), ("58821930475", "美妆达�
                 ("90311284756", "山野官方直播间"), ("66120938475", "护肤研究所"),
                 ("43098127733", "宝妈好物"))
 _TRAFFIC = ("直播", "短视频", "商品卡", "搜索")
+_TRAFFIC_CUM = np.cumsum([0.45, 0.25, 0.2, 0.1])
 _COURIERS = (("顺丰速运", "SF"), ("圆通速递", "YT"), ("中通快递", "ZT"))
 
 
@@ -81,10 +83,10 @@ def cn_address(p: Person) -> str:
     return f"{p.province} {p.city} {p.district} {p.street}"
 
 
-def shopify_rows(rng: np.random.Generator, o: Order) -> list[list[str]]:
+def shopify_rows(dice: Dice, o: Order) -> list[list[str]]:
     p = o.person
     e164 = o.receiver_phone if o.receiver_phone.startswith("+") else f"+86{o.receiver_phone}"
-    discount = int(o.gross_cents * 0.1) if rng.random() < 0.15 else 0
+    discount = int(o.gross_cents * 0.1) if dice.random() < 0.15 else 0
     name = o.receiver_name
     rows = []
     for k, (product, qty, cents) in enumerate(o.items):
@@ -102,44 +104,44 @@ def shopify_rows(rng: np.random.Generator, o: Order) -> list[list[str]]:
                 "Total": money(o.gross_cents), "Discount Code": "WELCOME10" if discount else "",
                 "Discount Amount": money(discount) if discount else "",
                 "Created at": o.created.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
-                "Billing Name": p.name_pinyin if p.region == "CN" and rng.random() < 0.3 else p.name,
+                "Billing Name": p.name_pinyin if p.region == "CN" and dice.random() < 0.3 else p.name,
                 "Billing Address1": p.street, "Billing City": p.city, "Billing Zip": p.zip,
                 "Billing Province": p.province, "Billing Country": p.country,
-                "Billing Phone": e164 if rng.random() < 0.5 else "", "Shipping Name": name,
+                "Billing Phone": e164 if dice.random() < 0.5 else "", "Shipping Name": name,
                 "Shipping Address1": p.street, "Shipping Address2": p.district,
                 "Shipping City": p.city, "Shipping Zip": p.zip, "Shipping Province": p.province,
                 "Shipping Country": p.country, "Shipping Phone": e164,
-                "Notes": "请周末送货" if rng.random() < 0.03 else "",
+                "Notes": "请周末送货" if dice.random() < 0.03 else "",
                 "Cancelled at": stamp(o.created).replace(" ", "T") + "+08:00" if o.status == "cancelled" else "",
                 "Refunded Amount": money(o.refund_cents) if o.refund_cents else "",
                 "Id": str(5_100_000_000_000 + int(o.order_id[1:]) * 7), "Tags": "gift" if o.gift else "",
-                "Risk Level": "Low", "Source": "web", "Phone": e164 if rng.random() < 0.3 else ""})
+                "Risk Level": "Low", "Source": "web", "Phone": e164 if dice.random() < 0.3 else ""})
         rows.append([row[c] for c in SHOPIFY_HEADER])
     return rows
 
 
-def _excel_wrap(rng: np.random.Generator, value: str) -> str:
-    return f'="{value}"' if rng.random() < 0.3 else value
+def _excel_wrap(dice: Dice, value: str) -> str:
+    return f'="{value}"' if dice.random() < 0.3 else value
 
 
-def taobao_rows(rng: np.random.Generator, o: Order, store: tuple[str, str]) -> list[list[str]]:
+def taobao_rows(dice: Dice, o: Order, store: tuple[str, str]) -> list[list[str]]:
     p = o.person
     phone = o.receiver_phone
-    shown = mask_phone(phone) if rng.random() < 0.85 else ("'" + phone if rng.random() < 0.3 else phone)
+    shown = mask_phone(phone) if dice.random() < 0.85 else ("'" + phone if dice.random() < 0.3 else phone)
     shipped = o.status in ("completed", "shipped", "refunded", "partially_refunded")
-    courier, code = _COURIERS[int(rng.integers(len(_COURIERS)))]
-    split = len(o.items) > 1 and rng.random() < 0.7
+    courier, code = _COURIERS[dice.below(len(_COURIERS))]
+    split = len(o.items) > 1 and dice.random() < 0.7
     items = o.items[:1] if split else o.items
     title = "，".join(title_cn(i[0]) for i in items)
-    alipay = mask_phone(p.phone) if p.region == "CN" and rng.random() < 0.6 else \
+    alipay = mask_phone(p.phone) if p.region == "CN" and dice.random() < 0.6 else \
         f"{p.email[:3]}***@{p.email.split('@')[1]}"
     row = [
-        _excel_wrap(rng, o.order_id), p.taobao_nick, alipay, money(o.gross_cents), "0.00",
+        _excel_wrap(dice, o.order_id), p.taobao_nick, alipay, money(o.gross_cents), "0.00",
         money(o.gross_cents), money(o.gross_cents), _TAOBAO_STATUS[o.status],
-        "尽快发货" if rng.random() < 0.04 else "", o.receiver_name,
-        cn_address(p) if rng.random() < 0.9 else f"{p.province} {p.city} {p.district} ****",
+        "尽快发货" if dice.random() < 0.04 else "", o.receiver_name,
+        cn_address(p) if dice.random() < 0.9 else f"{p.province} {p.city} {p.district} ****",
         "快递", "", shown, stamp(o.created), stamp(o.paid), title, str(len(items)),
-        f"{code}{int(rng.integers(10**11, 10**12))}" if shipped else "", courier if shipped else "",
+        f"{code}{dice.integer(10**11, 10**12)}" if shipped else "", courier if shipped else "",
         "", str(sum(i[1] for i in items)), store[0], store[1],
         "买家不想买了" if o.status == "cancelled" else "退款" if o.status == "refunded" else "",
         money(o.refund_cents) if o.refund_cents else "0.00",
@@ -148,12 +150,12 @@ def taobao_rows(rng: np.random.Generator, o: Order, store: tuple[str, str]) -> l
     if split:
         for product, qty, _ in o.items[1:]:
             cont = [""] * len(TAOBAO_HEADER)
-            cont[0], cont[16], cont[21] = _excel_wrap(rng, o.order_id), title_cn(product), str(qty)
+            cont[0], cont[16], cont[21] = _excel_wrap(dice, o.order_id), title_cn(product), str(qty)
             rows.append(cont)
     return rows
 
 
-def jd_rows(rng: np.random.Generator, o: Order) -> list[list[str]]:
+def jd_rows(dice: Dice, o: Order) -> list[list[str]]:
     p = o.person
     rows = []
     for product, qty, cents in o.items:
@@ -165,11 +167,11 @@ def jd_rows(rng: np.random.Generator, o: Order) -> list[list[str]]:
     return rows
 
 
-def douyin_rows(rng: np.random.Generator, o: Order, sub_ids: list[str]) -> list[list[str]]:
+def douyin_rows(dice: Dice, o: Order, sub_ids: list[str]) -> list[list[str]]:
     p = o.person
-    traffic = _TRAFFIC[int(rng.choice(4, p=[0.45, 0.25, 0.2, 0.1]))]
-    influencer = _INFLUENCERS[int(rng.integers(len(_INFLUENCERS)))] \
-        if traffic in ("直播", "短视频") and rng.random() < 0.7 else ("", "")
+    traffic = _TRAFFIC[dice.weighted(_TRAFFIC_CUM)]
+    influencer = _INFLUENCERS[dice.below(len(_INFLUENCERS))] \
+        if traffic in ("直播", "短视频") and dice.random() < 0.7 else ("", "")
     rows = []
     for k, ((product, qty, cents), sub_id) in enumerate(zip(o.items, sub_ids)):
         after_sale = "退款成功" if k in o.refunded_items else "-"
@@ -183,21 +185,22 @@ def douyin_rows(rng: np.random.Generator, o: Order, sub_ids: list[str]) -> list[
     return rows
 
 
-def wecom_rows(rng: np.random.Generator, p: Person, created: int) -> list[list[str]]:
-    roll = rng.random()
-    name = p.name if roll < 0.4 else pools.NICK_WORDS[int(rng.integers(len(pools.NICK_WORDS)))]
+def wecom_rows(dice: Dice, p: Person, created: int) -> list[list[str]]:
+    roll = dice.random()
+    name = p.name if roll < 0.4 else pools.NICK_WORDS[dice.below(len(pools.NICK_WORDS))]
     if "pinyin_name" in p.traps:
         name = p.name_pinyin
-    mobile = p.traps.get("placeholder_phone", p.phone) if rng.random() < 0.4 else ""
-    tags = ",".join(pools.WECOM_TAGS[int(i)] for i in rng.choice(len(pools.WECOM_TAGS),
-                                                                  size=int(rng.integers(0, 3)), replace=False))
-    employees = rng.choice(len(pools.WECOM_EMPLOYEES), size=1 + int(rng.random() < 0.1), replace=False)
+    mobile = p.traps.get("placeholder_phone", p.phone) if dice.random() < 0.4 else ""
+    tags = ",".join(dict.fromkeys(dice.pick(pools.WECOM_TAGS) for _ in range(dice.below(3))))
+    first = dice.below(len(pools.WECOM_EMPLOYEES))
+    employees = [first] + ([(first + 1 + dice.below(3)) % len(pools.WECOM_EMPLOYEES)]
+                           if dice.random() < 0.1 else [])
     rows = []
     for e in employees:
         rows.append([
             p.external_userid, p.unionid, name, pools.WECOM_EMPLOYEES[int(e)],
-            f"{p.name}-{'老客' if rng.random() < 0.5 else '新客'}" if rng.random() < 0.5 else "",
-            mobile, tags, str(pools.WECOM_ADD_WAYS[int(rng.integers(len(pools.WECOM_ADD_WAYS)))]),
-            pools.WECOM_STATES[int(rng.integers(len(pools.WECOM_STATES)))], str(created),
-            str(1 + int(rng.random() < 0.6)), ""])
+            f"{p.name}-{'老客' if dice.random() < 0.5 else '新客'}" if dice.random() < 0.5 else "",
+            mobile, tags, str(pools.WECOM_ADD_WAYS[dice.below(len(pools.WECOM_ADD_WAYS))]),
+            pools.WECOM_STATES[dice.below(len(pools.WECOM_STATES))], str(created),
+            str(1 + int(dice.random() < 0.6)), ""])
     return rows

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from flywheel.simulate.ads import SpendTable
+from flywheel.simulate.dice import Dice
 from flywheel.simulate.catalog import PERIOD_END, PERIOD_START, TRUE_PARAMS
 from flywheel.simulate.events import person_events, plan_referrals
 from flywheel.simulate.exports import (douyin_rows, jd_rows, shopify_rows, taobao_rows,
@@ -68,7 +69,7 @@ class OrderIds:
         return str(68 * 10**17 + scramble(self._next("douyin_sub"), 17, self.salt + 1))
 
 
-def _write_order(files, rng, order: Order, ids: OrderIds, ledger: AccountLedger) -> bool:
+def _write_order(files, rng: Dice, order: Order, ids: OrderIds, ledger: AccountLedger) -> bool:
     """Write one order to its source's export; returns whether it is in the duplicate export."""
     person, source = order.person, order.source
     duplicated = False
@@ -108,7 +109,8 @@ def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records) 
     if chunk == 0:
         records.extend(plan_traps(np.random.default_rng([seed, 0, 9]), persons, seed))
     rng = np.random.default_rng([seed, chunk, 2])
-    histories = [simulate_person(rng, p, spend, ids) for p in persons]
+    dice = Dice(np.random.default_rng([seed, chunk, 6]))
+    histories = [simulate_person(rng, dice, p, spend, ids) for p in persons]
     referrals = plan_referrals(np.random.default_rng([seed, chunk, 3]), persons)
     shares: dict[int, list] = {}
     accepted: dict[int, list] = {}
@@ -119,16 +121,16 @@ def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records) 
             accepted.setdefault(invitee.n, []).append(share)
             referred_by[invitee.n] = share.inviter.person_id
     ledger = AccountLedger()
-    rng_rows = np.random.default_rng([seed, chunk, 4])
+    rng_rows = Dice(np.random.default_rng([seed, chunk, 4]))
     orders = sorted((o for h in histories for o in h.orders), key=lambda o: o.created)
     for order in orders:
         duplicated = _write_order(files, rng_rows, order, ids, ledger)
         truth.write("truth/orders.csv", order_row(order, duplicated))
         if order.status not in ("cancelled", "pending"):
             pairs.add(order)
-    rng_events = np.random.default_rng([seed, chunk, 5])
+    dice_events = Dice(np.random.default_rng([seed, chunk, 5]))
     lines = [line for p, h in zip(persons, histories)
-             for line in person_events(rng_events, p, h, shares.get(p.n, []), accepted.get(p.n, []))]
+             for line in person_events(dice_events, p, h, shares.get(p.n, []), accepted.get(p.n, []))]
     lines.sort(key=lambda e: e.at)
     for event in lines:
         files.write("events/events.jsonl", event.line)
@@ -143,12 +145,12 @@ def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records) 
         _write_malformed(files, records)
 
 
-def _write_contacts(files, rng, persons: list[Person], ledger: AccountLedger) -> None:
+def _write_contacts(files, rng: Dice, persons: list[Person], ledger: AccountLedger) -> None:
     span = (PERIOD_END - PERIOD_START).days
     for p in persons:
         if not p.wecom:
             continue
-        day = min(span - 0.01, p.acquired_day + float(rng.uniform(0, 60)))
+        day = min(span - 0.01, p.acquired_day + rng.between(0, 60))
         created = _PERIOD_START_UNIX + int(day * 86400)
         files.write_many("wecom/wecom_contacts.csv", wecom_rows(rng, p, created))
         ledger.add("wecom", p.external_userid, p)

@@ -9,11 +9,13 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from flywheel.simulate.dice import Dice
 from flywheel.simulate import pools
 from flywheel.simulate.catalog import PERIOD_DAYS, TRUE_PARAMS
 
 MARKETPLACES = ("taobao", "tmall", "jd", "douyin")
 _MULT = 2654435761
+_PRIMARY_CUM = np.cumsum([0.3, 0.3, 0.2, 0.2])
 
 
 def scramble(n: int, digits: int, salt: int) -> int:
@@ -71,68 +73,67 @@ class Person:
         return self.phone
 
 
-def _cn_phone(rng: np.random.Generator, n: int, salt: int) -> str:
-    prefix = pools.CN_PHONE_PREFIXES[int(rng.integers(len(pools.CN_PHONE_PREFIXES)))]
+def _cn_phone(dice: Dice, n: int, salt: int) -> str:
+    prefix = pools.CN_PHONE_PREFIXES[dice.below(len(pools.CN_PHONE_PREFIXES))]
     number = f"{prefix}{scramble(n, 8, salt):08d}"
     return "13900139001" if number == "13800138000" else number
 
 
-def _cn_given(rng: np.random.Generator) -> tuple[str, str]:
-    k = 1 + int(rng.random() < 0.7)
-    idx = rng.integers(len(pools.GIVEN_CHARS), size=k)
-    chars = [pools.GIVEN_CHARS[int(i)] for i in idx]
+def _cn_given(dice: Dice) -> tuple[str, str]:
+    k = 1 + int(dice.random() < 0.7)
+    chars = [dice.pick(pools.GIVEN_CHARS) for _ in range(k)]
     return "".join(c for c, _ in chars), "".join(p for _, p in chars)
 
 
-def _person(rng: np.random.Generator, n: int, seed: int, draws: dict, i: int) -> Person:
+def _person(dice: Dice, n: int, seed: int, draws: dict, i: int) -> Person:
     salt = seed * 7919
-    region = draws["region"][i]
+    region = str(draws["region"][i])
     if region == "CN":
-        s_cn, s_py = pools.SURNAMES[int(rng.integers(len(pools.SURNAMES)))]
-        g_cn, g_py = _cn_given(rng)
+        s_cn, s_py = pools.SURNAMES[dice.below(len(pools.SURNAMES))]
+        g_cn, g_py = _cn_given(dice)
         name, pinyin = s_cn + g_cn, f"{s_py} {g_py.capitalize()}"
-        phone = _cn_phone(rng, n, salt)
-        domain = pools.CN_EMAIL_DOMAINS[int(rng.integers(len(pools.CN_EMAIL_DOMAINS)))]
+        phone = _cn_phone(dice, n, salt)
+        domain = pools.CN_EMAIL_DOMAINS[dice.below(len(pools.CN_EMAIL_DOMAINS))]
         local = (str(10000000 + scramble(n, 9, salt + 3)) if domain == "qq.com"
                  else f"{s_py.lower()}{g_py}{scramble(n, 7, salt + 5)}")
-        province, city, districts = pools.CN_PLACES[int(rng.integers(len(pools.CN_PLACES)))]
-        district = districts[int(rng.integers(len(districts)))]
-        street = (f"{pools.CN_STREETS[int(rng.integers(len(pools.CN_STREETS)))]}"
-                  f"{int(rng.integers(1, 400))}号{int(rng.integers(1, 30))}栋{int(rng.integers(101, 2802))}室")
-        zip_code, country = f"{int(rng.integers(100000, 860000)):06d}", "CN"
-        r_cn, _ = _cn_given(rng)
-        relative_name, relative_phone = s_cn + r_cn, _cn_phone(rng, n, salt + 11)
+        province, city, districts = pools.CN_PLACES[dice.below(len(pools.CN_PLACES))]
+        district = districts[dice.below(len(districts))]
+        street = (f"{pools.CN_STREETS[dice.below(len(pools.CN_STREETS))]}"
+                  f"{dice.integer(1, 400)}号{dice.integer(1, 30)}栋{dice.integer(101, 2802)}室")
+        zip_code, country = f"{dice.integer(100000, 860000):06d}", "CN"
+        r_cn, _ = _cn_given(dice)
+        relative_name, relative_phone = s_cn + r_cn, _cn_phone(dice, n, salt + 11)
     else:
-        first = pools.LATIN_FIRST[int(rng.integers(len(pools.LATIN_FIRST)))]
-        last = pools.LATIN_LAST[int(rng.integers(len(pools.LATIN_LAST)))]
+        first = pools.LATIN_FIRST[dice.below(len(pools.LATIN_FIRST))]
+        last = pools.LATIN_LAST[dice.below(len(pools.LATIN_LAST))]
         name = pinyin = f"{first} {last}"
         s_cn = last
-        domain = pools.LATIN_EMAIL_DOMAINS[int(rng.integers(len(pools.LATIN_EMAIL_DOMAINS)))]
+        domain = pools.LATIN_EMAIL_DOMAINS[dice.below(len(pools.LATIN_EMAIL_DOMAINS))]
         ascii_name = f"{first}.{last}".lower().replace(" ", "")
         ascii_name = ascii_name.encode("ascii", "ignore").decode()
         local = f"{ascii_name}{scramble(n, 6, salt + 5)}"
         if region == "EU":
             country, cc, mobile, city, province, zip_code, streets = \
-                pools.EU_PLACES[int(rng.integers(len(pools.EU_PLACES)))]
-            extra = str(int(rng.integers(10))) if cc == "+39" else ""
+                pools.EU_PLACES[dice.below(len(pools.EU_PLACES))]
+            extra = str(dice.below(10)) if cc == "+39" else ""
             phone = f"{cc}{mobile}{scramble(n, 8, salt):08d}{extra}"
         else:
             area, city, province, zip_code, streets = \
-                pools.US_PLACES[int(rng.integers(len(pools.US_PLACES)))]
+                pools.US_PLACES[dice.below(len(pools.US_PLACES))]
             country = "US"
-            phone = f"+1{area}{int(rng.integers(2, 10))}{scramble(n, 6, salt):06d}"
-        street = f"{int(rng.integers(1, 200))} {streets[int(rng.integers(len(streets)))]}"
+            phone = f"+1{area}{dice.integer(2, 10)}{scramble(n, 6, salt):06d}"
+        street = f"{dice.integer(1, 200)} {streets[dice.below(len(streets))]}"
         district = ""
-        relative_name, relative_phone = f"{pools.LATIN_FIRST[int(rng.integers(30))]} {last}", ""
-    birthday = date(1960, 1, 1) + timedelta(days=int(rng.integers(0, 365 * 45)))
+        relative_name, relative_phone = f"{pools.LATIN_FIRST[dice.below(30)]} {last}", ""
+    birthday = date(1960, 1, 1) + timedelta(days=dice.integer(0, 365 * 45))
 
-    sources, weights = _order_sources(rng, region)
-    web = region != "CN" or "shopify" in sources or rng.random() < 0.25
+    sources, weights = _order_sources(dice, region)
+    web = region != "CN" or "shopify" in sources or dice.random() < 0.25
     user_id = f"u_{scramble(n, 9, salt + 17):09x}" if "shopify" in sources else ""
-    devices = [f"{'mp' if region == 'CN' and rng.random() < 0.5 else 'anon'}-"
-               f"{rng.bytes(6).hex()}-{scramble(n, 8, salt + 19):08d}"
-               for _ in range(1 + int(rng.random() < 0.2))] if web else []
-    has_wechat = region == "CN" and rng.random() < 0.7
+    devices = [f"{'mp' if region == 'CN' and dice.random() < 0.5 else 'anon'}-"
+               f"{dice.bytes16()[:6].hex()}-{scramble(n, 8, salt + 19):08d}"
+               for _ in range(1 + int(dice.random() < 0.2))] if web else []
+    has_wechat = region == "CN" and dice.random() < 0.7
     return Person(
         n=n, region=region, name=name, name_pinyin=pinyin, surname=s_cn,
         birthday=birthday.isoformat(), phone=phone, email=f"{local}@{domain}",
@@ -140,37 +141,37 @@ def _person(rng: np.random.Generator, n: int, seed: int, draws: dict, i: int) ->
         country=country, rate=float(draws["rate"][i]), dropout_p=float(draws["dropout"][i]),
         spend_scale=float(draws["scale"][i]), acquired_day=float(draws["acquired"][i]),
         never_buyer=bool(draws["never"][i]), order_sources=sources, source_weights=weights,
-        wecom=region == "CN" and rng.random() < 0.3, web=web, user_id=user_id, devices=devices,
-        unionid=f"o6_{rng.bytes(9).hex()}{scramble(n, 7, salt + 23):07d}" if has_wechat else "",
-        openid=f"oA{rng.bytes(8).hex()}{scramble(n, 7, salt + 29):07d}" if has_wechat else "",
-        taobao_nick=_nick(rng, n, salt, g_py if region == "CN" else ""),
-        jd_pin=f"jd_{scramble(n, 10, salt + 31):010d}" if rng.random() < 0.6
+        wecom=region == "CN" and dice.random() < 0.3, web=web, user_id=user_id, devices=devices,
+        unionid=f"o6_{dice.bytes16()[:9].hex()}{scramble(n, 7, salt + 23):07d}" if has_wechat else "",
+        openid=f"oA{dice.bytes16()[:8].hex()}{scramble(n, 7, salt + 29):07d}" if has_wechat else "",
+        taobao_nick=_nick(dice, n, salt, g_py if region == "CN" else ""),
+        jd_pin=f"jd_{scramble(n, 10, salt + 31):010d}" if dice.random() < 0.6
         else f"{pinyin.replace(' ', '').lower()}_{scramble(n, 7, salt + 37):07d}",
         douyin_id=f"{3000000000000 + scramble(n, 12, salt + 41)}",
-        external_userid=f"wm{rng.bytes(10).hex()}{scramble(n, 8, salt + 43):08d}",
+        external_userid=f"wm{dice.bytes16()[:10].hex()}{scramble(n, 8, salt + 43):08d}",
         relative_name=relative_name, relative_phone=relative_phone,
     )
 
 
-def _nick(rng: np.random.Generator, n: int, salt: int, given_py: str) -> str:
-    style = rng.random()
+def _nick(dice: Dice, n: int, salt: int, given_py: str) -> str:
+    style = dice.random()
     if style < 0.4:
         return f"tb{scramble(n, 10, salt + 47):010d}"
     if style < 0.7 and given_py:
         return f"{given_py}{scramble(n, 7, salt + 53):07d}"
-    return f"{pools.NICK_WORDS[int(rng.integers(len(pools.NICK_WORDS)))]}{scramble(n, 7, salt + 59):07d}"
+    return f"{pools.NICK_WORDS[dice.below(len(pools.NICK_WORDS))]}{scramble(n, 7, salt + 59):07d}"
 
 
-def _order_sources(rng: np.random.Generator, region: str) -> tuple[list[str], list[float]]:
+def _order_sources(dice: Dice, region: str) -> tuple[list[str], list[float]]:
     if region != "CN":
         return ["shopify"], [1.0]
-    primary = MARKETPLACES[int(rng.choice(4, p=[0.3, 0.3, 0.2, 0.2]))]
+    primary = MARKETPLACES[dice.weighted(_PRIMARY_CUM)]
     sources, weights = [primary], [3.0]
     for other in MARKETPLACES:
-        if other != primary and rng.random() < 0.15:
+        if other != primary and dice.random() < 0.15:
             sources.append(other)
             weights.append(1.0)
-    if rng.random() < 0.2:
+    if dice.random() < 0.2:
         sources.append("shopify")
         weights.append(1.0)
     total = sum(weights)
@@ -189,7 +190,8 @@ def make_persons(seed: int, chunk: int, first_n: int, count: int) -> list[Person
         "acquired": rng.uniform(0, PERIOD_DAYS, size=count),
         "never": rng.random(count) < tp.never_buyer_share,
     }
-    persons = [_person(rng, first_n + i, seed, draws, i) for i in range(count)]
+    dice = Dice(rng)
+    persons = [_person(dice, first_n + i, seed, draws, i) for i in range(count)]
     web_users = [p for p in persons if p.user_id]
     n_koc = max(2, len(persons) // 250) if len(web_users) >= 20 else 0
     for idx in rng.choice(len(web_users), size=min(n_koc, len(web_users)), replace=False):

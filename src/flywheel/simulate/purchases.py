@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from flywheel.simulate.dice import Dice
 from flywheel.simulate.ads import Campaign, SpendTable
 from flywheel.simulate.catalog import (BRAND_SEARCH_SHARE, CHANNELS, COPURCHASE_PAIRS, PERIOD_DAYS,
                                        PERIOD_START, PRODUCTS, TRUE_PARAMS, Product)
@@ -22,7 +23,8 @@ _PARTNERS = {_SKU_INDEX[a]: (_SKU_INDEX[b], prob) for a, b, prob in COPURCHASE_P
 _EFFECT = {c.name: c.effect for c in CHANNELS}
 _HOURS = np.array([1, 1, 0.5, 0.3, 0.2, 0.3, 0.8, 1.5, 2.5, 3, 3.2, 3.5, 4, 3.6, 3.2, 3.2,
                    3.4, 3.6, 4, 5, 6.5, 7.5, 7, 4])
-_HOURS = _HOURS / _HOURS.sum()
+_HOURS_CUM = np.cumsum(_HOURS / _HOURS.sum())
+_POPULARITY_CUM = np.cumsum(_POPULARITY)
 
 
 @dataclass
@@ -84,48 +86,48 @@ def btyd_days(rng: np.random.Generator, person: Person) -> tuple[list[float], bo
     return [float(d) for d in kept], len(kept) < total
 
 
-def _at(rng: np.random.Generator, day: float) -> datetime:
-    second = int(rng.choice(24, p=_HOURS)) * 3600 + int(rng.integers(3600))
+def _at(dice: Dice, day: float) -> datetime:
+    second = dice.weighted(_HOURS_CUM) * 3600 + dice.below(3600)
     return PERIOD_START + timedelta(days=int(day), seconds=second)
 
 
-def _items(rng: np.random.Generator, cents: int) -> list[tuple[Product, int, int]]:
-    count = min(1 + int(rng.poisson(0.35)), 4)
-    chosen = [int(rng.choice(len(PRODUCTS), p=_POPULARITY))]
+def _items(dice: Dice, cents: int) -> list[tuple[Product, int, int]]:
+    count = min(1 + dice.poisson(0.35), 4)
+    chosen = [dice.weighted(_POPULARITY_CUM)]
     partner = _PARTNERS.get(chosen[0])
-    if partner and rng.random() < partner[1]:
+    if partner and dice.random() < partner[1]:
         chosen.append(partner[0])
     while len(chosen) < count:
-        extra = int(rng.choice(len(PRODUCTS), p=_POPULARITY))
+        extra = dice.weighted(_POPULARITY_CUM)
         if extra not in chosen:
             chosen.append(extra)
-    qty = [1 if rng.random() < 0.85 else int(rng.integers(2, 4)) for _ in chosen]
+    qty = [1 if dice.random() < 0.85 else 2 + dice.below(2) for _ in chosen]
     weights = np.array([PRODUCTS[c].list_price * q for c, q in zip(chosen, qty)])
     shares = np.floor(cents * weights / weights.sum()).astype(int)
     shares[-1] += cents - int(shares.sum())
     return [(PRODUCTS[c], q, int(s)) for c, q, s in zip(chosen, qty, shares)]
 
 
-def _outcome(rng: np.random.Generator, order: Order) -> None:
+def _outcome(dice: Dice, order: Order) -> None:
     age = (PERIOD_START + timedelta(days=PERIOD_DAYS) - order.created).days
-    roll = rng.random()
+    roll = dice.random()
     if roll < 0.01:
         order.status = "pending"
     elif roll < 0.03:
         order.status = "cancelled"
     elif roll < 0.07 and age > 3:
-        if rng.random() < 0.6:
+        if dice.random() < 0.6:
             order.status, order.refund_cents = "refunded", order.gross_cents
             order.refunded_items = list(range(len(order.items)))
         else:
             order.status = "partially_refunded"
-            k = int(rng.integers(len(order.items)))
+            k = dice.below(len(order.items))
             order.refunded_items = [k]
             line = order.items[k][2]
             if len(order.items) > 1:
                 order.refund_cents = line
             elif order.source in ("taobao", "tmall", "shopify"):
-                order.refund_cents = int(line * rng.uniform(0.3, 0.7))
+                order.refund_cents = int(line * dice.between(0.3, 0.7))
             else:
                 order.status, order.refund_cents = "refunded", order.gross_cents
         if order.source == "jd" and order.status == "partially_refunded":
@@ -135,28 +137,28 @@ def _outcome(rng: np.random.Generator, order: Order) -> None:
         order.status = "paid" if age < 2 else "shipped" if age < 10 else "completed"
 
 
-def _receiver(rng: np.random.Generator, order: Order) -> None:
+def _receiver(dice: Dice, order: Order) -> None:
     person = order.person
     order.receiver_name, order.receiver_phone, order.email = person.name, person.phone, person.email
-    if person.region == "CN" and person.relative_phone and rng.random() < 0.08:
+    if person.region == "CN" and person.relative_phone and dice.random() < 0.08:
         order.gift, order.receiver_name = True, person.relative_name
         order.receiver_phone = person.relative_phone
     traps = person.traps
-    if "pinyin_name" in traps and rng.random() < 0.6:
+    if "pinyin_name" in traps and dice.random() < 0.6:
         order.receiver_name = person.name_pinyin
-    if "office_phone" in traps and rng.random() < 0.7:
+    if "office_phone" in traps and dice.random() < 0.7:
         order.receiver_phone = traps["office_phone"]
     if "placeholder_phone" in traps:
         order.receiver_phone = traps["placeholder_phone"]
     if "placeholder_email" in traps:
         order.email = traps["placeholder_email"]
-    if "typo_email" in traps and rng.random() < 0.5:
+    if "typo_email" in traps and dice.random() < 0.5:
         order.email = traps["typo_email"]
-    if "typo_name" in traps and rng.random() < 0.5:
+    if "typo_name" in traps and dice.random() < 0.5:
         order.receiver_name = traps["typo_name"]
 
 
-def simulate_person(rng: np.random.Generator, person: Person, spend: SpendTable,
+def simulate_person(rng: np.random.Generator, dice: Dice, person: Person, spend: SpendTable,
                     next_order_id) -> PurchaseHistory:
     """Every order and touchpoint of one person, in time order."""
     days, alive = btyd_days(rng, person)
@@ -166,8 +168,8 @@ def simulate_person(rng: np.random.Generator, person: Person, spend: SpendTable,
     if person.web:
         abroad = person.region != "CN"
         for campaign, day in spend.sample(rng, int(rng.poisson(1.2)), abroad):
-            converted = day < death and rng.random() < _EFFECT[campaign.channel]
-            touchpoints.append(Touchpoint(_at(rng, day), campaign, converted))
+            converted = day < death and dice.random() < _EFFECT[campaign.channel]
+            touchpoints.append(Touchpoint(_at(dice, day), campaign, converted))
             if converted:
                 later = day + float(rng.exponential(2.0))
                 if later < PERIOD_DAYS:
@@ -175,19 +177,18 @@ def simulate_person(rng: np.random.Generator, person: Person, spend: SpendTable,
     origins.sort()
     orders = []
     for day, channel in origins:
-        source = person.order_sources[int(rng.choice(len(person.order_sources),
-                                                     p=person.source_weights))]
-        created = _at(rng, day)
+        source = person.order_sources[dice.weighted(np.cumsum(person.source_weights))]
+        created = _at(dice, day)
         value = max(990, int(round(rng.gamma(TRUE_PARAMS.p, 1.0 / person.spend_scale) * 100)))
-        order = Order(person, source, next_order_id(source), created, "", _items(rng, value),
+        order = Order(person, source, next_order_id(source), created, "", _items(dice, value),
                       value, incremental_channel=channel)
-        _outcome(rng, order)
-        _receiver(rng, order)
+        _outcome(dice, order)
+        _receiver(dice, order)
         orders.append(order)
         if (not channel and person.web and person.region == "CN"
-                and rng.random() < BRAND_SEARCH_SHARE):
+                and dice.random() < BRAND_SEARCH_SHARE):
             brand = [c for c in spend.campaigns if c.channel == "baidu_brand"][0]
-            before = created - timedelta(hours=float(rng.uniform(0.1, 20)))
+            before = created - timedelta(hours=dice.between(0.1, 20))
             if before > PERIOD_START:
                 touchpoints.append(Touchpoint(before, brand, False))
     touchpoints.sort(key=lambda t: t.at)
