@@ -140,3 +140,47 @@ def local_day(instants: pa.Array, timezone: str) -> pa.Array:
     """The calendar day of each UTC instant in the merchant's time zone."""
     local = pc.local_timestamp(pc.cast(instants, pa.timestamp("us", tz=timezone)))
     return pc.cast(local, pa.date32())
+
+
+def header_names(raw, roles: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """The header each role was read from (or its documented name), so quarantine entries name the
+    column the merchant sees in the file, whichever of the platform's spellings it used."""
+    from flywheel.collect.reading import clean_header
+
+    present = set(raw.columns)
+    return {role: next((h for h in names if clean_header(h) in present), names[0]) for role, names in roles.items()}
+
+
+def by_vocabulary(values: pa.Array, mapping: dict[str, str]) -> tuple[pa.Array, np.ndarray]:
+    """`map_values` after NFKC on both sides: exports alternate full- and half-width punctuation
+    (`卖家已发货，等待买家确认` / `卖家已发货,等待买家确认`)."""
+    from flywheel.collect.values import map_values
+
+    folded = {unicodedata.normalize("NFKC", k): v for k, v in mapping.items()}
+    return map_values(pc.utf8_normalize(contiguous(values), form="NFKC"), folded)
+
+
+def landing_only(values: pa.Array, problems: Problems) -> pa.Array:
+    """`values` with the rows that will not land set to null, so per-order sums count landing lines only."""
+    return contiguous(pc.if_else(pa.array(~problems.rejected), values, pa.scalar(None, values.type)))
+
+
+def unmasked(values: pa.Array) -> pa.Array:
+    """Values the platform masked (any `*`) become null: `浦东新区 ****` is no evidence of an address."""
+    masked = pc.match_substring(contiguous(values), "*").fill_null(False)
+    return contiguous(pc.if_else(masked, pa.scalar(None, pa.string()), values))
+
+
+def refund_status(status: pa.Array, paid_cents: pa.Array, refund_cents: pa.Array) -> pa.Array:
+    """Paid, shipped, completed or closed orders with money given back: `refunded` when the refund
+    covers the paid amount, `partially_refunded` when it covers part of it; others unchanged."""
+    refundable = pc.is_in(status, value_set=pa.array(["paid", "shipped", "completed", "cancelled"]))
+    has_refund = pc.and_(refundable, pc.greater(refund_cents, 0)).fill_null(False)
+    whole = pc.greater_equal(refund_cents, paid_cents).fill_null(True)
+    upgraded = pc.if_else(whole, pa.scalar("refunded"), pa.scalar("partially_refunded"))
+    return contiguous(pc.if_else(has_refund, upgraded, status))
+
+
+def count_within(keys: pa.Array) -> pa.Array:
+    """Number of rows sharing each row's key (1 for a single-line order)."""
+    return sum_within(keys, pa.array(np.ones(len(keys), dtype=np.int64)))
