@@ -36,7 +36,7 @@ def volume(wh: Warehouse) -> list[dict]:
     parts = []
     for name in VOLUME_TABLES:
         t = wh.table(name)
-        src = t.source if "source" in t.columns else ibis.literal("-")
+        src = t.source.cast("string") if "source" in t.columns else ibis.literal("-", type="string")
         parts.append(t.group_by(source=src).agg(rows=ibis._.count()).mutate(table=ibis.literal(name)))
     expr = parts[0].union(*parts[1:]).order_by(["table", "source"])
     return expr.to_pyarrow().to_pylist()

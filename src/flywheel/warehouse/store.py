@@ -86,6 +86,19 @@ class Warehouse:
         catalog_table(name)
         return self.con.table(name)
 
+    def fetch(self, expr: ibis.Table | str) -> pa.Table:
+        """Execute to Arrow with engine differences removed: Spark hands back UTC instants without a
+        zone, DuckDB with one; both come back as `timestamp[us, UTC]`."""
+        table = (self.table(expr) if isinstance(expr, str) else expr).to_pyarrow()
+        cols = []
+        for f, col in zip(table.schema, table.columns):
+            if pa.types.is_timestamp(f.type) and f.type.tz is None:
+                col = pc.assume_timezone(col, "UTC")
+            if pa.types.is_timestamp(f.type):
+                col = pc.cast(col, pa.timestamp("us", tz="UTC"))
+            cols.append(col)
+        return pa.Table.from_arrays(cols, names=table.column_names)
+
     def count(self, name: str) -> int:
         return int(self.table(name).count().execute())
 
