@@ -31,7 +31,8 @@ def render() -> str:
         out += ["| field | type | level | meaning |", "|---|---|---|---|"]
         for f in t.fields:
             null = "" if f.nullable else " not null"
-            out.append(f"| `{f.name}` | `{f.type}`{null} | L{f.level} | {f.description} |")
+            meaning = f.description.replace("|", "\\|")
+            out.append(f"| `{f.name}` | `{f.type}`{null} | L{f.level} | {meaning} |")
         out.append("")
     return "\n".join(out)
 
