@@ -67,11 +67,11 @@ EU_PLACES = (
     ("DE", "+49", "151", "Berlin", "BE", "10115", ("Hauptstraße", "Bahnhofstraße", "Gartenweg")),
     ("DE", "+49", "170", "München", "BY", "80331", ("Leopoldstraße", "Marienplatz")),
     ("FR", "+33", "6", "Paris", "IDF", "75001", ("Rue de Rivoli", "Rue Oberkampf")),
-    ("FR", "+33", "7", "Lyon", "ARA", "69001", ("Rue de la République",)),
+    ("FR", "+33", "75", "Lyon", "ARA", "69001", ("Rue de la République",)),
     ("GB", "+44", "79", "London", "ENG", "SW1A 1AA", ("Baker Street", "King's Road")),
     ("ES", "+34", "6", "Madrid", "MD", "28001", ("Calle de Alcalá", "Gran Vía")),
-    ("IT", "+39", "3", "Milano", "MI", "20121", ("Via Torino", "Corso Como")),
-    ("NL", "+31", "6", "Amsterdam", "NH", "1012", ("Damrak", "Prinsengracht")),
+    ("IT", "+39", "33", "Milano", "MI", "20121", ("Via Torino", "Corso Como")),
+    ("NL", "+31", "61", "Amsterdam", "NH", "1012", ("Damrak", "Prinsengracht")),
 )
 
 US_PLACES = (
@@ -83,6 +83,9 @@ US_PLACES = (
     ("206", "Seattle", "WA", "98101", ("Pine St", "1st Ave")),
     ("512", "Austin", "TX", "78701", ("Congress Ave", "6th St")),
 )
+
+#: national significant number length of mobiles, by country calling code
+EU_MOBILE_LENGTH = {"+49": 11, "+33": 9, "+44": 10, "+34": 9, "+39": 10, "+31": 9}
 
 CN_EMAIL_DOMAINS = ("163.com", "126.com", "qq.com", "sina.com", "gmail.com", "outlook.com")
 LATIN_EMAIL_DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "gmx.de", "orange.fr")

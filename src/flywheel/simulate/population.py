@@ -115,8 +115,8 @@ def _person(dice: Dice, n: int, seed: int, draws: dict, i: int) -> Person:
         if region == "EU":
             country, cc, mobile, city, province, zip_code, streets = \
                 pools.EU_PLACES[dice.below(len(pools.EU_PLACES))]
-            extra = str(dice.below(10)) if cc == "+39" else ""
-            phone = f"{cc}{mobile}{scramble(n, 8, salt):08d}{extra}"
+            width = pools.EU_MOBILE_LENGTH[cc] - len(mobile)
+            phone = f"{cc}{mobile}{scramble(n, width, salt):0{width}d}"
         else:
             area, city, province, zip_code, streets = \
                 pools.US_PLACES[dice.below(len(pools.US_PLACES))]
@@ -193,7 +193,7 @@ def make_persons(seed: int, chunk: int, first_n: int, count: int) -> list[Person
     dice = Dice(rng)
     persons = [_person(dice, first_n + i, seed, draws, i) for i in range(count)]
     web_users = [p for p in persons if p.user_id]
-    n_koc = max(2, len(persons) // 250) if len(web_users) >= 20 else 0
+    n_koc = max(2, len(persons) // 1000) if len(web_users) >= 20 else 0
     for idx in rng.choice(len(web_users), size=min(n_koc, len(web_users)), replace=False):
         web_users[int(idx)].is_koc = True
     return persons

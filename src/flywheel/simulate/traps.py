@@ -29,7 +29,7 @@ class TrapRecord:
 
 def _transpose(text: str, rng: np.random.Generator) -> str:
     """Swap two adjacent distinct letters: the commonest typing slip."""
-    spots = [i for i in range(len(text) - 1)
+    spots = [i for i in range(1, len(text) - 1)
              if text[i].isalpha() and text[i + 1].isalpha() and text[i] != text[i + 1]]
     if not spots:
         return text + text[-1]
