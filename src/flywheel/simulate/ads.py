@@ -45,7 +45,6 @@ class SpendTable:
         abroad = np.array([c.channel in _ABROAD_CHANNELS for c in self.campaigns])
         self._cum = {False: np.cumsum(np.where(abroad[:, None], 0, self.cents).ravel()),
                      True: np.cumsum(np.where(abroad[:, None], self.cents, 0).ravel())}
-        self._rng = rng
 
     def sample(self, rng: np.random.Generator, count: int, abroad: bool
                ) -> list[tuple[Campaign, float]]:

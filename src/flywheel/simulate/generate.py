@@ -39,6 +39,8 @@ _ACCOUNT_REF = {"taobao": "taobao_nick", "tmall": "taobao_nick", "jd": "jd_pin",
 
 @dataclass
 class GenerateSummary:
+    """What `generate()` wrote: data rows per file (relative path) and the time it took."""
+
     out_dir: Path
     persons: int
     files: dict[str, int] = field(default_factory=dict)

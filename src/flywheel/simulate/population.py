@@ -67,11 +67,6 @@ class Person:
     def person_id(self) -> str:
         return f"P{self.n + 1:07d}"
 
-    @property
-    def phone_local(self) -> str:
-        """The number as a CN marketplace shows it (11 digits), or E.164 abroad."""
-        return self.phone
-
 
 def _cn_phone(dice: Dice, n: int, salt: int) -> str:
     prefix = pools.CN_PHONE_PREFIXES[dice.below(len(pools.CN_PHONE_PREFIXES))]
