@@ -170,9 +170,10 @@ def _unique_names(header: list[str]) -> list[str]:
 
 def strip_wrappers(values: pa.Array) -> pa.Array:
     """Remove Excel protection wrappers (`="123"`, leading `'` or tab) and surrounding spaces;
-    empty strings become null."""
+    empty strings become null. Regexes run only when a wrapper is present."""
     v = pc.utf8_trim_whitespace(values)
-    v = pc.replace_substring_regex(v, r'^="(.*)"$', r"\1")
-    v = pc.replace_substring_regex(v, r"^['\t]+", "")
-    v = pc.utf8_trim_whitespace(v)
+    if pc.any(pc.starts_with(v, "=")).as_py():
+        v = pc.replace_substring_regex(v, r'^="(.*)"$', r"\1")
+    if pc.any(pc.starts_with(v, "'")).as_py() or pc.any(pc.starts_with(v, "\t")).as_py():
+        v = pc.utf8_trim_whitespace(pc.replace_substring_regex(v, r"^['\t]+", ""))
     return pc.if_else(pc.equal(v, ""), pa.scalar(None, pa.string()), v)

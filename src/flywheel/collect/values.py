@@ -48,7 +48,30 @@ def parse_int(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def parse_time(values: pa.Array, tz: str) -> tuple[pa.Array, np.ndarray]:
-    """UTC instants from the date-time forms in docs/connectors.md; naive times are in `tz`."""
+    """UTC instants from the date-time forms in docs/connectors.md; naive times are in `tz`.
+
+    The common `2024-03-05 14:02:11` form is parsed in one pass; only the rest take the slower path
+    that rewrites separators and tries every form.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    fast = pc.strptime(values, format=_NAIVE_FORMATS[0], unit="us", error_is_null=True)
+    result = pc.cast(pc.assume_timezone(fast, timezone=tz, ambiguous="earliest", nonexistent="earliest"), UTC_US)
+    pending = pc.and_(pc.is_valid(values), pc.is_null(result))
+    if pc.any(pending).as_py():
+        iso = pc.strptime(values, format=_ISO_FORMATS[0], unit="us", error_is_null=True)
+        result = pc.coalesce(result, pc.cast(iso, UTC_US))
+        pending = pc.and_(pc.is_valid(values), pc.is_null(result))
+    if pc.any(pending).as_py():
+        slow = _parse_time_slow(values.filter(pending), tz)
+        result = pc.replace_with_mask(result, pending, slow)
+    plausible = pc.and_(pc.greater(result, pa.scalar(dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc), UTC_US)),
+                        pc.less(result, pa.scalar(dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc), UTC_US)))
+    result = pc.if_else(plausible, result, pa.scalar(None, UTC_US))
+    return result, _bad(values, result)
+
+
+def _parse_time_slow(values: pa.Array, tz: str) -> pa.Array:
     text = pc.replace_substring_regex(values, r"(:\d\d)[.,]\d+", r"\1")
     text = pc.replace_substring_regex(text, r"\s*(UTC|GMT)$", "Z")
     text = pc.replace_substring_regex(text, r"^(\d{4})[年/.-](\d{1,2})[月/.-](\d{1,2})日?", r"\1-\2-\3")
@@ -69,10 +92,7 @@ def parse_time(values: pa.Array, tz: str) -> tuple[pa.Array, np.ndarray]:
     if pc.any(epoch).as_py():
         seconds = pc.cast(pc.if_else(epoch, values, pa.scalar(None, pa.string())), pa.int64())
         result = pc.coalesce(result, pc.cast(pc.multiply(seconds, 1_000_000), UTC_US))
-    plausible = pc.and_(pc.greater(result, pa.scalar(dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc), UTC_US)),
-                        pc.less(result, pa.scalar(dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc), UTC_US)))
-    result = pc.if_else(plausible, result, pa.scalar(None, UTC_US))
-    return result, _bad(values, result)
+    return result
 
 
 def map_values(values: pa.Array, mapping: dict[str, str]) -> tuple[pa.Array, np.ndarray]:

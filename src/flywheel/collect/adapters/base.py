@@ -123,13 +123,34 @@ def lines_array(raw: RawTable) -> pa.Array:
 
 
 def fill_within(keys: pa.Array, values: pa.Array) -> pa.Array:
-    """Fill nulls with the first non-null value of the same key (continuation rows of an order)."""
-    if not pc.any(pc.is_null(values)).as_py():
+    """Fill nulls with the value on the first row of the same key (continuation rows of an order)."""
+    values = contiguous(values)
+    if values.null_count == 0:
         return values
-    t = pa.table({"k": keys, "v": values})
-    firsts = t.group_by("k", use_threads=False).aggregate([("v", "first")])
-    filled = pc.take(firsts.column("v_first"), pc.index_in(keys, value_set=firsts.column("k")))
-    return contiguous(pc.coalesce(values, filled))
+    return contiguous(pc.coalesce(values, values.take(pa.array(first_rows(keys)))))
+
+
+_FIRST_ROWS: list[tuple[pa.Array, np.ndarray]] = []
+
+
+def first_rows(keys: pa.Array) -> np.ndarray:
+    """Index of the first row with the same key, per row (a null key points at its own row).
+
+    Adapters ask this for the same key column many times per file, so the last few answers are kept.
+    """
+    for known, answer in _FIRST_ROWS:
+        if known is keys:
+            return answer
+    codes = np.asarray(pc.dictionary_encode(contiguous(keys)).indices.fill_null(-1), dtype=np.int64)
+    uniq, first = np.unique(codes, return_index=True)
+    lookup = np.zeros(int(uniq.max()) + 2 if len(uniq) else 1, dtype=np.int64)
+    lookup[uniq + 1] = first
+    answer = lookup[codes + 1]
+    own = codes < 0
+    answer[own] = np.flatnonzero(own)
+    _FIRST_ROWS.insert(0, (keys, answer))
+    del _FIRST_ROWS[4:]
+    return answer
 
 
 def contiguous(values: pa.Array | pa.ChunkedArray) -> pa.Array:
