@@ -52,7 +52,7 @@ def normalize_phone(raw: str, region: str = "CN") -> Phone:
     if masked:
         return Phone(f"{masked.group(1)}****{masked.group(2)}", True)
     if "*" in text:
-        raise InvalidIdentifier(f"masked phone in an unknown pattern: {mask_value(text)}")
+        raise InvalidIdentifier("masked phone in an unknown pattern")
     mobile = _CN_MOBILE.match(text)
     if mobile:
         return Phone("+86" + mobile.group(1), False)

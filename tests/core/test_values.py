@@ -35,3 +35,20 @@ def test_int_parsing_flags_garbage():
     values, bad = parse_int(pa.array(["3", "4.0", "x", None]))
     assert values.to_pylist() == [3, 4, None, None]
     assert bad.tolist() == [False, False, True, False]
+
+
+def test_impossible_calendar_dates_are_rejected_not_rolled_forward():
+    parsed, bad = parse_time(pa.array(["2024/02/30", "2023-02-29 10:00:00", "2024-04-31", "2024-02-29 10:00:00"]),
+                             "Asia/Shanghai")
+    assert parsed.to_pylist()[:3] == [None, None, None]
+    assert bad.tolist() == [True, True, True, False]
+
+
+def test_regions_of_provinces_and_municipalities():
+    from flywheel.collect.adapters.orders import split_region
+
+    province, city, district = split_region(pa.array(
+        ["上海 上海市 浦东新区 世纪大道1号", "北京市朝阳区建国路8号", "浙江省 杭州市 西湖区 文三路", "广东省深圳市南山区科技园"]))
+    assert province.to_pylist() == ["上海市", "北京市", "浙江省", "广东省"]
+    assert city.to_pylist() == ["上海市", "北京市", "杭州市", "深圳市"]
+    assert district.to_pylist() == ["浦东新区", "朝阳区", "西湖区", "南山区"]

@@ -103,7 +103,8 @@ def choose_adapter(path: Path, header: list[str] | None, source: str, mapping: d
         return adapter_named("generic"), mapping.get("source")
     if source and source != "auto":
         if source in REGISTRY:
-            return REGISTRY[source], None
+            adapter = REGISTRY[source]
+            return adapter, source if source in adapter.sources else None
         for adapter in REGISTRY.values():
             if source in getattr(adapter, "sources", ()):
                 return adapter, source

@@ -68,7 +68,22 @@ def parse_time(values: pa.Array, tz: str) -> tuple[pa.Array, np.ndarray]:
     plausible = pc.and_(pc.greater(result, pa.scalar(dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc), UTC_US)),
                         pc.less(result, pa.scalar(dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc), UTC_US)))
     result = pc.if_else(plausible, result, pa.scalar(None, UTC_US))
+    result = pc.if_else(pa.array(_impossible_dates(values)), pa.scalar(None, UTC_US), result)
     return result, _bad(values, result)
+
+
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _impossible_dates(values: pa.Array) -> np.ndarray:
+    """Dates such as 2024-02-30 that Arrow's parser would roll into the next month."""
+    parts = pc.extract_regex(values, r"^(?P<y>\d{4})\D(?P<m>\d{1,2})\D(?P<d>\d{1,2})")
+    y, m, d = (np.asarray(pc.cast(pc.struct_field(parts, k), pa.int64()).fill_null(0)) for k in ("y", "m", "d"))
+    found = np.asarray(pc.is_valid(parts))
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    month_ok = (m >= 1) & (m <= 12)
+    days = _DAYS[np.where(month_ok, m, 0)] + (leap & (m == 2))
+    return found & (~month_ok | (d < 1) | (d > days))
 
 
 def _parse_time_slow(values: pa.Array, tz: str) -> pa.Array:
@@ -105,7 +120,11 @@ def map_values(values: pa.Array, mapping: dict[str, str]) -> tuple[pa.Array, np.
 
 @dataclass
 class Problems:
-    """Row rejections and dropped values found while an adapter validates a file."""
+    """Row rejections and dropped values found while an adapter validates a file.
+
+    `personal` marks values masked before they are stored in quarantine; give the identifier type
+    (`"cn_id"`, `"email"`) to mask them in that type's display form.
+    """
 
     num_rows: int
     rejected: np.ndarray = field(init=False)
@@ -114,14 +133,14 @@ class Problems:
     def __post_init__(self):
         self.rejected = np.zeros(self.num_rows, dtype=bool)
 
-    def reject(self, mask, field_name: str, values: pa.Array | None, reason: str, personal: bool = False) -> None:
+    def reject(self, mask, field_name: str, values: pa.Array | None, reason: str, personal: bool | str = False) -> None:
         """Rows where `mask` holds do not land; each gets a quarantine entry."""
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
             self.rejected |= mask
             self.entries.append((mask, field_name, values, reason, "row_rejected", personal))
 
-    def drop(self, mask, field_name: str, values: pa.Array | None, reason: str, personal: bool = False) -> None:
+    def drop(self, mask, field_name: str, values: pa.Array | None, reason: str, personal: bool | str = False) -> None:
         """The row lands without this value; the value is recorded in quarantine."""
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
@@ -139,7 +158,7 @@ class Problems:
             shown = values.take(pa.array(rows)).to_pylist() if values is not None else [None] * len(rows)
             for row, value in zip(rows, shown):
                 if value is not None:
-                    value = mask_value(value) if personal else value[:200]
+                    value = mask_value(value, personal if isinstance(personal, str) else "") if personal else value[:200]
                 cols["run_id"].append(run_id)
                 cols["file"].append(file)
                 cols["line"].append(int(lines[row]))

@@ -217,7 +217,7 @@ def identifier_rows(
     ix = encoded.indices
     reason = pa.array(reasons, pa.string()).take(ix)
     for why in {r for r in reasons if r is not None}:
-        problems.drop(np.asarray(pc.equal(reason, why).fill_null(False)), field_name, values, why, personal=True)
+        problems.drop(np.asarray(pc.equal(reason, why).fill_null(False)), field_name, values, why, personal=id_type)
     hashed = pa.array(hashes, pa.string()).take(ix)
     take = (
         np.asarray(pc.is_valid(hashed))

@@ -21,11 +21,9 @@ from flywheel.warehouse import LINE
 
 PAID_STATUSES = ("paid", "shipped", "completed", "refunded", "partially_refunded")
 
-_REGION = re.compile(
-    r"^(?P<province>.+?(?:省|自治区|特别行政区|北京市|天津市|上海市|重庆市|北京|天津|上海|重庆))"
-    r"(?P<city>.+?(?:市|自治州|地区|盟|区))?"
-    r"(?P<district>.+?(?:区|县|市|旗))?"
-)
+_MUNICIPALITIES = ("北京", "天津", "上海", "重庆")
+_PROVINCE = re.compile(r"^(?P<province>.+?(?:省|自治区|特别行政区))(?P<city>.+?(?:市|自治州|地区|盟))?(?P<district>.+?(?:区|县|市|旗))?")
+_CITY_DISTRICT = re.compile(r"^(?P<district>.+?(?:区|县))")
 
 
 def positions_within(keys: pa.Array) -> pa.Array:
@@ -51,9 +49,18 @@ def split_region(address: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Province, city and district from a Chinese address (`浙江省 杭州市 西湖区 …`)."""
     def parts(text: str) -> tuple[str | None, str | None, str | None]:
         pieces = text.split()
-        if len(pieces) >= 3 and _REGION.match(pieces[0]):
-            return pieces[0], pieces[1], pieces[2]
-        m = _REGION.match(text.replace(" ", ""))
+        if len(pieces) >= 3 and (_PROVINCE.match(pieces[0]) or pieces[0].rstrip("市") in _MUNICIPALITIES):
+            province = pieces[0] + ("市" if pieces[0] in _MUNICIPALITIES else "")
+            return province, pieces[1], pieces[2]
+        compact = text.replace(" ", "")
+        for city in _MUNICIPALITIES:
+            if compact.startswith(city):
+                rest = compact[len(city):].lstrip("市")
+                if rest.startswith(city):
+                    rest = rest[len(city):].lstrip("市")
+                district = _CITY_DISTRICT.match(rest)
+                return city + "市", city + "市", district.group("district") if district else None
+        m = _PROVINCE.match(compact)
         if not m:
             return None, None, None
         return m.group("province"), m.group("city"), m.group("district")
@@ -78,7 +85,7 @@ def receiver_columns(ctx: ReadContext, problems: Problems, name: pa.Array, phone
             hashes.append(None), masks.append(None), reasons.append(str(e))
     reason = pa.array(reasons, pa.string()).take(encoded.indices)
     for why in {r for r in reasons if r}:
-        problems.drop(np.asarray(pc.equal(reason, why).fill_null(False)), phone_field, phone, why, personal=True)
+        problems.drop(np.asarray(pc.equal(reason, why).fill_null(False)), phone_field, phone, why, personal="phone")
     return {
         "receiver_name": map_distinct(name, normalize_name),
         "receiver_phone_hash": pa.array(hashes, pa.string()).take(encoded.indices),

@@ -117,10 +117,10 @@ class ShopifyOrders(Adapter):
         )
         country = fill_within(order_id, c["shipping_country"])
         address = join_text(c["shipping_address"], c["shipping_city"], c["shipping_province"], c["shipping_zip"], country)
-        receiver = receiver_columns(ctx, p, fill_within(order_id, c["shipping_name"]),
+        receiver = receiver_columns(ctx, Problems(raw.num_rows), fill_within(order_id, c["shipping_name"]),
                                     fill_within(order_id, c["shipping_phone"]), address, "Shipping Phone")
         currency = pc.coalesce(pc.utf8_upper(col["currency"]), pa.scalar(ctx.currency))
-        batch = Batch(problems=p, source=source)
+        batch = Batch(problems=p, source=source)  # receiver phones are also identifiers: quarantined once, below
         batch.add("orders", landed({
             "source": source, "order_id": order_id, "account_key": account_key, "status": status,
             "status_raw": col["financial_status"], "created_at": created, "paid_at": paid_at,
