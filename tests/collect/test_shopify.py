@@ -77,3 +77,18 @@ def test_forced_adapter_with_missing_required_column_is_a_clear_error(warehouse,
     (tmp_path / "x.csv").write_text("Name,Email\n#1,a@b.com\n")
     with pytest.raises(InputError, match="missing column"):
         ingest_paths(warehouse, [tmp_path / "x.csv"], source="shopify")
+
+
+def test_a_later_export_moves_an_order_forward_and_an_older_one_never_moves_it_back(warehouse, tmp_path):
+    header = (FIXTURES / "orders_export.csv").read_text().splitlines()[0]
+    row = "#2001,b@example.com,{status},2024-04-01 10:00,,yes,CNY,9,0,0,9.00,,,2024-04-01 09:00,1,Tea,9.00,T,N,N,,,,,,,,{refund},web,,6001"
+    for name, status, refund in (("a.csv", "paid", "0.00"), ("b.csv", "partially_refunded", "3.00"),
+                                 ("c.csv", "paid", "0.00")):
+        (tmp_path / name).write_text(header + "\n" + row.format(status=status, refund=refund) + "\n")
+    ingest_paths(warehouse, [tmp_path / "a.csv"])
+    later = ingest_paths(warehouse, [tmp_path / "b.csv"]).files[0]
+    assert (later.loaded, later.updated, later.duplicates) == (0, 1, 0)
+    older = ingest_paths(warehouse, [tmp_path / "c.csv"]).files[0]
+    assert (older.loaded, older.updated, older.duplicates) == (0, 0, 1)
+    (order,) = _rows(warehouse, "orders")
+    assert (order["status"], order["refund_cents"]) == ("partially_refunded", 300)

@@ -34,6 +34,15 @@ TABLE_ORDER = ("accounts", "identifiers", "products", "orders", "order_items", "
                "campaigns", "campaign_spend", "referrals", "reviews", "consents")
 
 
+ORDER_PROGRESSION = {"pending": 0, "paid": 1, "shipped": 2, "completed": 3, "partially_refunded": 4,
+                     "refunded": 5, "cancelled": 5}
+UPDATABLE: dict[str, tuple[list[str], dict[str, dict[str, int]]]] = {
+    "orders": (["status", "status_raw", "paid_at", "refund_cents"], {"status": ORDER_PROGRESSION}),
+    "order_items": (["refunded"], {}),
+}
+"""Fields a later export of the same order may change; everything else is fixed at first sight."""
+
+
 @dataclass
 class FileReport:
     path: str
@@ -41,6 +50,7 @@ class FileReport:
     adapter: str
     rows: int = 0
     loaded: int = 0
+    updated: int = 0
     duplicates: int = 0
     quarantined: int = 0
     already_applied: bool = False
@@ -58,11 +68,12 @@ class IngestReport:
     def as_json(self) -> dict:
         return {
             "files": [
-                {k: v for k, v in asdict(f).items() if k in ("path", "source", "rows", "loaded", "duplicates", "quarantined")}
+                {k: v for k, v in asdict(f).items()
+                 if k in ("path", "source", "rows", "loaded", "updated", "duplicates", "quarantined")}
                 | {"adapter": f.adapter, "already_applied": f.already_applied}
                 for f in self.files
             ],
-            **{k: self.total(k) for k in ("rows", "loaded", "duplicates", "quarantined")},
+            **{k: self.total(k) for k in ("rows", "loaded", "updated", "duplicates", "quarantined")},
         }
 
 
@@ -165,21 +176,27 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
     rejected_rows = int(problems.rejected.sum()) + len(raw.rejected)
     rows = raw.num_rows + len(raw.rejected)
     new_lines: list[pa.Array] = []
+    changed_lines: list[pa.Array] = []
     with wh.transaction():
         for name in TABLE_ORDER:
             t = batch.tables.get(name)
             if t is None or t.num_rows == 0:
                 continue
             t = t.append_column("run_id", pa.array([run_id] * t.num_rows, pa.string())) if "run_id" not in t.column_names else t
+            if name in UPDATABLE:
+                changed_lines.append(wh.update_changed(name, t, *UPDATABLE[name]))
             new_lines.append(wh.insert_new(name, _sorted(t)))
         wh.append("quarantine", quarantine)
-        loaded = len(np.unique(np.concatenate([a.to_numpy() for a in new_lines]))) if new_lines else 0
-        report = FileReport(label, batch.source, adapter_obj.name, rows=rows, loaded=loaded,
-                            duplicates=rows - loaded - rejected_rows, quarantined=rejected_rows, run_id=run_id)
+        loaded_set = _distinct(new_lines)
+        updated = len(np.setdiff1d(_distinct(changed_lines), loaded_set))
+        loaded = len(loaded_set)
+        report = FileReport(label, batch.source, adapter_obj.name, rows=rows, loaded=loaded, updated=updated,
+                            duplicates=rows - loaded - updated - rejected_rows, quarantined=rejected_rows,
+                            run_id=run_id)
         wh.append("ingest_runs", pa.table({
             "run_id": [run_id], "path": [label], "file_sha256": [sha], "source": [batch.source],
             "adapter": [adapter_obj.name], "started_at": [started],
-            "finished_at": [dt.datetime.now(dt.timezone.utc)], "rows": [rows], "loaded": [loaded],
+            "finished_at": [dt.datetime.now(dt.timezone.utc)], "rows": [rows], "loaded": [loaded], "updated": [updated],
             "duplicates": [report.duplicates], "quarantined": [rejected_rows],
         }))
     if quarantine.num_rows:
@@ -213,6 +230,10 @@ def _previous_run(wh: Warehouse, sha: str, adapter: str) -> dict | None:
     runs = wh.table("ingest_runs")
     found = runs.filter((runs.file_sha256 == sha) & (runs.adapter == adapter)).limit(1).to_pyarrow().to_pylist()
     return found[0] if found else None
+
+
+def _distinct(lines: list[pa.Array]) -> np.ndarray:
+    return np.unique(np.concatenate([a.to_numpy() for a in lines])) if lines else np.array([], np.int64)
 
 
 def _sorted(t: pa.Table) -> pa.Table:

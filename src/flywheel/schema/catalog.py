@@ -296,6 +296,7 @@ TABLES: tuple[Table, ...] = (
             F("finished_at", TS, "end", 1),
             F("rows", "int64", "input rows", 1),
             F("loaded", "int64", "rows that added new records", 1),
+            F("updated", "int64", "rows that moved a known order forward (shipped, refunded, …)", 1),
             F("duplicates", "int64", "rows already present", 1),
             F("quarantined", "int64", "rows rejected", 1),
         ),

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import ibis
+import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from flywheel.errors import EngineError
@@ -35,6 +36,19 @@ class Engine:
     def transaction(self, con: BaseBackend) -> Iterator[None]:
         yield
 
+    def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
+        """Replace the stored rows that share a natural key with `rows` by `rows`.
+
+        Portable form (any Ibis engine without DELETE): rebuild the table under a new name and swap.
+        """
+        stored = con.table(name)
+        incoming = ibis.memtable(rows)
+        rebuilt = stored.anti_join(incoming.select(*key), key).union(incoming.select(*stored.columns))
+        temp = f"{name}__rebuilt"
+        con.create_table(temp, rebuilt, overwrite=True)
+        con.drop_table(name)
+        con.rename_table(temp, name)
+
 
 class DuckDBEngine(Engine):
     name = "duckdb"
@@ -56,6 +70,18 @@ class DuckDBEngine(Engine):
             con.raw_sql("ROLLBACK")
             raise
         con.raw_sql("COMMIT")
+
+    def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
+        """DuckDB deletes in place (inside the file's transaction): raw SQL, since Ibis has no DELETE."""
+        raw = con.con
+        view = "__flywheel_replace"
+        raw.register(view, rows)
+        try:
+            cols = ", ".join(f'"{k}"' for k in key)
+            raw.execute(f'DELETE FROM "{name}" WHERE ({cols}) IN (SELECT {cols} FROM {view})')
+            raw.execute(f'INSERT INTO "{name}" SELECT * FROM {view}')
+        finally:
+            raw.unregister(view)
 
 
 class SparkEngine(Engine):

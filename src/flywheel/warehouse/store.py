@@ -148,6 +148,45 @@ class Warehouse:
             self.con.insert(name, self.conform(name, new.drop_columns([LINE])))
         return new.column(LINE).combine_chunks()
 
+    def update_changed(self, name: str, batch: pa.Table, columns: list[str],
+                       progression: dict[str, dict[str, int]] | None = None) -> pa.Array:
+        """Replace stored rows whose key reappears with different `columns` (a later export of an
+        order that has since shipped or been refunded). Returns the `__line` values applied.
+
+        `progression` ranks values of a column (pending < paid < … < refunded): a row whose rank
+        would go backwards is an older export and is ignored, so files may arrive in any order.
+        Numeric columns in `columns` only ever grow (refunds accumulate).
+        """
+        t = catalog_table(name)
+        key = list(t.key)
+        if batch.num_rows == 0 or self.count(name) == 0:
+            return pa.array([], pa.int64())
+        batch = first_per_key(batch, key)
+        incoming = ibis.memtable(batch.select(key + columns + [LINE]))
+        stored = self.table(name)
+        stored = stored.select(*key, **{f"__old_{c}": stored[c] for c in columns})
+        joined = incoming.join(stored, key)
+        differs = ibis.or_(*[~joined[c].identical_to(joined[f"__old_{c}"]) for c in columns])
+        forward = ibis.literal(True)
+        for c in columns:
+            ranks = (progression or {}).get(c)
+            if ranks:
+                forward &= _rank(joined[c], ranks) >= _rank(joined[f"__old_{c}"], ranks)
+            elif joined[c].type().is_boolean():
+                forward &= joined[c].cast("int8").fill_null(0) >= joined[f"__old_{c}"].cast("int8").fill_null(0)
+            elif joined[c].type().is_numeric():
+                forward &= joined[c].fill_null(0) >= joined[f"__old_{c}"].fill_null(0)
+        lines = joined.filter(differs & forward).select(LINE).to_pyarrow().column(LINE)
+        if len(lines) == 0:
+            return pa.array([], pa.int64())
+        changed = batch.filter(pc.is_in(batch.column(LINE), value_set=lines))
+        self.engine.replace_rows(self.con, name, key, self.conform(name, changed.drop_columns([LINE])))
+        return changed.column(LINE).combine_chunks()
+
+
+def _rank(column: ibis.Value, ranks: dict[str, int]) -> ibis.Value:
+    return column.cases(*ranks.items(), else_=0) if ranks else ibis.literal(0)
+
 
 def first_per_key(batch: pa.Table, key: list[str]) -> pa.Table:
     """Keep the first row of each natural key; rows with a null key part are dropped by callers."""
