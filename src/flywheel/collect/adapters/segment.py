@@ -67,32 +67,27 @@ class SegmentEvents(Adapter):
     sniff_by_extension = True
 
     def parse(self, path: Path, data: bytes) -> EventLines:
+        """Decoded JSON objects with their line numbers; blank lines skipped, broken ones rejected."""
         if data.startswith(codecs.BOM_UTF8):
             data = data[len(codecs.BOM_UTF8):]
-        messages: list[dict] = []
-        lines: list[int] = []
-        rejected: list[RejectedLine] = []
+        messages, lines, rejected = [], [], []
         with paused_gc():
-            self._decode(data, messages, lines, rejected)
+            for number, text in enumerate(data.split(b"\n"), 1):
+                try:
+                    message = loads(text)
+                except ValueError as e:
+                    if text.strip():
+                        why = re.sub(r"line 1 column (\d+) \(char \d+\)", r"column \1", str(e))
+                        rejected.append(RejectedLine(number, f"not valid JSON: {why}", text[:200].decode("utf-8", "replace")))
+                    continue
+                if message.__class__ is dict:
+                    messages.append(message)
+                    lines.append(number)
+                else:
+                    rejected.append(RejectedLine(number, "not a JSON object", text[:200].decode("utf-8", "replace")))
         if not messages and not rejected:
             raise InputError("file is empty")
         return EventLines(Path(path), "utf-8", ["json"], {}, np.array(lines, np.int64), rejected, messages)
-
-    @staticmethod
-    def _decode(data: bytes, messages: list[dict], lines: list[int], rejected: list[RejectedLine]) -> None:
-        for number, text in enumerate(data.split(b"\n"), 1):
-            try:
-                message = loads(text)
-            except ValueError as e:
-                if text.strip():
-                    reason = "not valid JSON: " + re.sub(r"line 1 column (\d+) \(char \d+\)", r"column \1", str(e))
-                    rejected.append(RejectedLine(number, reason, text[:200].decode("utf-8", "replace")))
-                continue
-            if message.__class__ is dict:
-                messages.append(message)
-                lines.append(number)
-            else:
-                rejected.append(RejectedLine(number, "not a JSON object", text[:200].decode("utf-8", "replace")))
 
     def read(self, raw: RawTable, ctx: ReadContext) -> Batch:
         if not isinstance(raw, EventLines):
@@ -156,13 +151,11 @@ class SegmentEvents(Adapter):
     def _sparse_tables(batch: Batch, cols: EventColumns, s: dict[str, pa.Array], happened: pa.Array,
                        account_key: pa.Array, lines: pa.Array, p: Problems) -> None:
         """Touchpoints, consents, referrals and reviews: the few lines that carry them."""
-        for (label, reason), rows in cols.dropped.items():
-            mask = np.zeros(p.num_rows, bool)
-            mask[[r for r, _ in rows]] = True
+        for (label, reason), found in cols.dropped.items():
             values = [None] * p.num_rows
-            for r, v in rows:
+            for r, v in found:
                 values[r] = v
-            p.drop(mask, label, pa.array(values, pa.string()), reason)
+            p.drop(np.isin(np.arange(p.num_rows), [r for r, _ in found]), label, pa.array(values, pa.string()), reason)
         for name, sparse in cols.sparse.items():
             if not sparse["row"]:
                 continue
@@ -337,7 +330,7 @@ def collect(messages: list[dict], default_source: str) -> EventColumns:
         if found:
             _slot_identifiers(cols, row, n, found)
         if props is not None and get("event") in SPECIAL_EVENTS and get("type") == "track":
-            SPECIAL_EVENTS[get("event")](cols, row, props, m, campaign)
+            _special(cols, row, get("event"), props, m, campaign)
     return cols
 
 
@@ -389,32 +382,25 @@ def _consents(cols: EventColumns, row: int, consent: dict) -> None:
             cols.add("consents", row, purpose=purpose, status=status)
 
 
-def _referral_shared(cols: EventColumns, row: int, props: dict, m: dict, campaign: dict | None) -> None:
+def _special(cols: EventColumns, row: int, event: str, props: dict, m: dict, campaign: dict | None) -> None:
+    """Referral and review activity, tracked as events, fills `referrals` and `reviews`."""
+    user_id = _text(m.get("userId"))
+    if event == "Review Submitted":
+        rating, length, media = props.get("rating"), props.get("length"), props.get("has_media")
+        if rating is not None and not (rating.__class__ is int and 1 <= rating <= 5):
+            cols.drop("properties.rating", row, rating, "rating must be a whole number from 1 to 5")
+            rating = None
+        return cols.add("reviews", row, order_id=_text(props.get("order_id")), rating=rating,
+                        has_media=media if media.__class__ is bool else None,
+                        length=length if length.__class__ is int and length >= 0 else None)
     share_id = _text(props.get("share_id"))
     if share_id is None:
-        return cols.drop("properties.share_id", row, None, "Referral Shared without share_id")
-    cols.add("referrals", row, share_id=share_id, sharer_user_id=_text(m.get("userId")), invitee_user_id=None,
-             channel=_text(props.get("channel")), shared=True)
+        return cols.drop("properties.share_id", row, None, f"{event} without share_id")
+    shared = event == "Referral Shared"
+    channel = _text(props.get("channel")) or (_text(campaign.get("source")) if campaign else None)
+    cols.add("referrals", row, share_id=share_id, channel=channel, shared=shared,
+             sharer_user_id=user_id if shared else _text(props.get("inviter_user_id")),
+             invitee_user_id=None if shared else user_id or _text(m.get("anonymousId")))
 
 
-def _referral_accepted(cols: EventColumns, row: int, props: dict, m: dict, campaign: dict | None) -> None:
-    share_id = _text(props.get("share_id"))
-    if share_id is None:
-        return cols.drop("properties.share_id", row, None, "Referral Accepted without share_id")
-    cols.add("referrals", row, share_id=share_id, sharer_user_id=_text(props.get("inviter_user_id")),
-             invitee_user_id=_text(m.get("userId")) or _text(m.get("anonymousId")),
-             channel=_text(props.get("channel")) or (campaign and _text(campaign.get("source"))), shared=False)
-
-
-def _review_submitted(cols: EventColumns, row: int, props: dict, m: dict, campaign: dict | None) -> None:
-    rating, length, media = props.get("rating"), props.get("length"), props.get("has_media")
-    if rating is not None and not (rating.__class__ is int and 1 <= rating <= 5):
-        cols.drop("properties.rating", row, rating, "rating must be a whole number from 1 to 5")
-        rating = None
-    cols.add("reviews", row, order_id=_text(props.get("order_id")), rating=rating,
-             has_media=media if media.__class__ is bool else None,
-             length=length if length.__class__ is int and length >= 0 else None)
-
-
-SPECIAL_EVENTS = {"Referral Shared": _referral_shared, "Referral Accepted": _referral_accepted,
-                  "Review Submitted": _review_submitted}
+SPECIAL_EVENTS = frozenset(("Referral Shared", "Referral Accepted", "Review Submitted"))
