@@ -43,7 +43,10 @@ class Engine:
         """
         stored = con.table(name)
         incoming = ibis.memtable(rows)
-        rebuilt = stored.anti_join(incoming.select(*key), key).union(incoming.select(*stored.columns))
+        types = {c: t.copy(nullable=True) for c, t in stored.schema().items()}
+        kept = stored.anti_join(incoming.select(*key), key)
+        rebuilt = kept.select(*[kept[c].cast(t).name(c) for c, t in types.items()]).union(
+            incoming.select(*[incoming[c].cast(t).name(c) for c, t in types.items()]))
         temp = f"{name}__rebuilt"
         con.create_table(temp, rebuilt, overwrite=True)
         con.drop_table(name)

@@ -159,7 +159,8 @@ class Warehouse:
         """
         t = catalog_table(name)
         key = list(t.key)
-        if batch.num_rows == 0 or self.count(name) == 0:
+        columns = [c for c in columns if c in batch.column_names]
+        if batch.num_rows == 0 or not columns or self.count(name) == 0:
             return pa.array([], pa.int64())
         batch = first_per_key(batch, key)
         incoming = ibis.memtable(batch.select(key + columns + [LINE]))

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from flywheel.collect.adapters.base import Adapter, Batch, ReadContext
+from flywheel.collect.adapters.ad_spend import AdSpendReport
+from flywheel.collect.adapters.douyin import DouyinOrders
+from flywheel.collect.adapters.generic import GenericMapped
+from flywheel.collect.adapters.jd import JdOrders
+from flywheel.collect.adapters.segment import SegmentEvents
 from flywheel.collect.adapters.shopify import ShopifyOrders
+from flywheel.collect.adapters.taobao import TaobaoOrders
+from flywheel.collect.adapters.wecom import WeComContacts
 from flywheel.errors import UnknownFormatError
 
 REGISTRY: dict[str, Adapter] = {}
@@ -15,7 +22,8 @@ def register(adapter: Adapter) -> Adapter:
     return adapter
 
 
-for _adapter in (ShopifyOrders(),):
+for _adapter in (ShopifyOrders(), TaobaoOrders(), JdOrders(), DouyinOrders(), WeComContacts(), AdSpendReport(),
+                 SegmentEvents(), GenericMapped()):
     register(_adapter)
 
 
