@@ -116,14 +116,18 @@ def ingest(
     _print_ingest(report)
 
 
+COUNTS = ("rows", "loaded", "updated", "duplicates", "quarantined")
+
+
 def _print_ingest(report) -> None:
     table = Table(title="Ingested")
-    for col in ("file", "source", "rows", "loaded", "duplicates", "quarantined"):
+    for col in ("file", "source", "rows", "loaded", "updated", "duplicates", "quarantined"):
         table.add_column(col, justify="right" if col not in ("file", "source") else "left")
     for f in report.files:
         note = " (already applied)" if f.already_applied else ""
-        table.add_row(f.path + note, f.source, *(f"{getattr(f, k):,}" for k in ("rows", "loaded", "duplicates", "quarantined")))
-    table.add_row("total", "", *(f"{report.total(k):,}" for k in ("rows", "loaded", "duplicates", "quarantined")))
+        shown = "/".join(Path(f.path).parts[-2:])
+        table.add_row(shown + note, f.source, *(f"{getattr(f, k):,}" for k in COUNTS))
+    table.add_row("total", "", *(f"{report.total(k):,}" for k in COUNTS))
     out.print(table)
     reasons: dict[str, int] = {}
     for f in report.files:

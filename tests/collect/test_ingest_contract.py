@@ -58,3 +58,30 @@ def test_schema_version_is_recorded_and_migration_is_idempotent(warehouse):
     assert warehouse.version == SCHEMA_VERSION
     assert warehouse.migrate() == SCHEMA_VERSION
     assert warehouse.con.table("schema_version").count().execute() == SCHEMA_VERSION
+
+
+def test_the_same_file_read_with_another_mapping_is_applied_again(warehouse, tmp_path):
+    fixtures = Path(__file__).parent / "fixtures" / "other"
+    first = ingest_paths(warehouse, [fixtures / "crm_orders.csv"], mapping=fixtures / "crm_orders.yaml").files[0]
+    assert not first.already_applied
+    again = ingest_paths(warehouse, [fixtures / "crm_orders.csv"], mapping=fixtures / "crm_orders.yaml").files[0]
+    assert again.already_applied
+    with pytest.raises(InputError):
+        ingest_paths(warehouse, [fixtures / "crm_orders.csv"], mapping=fixtures / "crm_orders_bad_header.yaml")
+
+
+def test_json_lines_in_a_txt_file_are_read_as_events(warehouse, tmp_path):
+    events = (Path(__file__).parent / "fixtures" / "other" / "events.jsonl").read_bytes()
+    (tmp_path / "events.txt").write_bytes(events)
+    assert ingest_paths(warehouse, [tmp_path / "events.txt"]).files[0].adapter == "segment"
+
+
+def test_a_restated_spend_report_replaces_the_days_it_restates(warehouse, tmp_path):
+    head = "date,channel,campaign_id,campaign_name,spend,impressions,clicks\n"
+    (tmp_path / "a.csv").write_text(head + "2024-05-01,douyin_ads,DO1,x,100.00,10,1\n2024-05-02,douyin_ads,DO1,x,50,5,1\n")
+    (tmp_path / "b.csv").write_text(head + "2024-05-02,douyin_ads,DO1,x,40.00,5,1\n")
+    ingest_paths(warehouse, [tmp_path / "a.csv"])
+    f = ingest_paths(warehouse, [tmp_path / "b.csv"]).files[0]
+    assert (f.loaded, f.updated, f.duplicates) == (0, 1, 0)
+    spend = sorted((str(r["day"]), r["spend_cents"]) for r in warehouse.fetch("campaign_spend").to_pylist())
+    assert spend == [("2024-05-01", 10000), ("2024-05-02", 4000)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -36,11 +37,14 @@ TABLE_ORDER = ("accounts", "identifiers", "products", "orders", "order_items", "
 
 ORDER_PROGRESSION = {"pending": 0, "paid": 1, "shipped": 2, "completed": 3, "partially_refunded": 4,
                      "refunded": 5, "cancelled": 5}
-UPDATABLE: dict[str, tuple[list[str], dict[str, dict[str, int]]]] = {
-    "orders": (["status", "status_raw", "paid_at", "refund_cents"], {"status": ORDER_PROGRESSION}),
-    "order_items": (["refunded"], {}),
+UPDATABLE: dict[str, tuple[list[str], dict[str, dict[str, int]], tuple[str, ...]]] = {
+    "orders": (["status", "status_raw", "paid_at", "refund_cents"], {"status": ORDER_PROGRESSION},
+               ("refund_cents",)),
+    "order_items": (["refunded"], {}, ("refunded",)),
+    "campaign_spend": (["spend_cents", "impressions", "clicks"], {}, ()),
 }
-"""Fields a later export of the same order may change; everything else is fixed at first sight."""
+"""Fields a later file may change (an order shipped or refunded, a spend report restated); everything
+else is fixed at first sight."""
 
 
 @dataclass
@@ -121,7 +125,7 @@ def choose_adapter(path: Path, header: list[str] | None, source: str, mapping: d
                 return adapter, source
         raise UnknownFormatError(f"Unknown --source {source!r}. Known: {', '.join(REGISTRY)}.")
     for adapter in REGISTRY.values():
-        if path.suffix.lower() in adapter.extensions and adapter.sniff_by_extension:
+        if adapter.sniff_by_extension and (path.suffix.lower() in adapter.extensions or header is None):
             return adapter, None
     if header is None:
         raise UnknownFormatError("No adapter for this file.")
@@ -155,7 +159,8 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
     adapter_obj, source_override = adapter
     ctx.source = source_override
     label = str(path)
-    previous = _previous_run(wh, sha, adapter_obj.name)
+    applied_as = _applied_as(adapter_obj.name, source_override, mapping)
+    previous = _previous_run(wh, sha, applied_as)
     if previous is not None:
         return FileReport(label, previous["source"], adapter_obj.name, rows=previous["rows"], loaded=0,
                           duplicates=previous["rows"] - previous["quarantined"], quarantined=previous["quarantined"],
@@ -195,7 +200,7 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
                             run_id=run_id)
         wh.append("ingest_runs", pa.table({
             "run_id": [run_id], "path": [label], "file_sha256": [sha], "source": [batch.source],
-            "adapter": [adapter_obj.name], "started_at": [started],
+            "adapter": [applied_as], "started_at": [started],
             "finished_at": [dt.datetime.now(dt.timezone.utc)], "rows": [rows], "loaded": [loaded], "updated": [updated],
             "duplicates": [report.duplicates], "quarantined": [rejected_rows],
         }))
@@ -211,7 +216,7 @@ def _pick(path: Path, data: bytes, source: str, mapping: dict | None):
     from flywheel.collect.reading import decode, header_of
 
     header = None
-    if Path(path).suffix.lower() not in (".jsonl", ".ndjson"):
+    if Path(path).suffix.lower() not in (".jsonl", ".ndjson") and not data.lstrip()[:1] == b"{":
         head = data[: 1 << 16]
         if len(data) > len(head) and b"\n" in head:
             head = head[: head.rfind(b"\n") + 1]
@@ -224,6 +229,14 @@ def _pick(path: Path, data: bytes, source: str, mapping: dict | None):
         return choose_adapter(Path(path), header, source, mapping), header
     except UnknownFormatError as e:
         raise UnknownFormatError(f"{path}: {e}") from None
+
+
+def _applied_as(adapter: str, source: str | None, mapping: dict | None) -> str:
+    """How a file was read, for lineage: the same bytes read another way are a different application."""
+    name = adapter + (f"@{source}" if source else "")
+    if mapping is not None:
+        name += ":" + hashlib.sha256(json.dumps(mapping, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return name
 
 
 def _previous_run(wh: Warehouse, sha: str, adapter: str) -> dict | None:

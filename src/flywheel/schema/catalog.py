@@ -291,7 +291,7 @@ TABLES: tuple[Table, ...] = (
             F("path", "string", "file path", 1, False),
             F("file_sha256", "string", "checksum of the file bytes", 1, False),
             F("source", "string", "source the rows were attributed to", 1),
-            F("adapter", "string", "adapter that read it", 1),
+            F("adapter", "string", "adapter that read it, with the source override and a hash of the --mapping used", 1),
             F("started_at", TS, "start", 1),
             F("finished_at", TS, "end", 1),
             F("rows", "int64", "input rows", 1),

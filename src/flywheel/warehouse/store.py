@@ -149,13 +149,15 @@ class Warehouse:
         return new.column(LINE).combine_chunks()
 
     def update_changed(self, name: str, batch: pa.Table, columns: list[str],
-                       progression: dict[str, dict[str, int]] | None = None) -> pa.Array:
+                       progression: dict[str, dict[str, int]] | None = None,
+                       growing: tuple[str, ...] = ()) -> pa.Array:
         """Replace stored rows whose key reappears with different `columns` (a later export of an
         order that has since shipped or been refunded). Returns the `__line` values applied.
 
         `progression` ranks values of a column (pending < paid < … < refunded): a row whose rank
         would go backwards is an older export and is ignored, so files may arrive in any order.
-        Numeric columns in `columns` only ever grow (refunds accumulate).
+        Columns in `growing` only ever grow (refunds accumulate); other columns take the latest file
+        (a restated spend report).
         """
         t = catalog_table(name)
         key = list(t.key)
@@ -173,9 +175,9 @@ class Warehouse:
             ranks = (progression or {}).get(c)
             if ranks:
                 forward &= _rank(joined[c], ranks) >= _rank(joined[f"__old_{c}"], ranks)
-            elif joined[c].type().is_boolean():
+            elif c in growing and joined[c].type().is_boolean():
                 forward &= joined[c].cast("int8").fill_null(0) >= joined[f"__old_{c}"].cast("int8").fill_null(0)
-            elif joined[c].type().is_numeric():
+            elif c in growing:
                 forward &= joined[c].fill_null(0) >= joined[f"__old_{c}"].fill_null(0)
         lines = joined.filter(differs & forward).select(LINE).to_pyarrow().column(LINE)
         if len(lines) == 0:
