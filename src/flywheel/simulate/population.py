@@ -4,10 +4,12 @@ A person is drawn once per chunk from a seeded generator; every platform account
 from them, so the truth files can name the person behind each account exactly.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
+import phonenumbers
 
 from flywheel.simulate.dice import Dice
 from flywheel.simulate import pools
@@ -74,6 +76,16 @@ def _cn_phone(dice: Dice, n: int, salt: int) -> str:
     return "13900139001" if number == "13800138000" else number
 
 
+def _valid(number: Callable[[int], str]) -> str:
+    """The first of a few deterministic candidates that is a number in service in its country plan:
+    real exports carry numbers that exist, so the simulator must not invent unassigned ranges."""
+    for k in range(50):
+        candidate = number(k)
+        if phonenumbers.is_valid_number(phonenumbers.parse(candidate)):
+            return candidate
+    return candidate
+
+
 def _cn_given(dice: Dice) -> tuple[str, str]:
     k = 1 + int(dice.random() < 0.7)
     chars = [dice.pick(pools.GIVEN_CHARS) for _ in range(k)]
@@ -111,12 +123,13 @@ def _person(dice: Dice, n: int, seed: int, draws: dict, i: int) -> Person:
             country, cc, mobile, city, province, zip_code, streets = \
                 pools.EU_PLACES[dice.below(len(pools.EU_PLACES))]
             width = pools.EU_MOBILE_LENGTH[cc] - len(mobile)
-            phone = f"{cc}{mobile}{scramble(n, width, salt):0{width}d}"
+            phone = _valid(lambda k: f"{cc}{mobile}{scramble(n, width, salt + k):0{width}d}")
         else:
             area, city, province, zip_code, streets = \
                 pools.US_PLACES[dice.below(len(pools.US_PLACES))]
             country = "US"
-            phone = f"+1{area}{dice.integer(2, 10)}{scramble(n, 6, salt):06d}"
+            exchange = dice.integer(2, 10)
+            phone = _valid(lambda k: f"+1{area}{exchange}{scramble(n, 6, salt + k):06d}")
         street = f"{dice.integer(1, 200)} {streets[dice.below(len(streets))]}"
         district = ""
         relative_name, relative_phone = f"{pools.LATIN_FIRST[dice.below(30)]} {last}", ""
