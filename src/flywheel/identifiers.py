@@ -7,6 +7,7 @@ Each `normalize_*` returns the canonical text or raises `InvalidIdentifier` with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -43,6 +44,7 @@ class Phone:
         return "phone_masked" if self.partial else "phone"
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def normalize_phone(raw: str, region: str = "CN") -> Phone:
     """E.164 for a full number; `138****1234` kept as partial evidence when the platform masked it."""
     text = _PHONE_JUNK.sub("", unicodedata.normalize("NFKC", raw)).lstrip("'")
