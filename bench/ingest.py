@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 FORMATS = {

@@ -12,7 +12,13 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from flywheel import __version__
@@ -170,7 +176,8 @@ def demo(
             bar.update(report_task, completed=1)
     seconds = time.perf_counter() - started
     payload = {"persons": persons, "seed": seed, "report": str(html_path), "warehouse": str(settings.db_path),
-               "ingest": report.as_json(), "totals": summary.totals, "seconds": round(seconds, 1)}
+               "generated_files": sim.files, "ingest": report.as_json(), "totals": summary.totals,
+               "seconds": round(seconds, 1)}
     if state.json:
         _emit(state, payload)
         return

@@ -1,6 +1,5 @@
 from pathlib import Path
 
-import pyarrow.compute as pc
 import pytest
 
 from flywheel.collect import ingest_paths

@@ -1,6 +1,7 @@
 import pyarrow as pa
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flywheel.identifiers import (
     IdentifierHasher,

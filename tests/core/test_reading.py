@@ -2,7 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.collect.reading import clean_header, decode, read_csv_table, strip_wrappers
+from flywheel.collect.reading import (
+    clean_header,
+    decode,
+    read_csv_table,
+    strip_wrappers,
+)
 from flywheel.errors import InputError
 
 

@@ -21,7 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from flywheel.collect.adapters import REGISTRY, Adapter, ReadContext, adapter_named, detect
+from flywheel.collect.adapters import (
+    REGISTRY,
+    Adapter,
+    ReadContext,
+    adapter_named,
+    detect,
+)
 from flywheel.collect.values import Problems
 from flywheel.errors import InputError, UnknownFormatError
 from flywheel.identifiers import IdentifierHasher

@@ -149,6 +149,27 @@ class Problems:
     def require(self, values: pa.Array, field_name: str, reason: str = "required value is missing") -> None:
         self.reject(np.asarray(pc.is_null(values)), field_name, None, reason)
 
+    def _parsed(self, parser, values: pa.Array, field_name: str, reason: str, required: bool) -> pa.Array:
+        parsed, bad = parser(values)
+        if required:
+            self.require(values, field_name)
+            self.reject(bad, field_name, values, reason)
+        else:
+            self.drop(bad, field_name, values, reason)
+        return parsed
+
+    def time(self, values: pa.Array, field_name: str, tz: str, required: bool = False) -> pa.Array:
+        """Parsed date-times; an unparseable one rejects the row if `required`, else is dropped."""
+        return self._parsed(lambda v: parse_time(v, tz), values, field_name, "unparseable date-time", required)
+
+    def money(self, values: pa.Array, field_name: str, required: bool = False) -> pa.Array:
+        """Parsed money in cents, with the same rule as `time`."""
+        return self._parsed(parse_money, values, field_name, "not an amount of money", required)
+
+    def count(self, values: pa.Array, field_name: str, required: bool = False) -> pa.Array:
+        """Parsed whole numbers, with the same rule as `time`."""
+        return self._parsed(parse_int, values, field_name, "not a whole number", required)
+
     def table(self, run_id: str, file: str, lines: np.ndarray) -> pa.Table:
         cols: dict[str, list] = {k: [] for k in ("run_id", "file", "line", "field", "value", "reason", "action")}
         for mask, field_name, values, reason, action, personal in self.entries:

@@ -12,9 +12,14 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from flywheel.simulate.dice import Dice
 from flywheel.simulate import pools
-from flywheel.simulate.catalog import PERIOD_END, PERIOD_START, PRODUCTS, UTC_OFFSET_HOURS
+from flywheel.simulate.catalog import (
+    PERIOD_END,
+    PERIOD_START,
+    PRODUCTS,
+    UTC_OFFSET_HOURS,
+)
+from flywheel.simulate.dice import Dice
 from flywheel.simulate.population import Person
 from flywheel.simulate.purchases import PurchaseHistory
 

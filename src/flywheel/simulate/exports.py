@@ -8,9 +8,9 @@ from datetime import datetime
 
 import numpy as np
 
-from flywheel.simulate.dice import Dice
 from flywheel.simulate import pools
 from flywheel.simulate.catalog import BRAND_CN, PRODUCTS, SHOPIFY_CURRENCY
+from flywheel.simulate.dice import Dice
 from flywheel.simulate.population import Person
 from flywheel.simulate.purchases import Order
 

@@ -14,16 +14,26 @@ from pathlib import Path
 import numpy as np
 
 from flywheel.simulate.ads import SpendTable
-from flywheel.simulate.dice import Dice
 from flywheel.simulate.catalog import PERIOD_END, PERIOD_START, TRUE_PARAMS
+from flywheel.simulate.dice import Dice
 from flywheel.simulate.events import person_events, plan_referrals
-from flywheel.simulate.exports import (douyin_rows, jd_rows, shopify_rows, taobao_rows,
-                                       wecom_rows)
+from flywheel.simulate.exports import (
+    douyin_rows,
+    jd_rows,
+    shopify_rows,
+    taobao_rows,
+    wecom_rows,
+)
 from flywheel.simulate.population import Person, make_persons, scramble
 from flywheel.simulate.purchases import Order, simulate_person
 from flywheel.simulate.traps import TrapRecord, malformed_rows, plan_traps
-from flywheel.simulate.truth import (AccountLedger, PairCounter, order_row, person_row,
-                                     write_documents)
+from flywheel.simulate.truth import (
+    AccountLedger,
+    PairCounter,
+    order_row,
+    person_row,
+    write_documents,
+)
 from flywheel.simulate.writers import EXPORT_FILES, export_files, truth_files
 
 log = logging.getLogger(__name__)

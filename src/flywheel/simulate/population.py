@@ -11,9 +11,9 @@ from datetime import date, timedelta
 import numpy as np
 import phonenumbers
 
-from flywheel.simulate.dice import Dice
 from flywheel.simulate import pools
 from flywheel.simulate.catalog import PERIOD_DAYS, TRUE_PARAMS
+from flywheel.simulate.dice import Dice
 
 MARKETPLACES = ("taobao", "tmall", "jd", "douyin")
 _MULT = 2654435761

@@ -10,10 +10,18 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from flywheel.simulate.dice import Dice
 from flywheel.simulate.ads import Campaign, SpendTable
-from flywheel.simulate.catalog import (BRAND_SEARCH_SHARE, CHANNELS, COPURCHASE_PAIRS, PERIOD_DAYS,
-                                       PERIOD_START, PRODUCTS, TRUE_PARAMS, Product)
+from flywheel.simulate.catalog import (
+    BRAND_SEARCH_SHARE,
+    CHANNELS,
+    COPURCHASE_PAIRS,
+    PERIOD_DAYS,
+    PERIOD_START,
+    PRODUCTS,
+    TRUE_PARAMS,
+    Product,
+)
+from flywheel.simulate.dice import Dice
 from flywheel.simulate.population import Person
 
 _POPULARITY = np.array([p.popularity for p in PRODUCTS])

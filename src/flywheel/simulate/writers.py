@@ -8,8 +8,13 @@ import csv
 from pathlib import Path
 
 from flywheel.simulate.ads import ADS_HEADER
-from flywheel.simulate.exports import (DOUYIN_HEADER, JD_HEADER, SHOPIFY_HEADER, TAOBAO_HEADER,
-                                       WECOM_HEADER)
+from flywheel.simulate.exports import (
+    DOUYIN_HEADER,
+    JD_HEADER,
+    SHOPIFY_HEADER,
+    TAOBAO_HEADER,
+    WECOM_HEADER,
+)
 
 #: relative path -> (encoding, header); header None means JSON lines.
 EXPORT_FILES: dict[str, tuple[str, tuple[str, ...] | None]] = {

@@ -13,8 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flywheel.config import Settings, load_settings
-from flywheel.schema import SCHEMA_VERSION, TABLES, table as catalog_table
-from flywheel.warehouse.engines import Engine, engine as engine_named
+from flywheel.schema import SCHEMA_VERSION, TABLES
+from flywheel.schema import table as catalog_table
+from flywheel.warehouse.engines import Engine
+from flywheel.warehouse.engines import engine as engine_named
 
 log = logging.getLogger(__name__)
 

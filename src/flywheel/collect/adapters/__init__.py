@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flywheel.collect.adapters.base import Adapter, Batch, ReadContext
 from flywheel.collect.adapters.ad_spend import AdSpendReport
+from flywheel.collect.adapters.base import Adapter, Batch, ReadContext
 from flywheel.collect.adapters.douyin import DouyinOrders
 from flywheel.collect.adapters.generic import GenericMapped
 from flywheel.collect.adapters.jd import JdOrders

@@ -12,10 +12,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.collect.adapters.base import Adapter, Batch, Columns, ReadContext, lines_array
+from flywheel.collect.adapters.base import (
+    Adapter,
+    Batch,
+    Columns,
+    ReadContext,
+    lines_array,
+)
 from flywheel.collect.adapters.orders import landed, local_day
 from flywheel.collect.reading import RawTable
-from flywheel.collect.values import Problems, parse_int, parse_money, parse_time
+from flywheel.collect.values import Problems, parse_money, parse_time
 from flywheel.warehouse import LINE
 
 
@@ -48,10 +54,8 @@ class AdSpendReport(Adapter):
         spend, bad_spend = parse_money(c["spend"])
         p.reject(bad_spend, "spend", c["spend"], "not an amount of money")
         p.reject(np.asarray(pc.less(spend, 0).fill_null(False)), "spend", c["spend"], "spend is negative")
-        impressions, bad_impressions = parse_int(c["impressions"])
-        p.drop(bad_impressions, "impressions", c["impressions"], "not a whole number")
-        clicks, bad_clicks = parse_int(c["clicks"])
-        p.drop(bad_clicks, "clicks", c["clicks"], "not a whole number")
+        impressions = p.count(c["impressions"], "impressions")
+        clicks = p.count(c["clicks"], "clicks")
 
         day = local_day(at, ctx.timezone)
         batch = Batch(problems=p, source=ctx.source or self.source)

@@ -15,7 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.collect.reading import RawTable, clean_header, read_csv_table, strip_wrappers
+from flywheel.collect.reading import (
+    RawTable,
+    clean_header,
+    read_csv_table,
+    strip_wrappers,
+)
 from flywheel.collect.values import Problems
 from flywheel.identifiers import (
     IdentifierHasher,

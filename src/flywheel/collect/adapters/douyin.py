@@ -11,7 +11,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.collect.adapters.base import Adapter, Batch, Columns, ReadContext, fill_within, identifier_rows, lines_array
+from flywheel.collect.adapters.base import (
+    Adapter,
+    Batch,
+    Columns,
+    ReadContext,
+    fill_within,
+    identifier_rows,
+    lines_array,
+)
 from flywheel.collect.adapters.orders import (
     by_vocabulary,
     header_names,
@@ -24,7 +32,7 @@ from flywheel.collect.adapters.orders import (
     unmasked,
 )
 from flywheel.collect.reading import RawTable
-from flywheel.collect.values import Problems, parse_int, parse_money, parse_time
+from flywheel.collect.values import Problems
 from flywheel.identifiers import (
     InvalidIdentifier,
     map_distinct,
@@ -90,28 +98,19 @@ class DouyinOrders(Adapter):
         status, bad_status = by_vocabulary(col["status"], STATUS)
         p.require(col["status"], field["status"])
         p.reject(bad_status, field["status"], col["status"], f"unknown {field['status']}")
-        created, bad_created = parse_time(col["created_at"], ctx.timezone)
-        p.require(col["created_at"], field["created_at"])
-        p.reject(bad_created, field["created_at"], col["created_at"], "unparseable date-time")
-        line_paid, bad_line_paid = parse_money(c["line_paid"])
-        p.require(c["line_paid"], field["line_paid"])
-        p.reject(bad_line_paid, field["line_paid"], c["line_paid"], "not an amount of money")
+        created = p.time(col["created_at"], field["created_at"], ctx.timezone, required=True)
+        line_paid = p.money(c["line_paid"], field["line_paid"], required=True)
         p.require(c["title"], field["title"], "sub-order has no product")
         address = join_words(col["province"], col["city"], col["district"], col["street"], col["address"])
         buyer = map_distinct(col["buyer"], normalize_token)
         account_key = pc.coalesce(buyer, _receiver_key(ctx, col["receiver_name"], col["phone"], unmasked(address)))
         p.reject(np.asarray(pc.is_null(account_key)), field["buyer"], None,
                  "no buyer id and no receiver to key the account")
-        paid_at, bad_paid_at = parse_time(c["paid_at"], ctx.timezone)
-        p.drop(bad_paid_at, field["paid_at"], c["paid_at"], "unparseable date-time")
-        quantity, bad_qty = parse_int(c["quantity"])
-        p.drop(bad_qty, field["quantity"], c["quantity"], "not a whole number")
-        price, bad_price = parse_money(c["unit_price"])
-        p.drop(bad_price, field["unit_price"], c["unit_price"], "not an amount of money")
-        shipping, bad_shipping = parse_money(c["shipping"])
-        p.drop(bad_shipping, field["shipping"], c["shipping"], "not an amount of money")
-        discount, bad_discount = parse_money(c["discount"])
-        p.drop(bad_discount, field["discount"], c["discount"], "not an amount of money")
+        paid_at = p.time(c["paid_at"], field["paid_at"], ctx.timezone)
+        quantity = p.count(c["quantity"], field["quantity"])
+        price = p.money(c["unit_price"], field["unit_price"])
+        shipping = p.money(c["shipping"], field["shipping"])
+        discount = p.money(c["discount"], field["discount"])
 
         refunded = pc.equal(c["after_sale"], REFUNDED).fill_null(False)
         paid = sum_within(order_id, landing_only(line_paid, p))

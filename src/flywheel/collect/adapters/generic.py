@@ -21,12 +21,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.collect.adapters.base import Adapter, Batch, Columns, ReadContext, identifier_rows, lines_array
+from flywheel.collect.adapters.base import (
+    Adapter,
+    Batch,
+    Columns,
+    ReadContext,
+    identifier_rows,
+    lines_array,
+)
 from flywheel.collect.adapters.orders import landed, local_day, yes_no
 from flywheel.collect.reading import RawTable, clean_header
 from flywheel.collect.values import Problems, parse_int, parse_money, parse_time
 from flywheel.errors import InputError
-from flywheel.schema.catalog import TS, Field, Table, table as catalog_table
+from flywheel.schema.catalog import TS, Field, Table
+from flywheel.schema.catalog import table as catalog_table
 
 SUPPORTED = ("orders", "order_items", "accounts", "consents", "reviews", "referrals", "campaign_spend", "touchpoints")
 SEEN_AT = ("created_at", "first_seen_at", "recorded_at", "occurred_at", "shared_at", "accepted_at", "paid_at")

@@ -10,7 +10,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.collect.adapters.base import Adapter, Batch, Columns, ReadContext, fill_within, identifier_rows, lines_array
+from flywheel.collect.adapters.base import (
+    Adapter,
+    Batch,
+    Columns,
+    ReadContext,
+    fill_within,
+    identifier_rows,
+    lines_array,
+)
 from flywheel.collect.adapters.orders import (
     by_vocabulary,
     header_names,
@@ -23,8 +31,13 @@ from flywheel.collect.adapters.orders import (
     unmasked,
 )
 from flywheel.collect.reading import RawTable
-from flywheel.collect.values import Problems, parse_int, parse_money, parse_time
-from flywheel.identifiers import map_distinct, mask_value, normalize_name, normalize_token
+from flywheel.collect.values import Problems
+from flywheel.identifiers import (
+    map_distinct,
+    mask_value,
+    normalize_name,
+    normalize_token,
+)
 
 STATUS = {
     "完成": "completed",
@@ -77,20 +90,13 @@ class JdOrders(Adapter):
         status, bad_status = by_vocabulary(col["status"], STATUS)
         p.require(col["status"], field["status"])
         p.reject(bad_status, field["status"], col["status"], f"unknown {field['status']}")
-        created, bad_created = parse_time(col["created_at"], ctx.timezone)
-        p.require(col["created_at"], field["created_at"])
-        p.reject(bad_created, field["created_at"], col["created_at"], "unparseable date-time")
-        line_paid, bad_line_paid = parse_money(c["line_paid"])
-        p.require(c["line_paid"], field["line_paid"])
-        p.reject(bad_line_paid, field["line_paid"], c["line_paid"], "not an amount of money")
+        created = p.time(col["created_at"], field["created_at"], ctx.timezone, required=True)
+        line_paid = p.money(c["line_paid"], field["line_paid"], required=True)
         p.require(c["title"], field["title"], "order line has no product name")
-        paid_at, bad_paid_at = parse_time(c["paid_at"], ctx.timezone)
-        p.drop(bad_paid_at, field["paid_at"], c["paid_at"], "unparseable date-time")
+        paid_at = p.time(c["paid_at"], field["paid_at"], ctx.timezone)
         paid_at = fill_within(order_id, paid_at)
-        quantity, bad_qty = parse_int(c["quantity"])
-        p.drop(bad_qty, field["quantity"], c["quantity"], "not a whole number")
-        price, bad_price = parse_money(c["unit_price"])
-        p.drop(bad_price, field["unit_price"], c["unit_price"], "not an amount of money")
+        quantity = p.count(c["quantity"], field["quantity"])
+        price = p.money(c["unit_price"], field["unit_price"])
 
         paid = sum_within(order_id, landing_only(line_paid, p))
         refunded = pc.equal(status, "refunded").fill_null(False)

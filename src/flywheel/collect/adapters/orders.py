@@ -16,7 +16,14 @@ import pyarrow.compute as pc
 
 from flywheel.collect.adapters.base import ReadContext, contiguous
 from flywheel.collect.values import Problems
-from flywheel.identifiers import InvalidIdentifier, map_distinct, mask_value, normalize_address, normalize_name, normalize_phone
+from flywheel.identifiers import (
+    InvalidIdentifier,
+    map_distinct,
+    mask_value,
+    normalize_address,
+    normalize_name,
+    normalize_phone,
+)
 from flywheel.warehouse import LINE
 
 PAID_STATUSES = ("paid", "shipped", "completed", "refunded", "partially_refunded")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,8 +23,19 @@ from flywheel.collect.adapters.orders import (
     yes_no,
 )
 from flywheel.collect.reading import RawTable
-from flywheel.collect.values import Problems, map_values, parse_int, parse_money, parse_time
-from flywheel.identifiers import map_distinct, normalize_name
+from flywheel.collect.values import (
+    Problems,
+    map_values,
+    parse_money,
+    parse_time,
+)
+from flywheel.identifiers import (
+    InvalidIdentifier,
+    map_distinct,
+    mask_value,
+    normalize_email,
+    normalize_name,
+)
 
 STATUS = {
     "paid": "paid",
@@ -90,12 +100,8 @@ class ShopifyOrders(Adapter):
         status, bad_status = map_values(pc.utf8_lower(col["financial_status"]), STATUS)
         p.require(col["financial_status"], "Financial Status")
         p.reject(bad_status, "Financial Status", col["financial_status"], "unknown Financial Status")
-        created, bad_created = parse_time(col["created_at"], ctx.timezone)
-        p.require(col["created_at"], "Created at")
-        p.reject(bad_created, "Created at", col["created_at"], "unparseable date-time")
-        total, bad_total = parse_money(col["total"])
-        p.require(col["total"], "Total")
-        p.reject(bad_total, "Total", col["total"], "not an amount of money")
+        created = p.time(col["created_at"], "Created at", ctx.timezone, required=True)
+        total = p.money(col["total"], "Total", required=True)
         paid_at, bad_paid = parse_time(fill_within(order_id, c["paid_at"]), ctx.timezone)
         p.drop(bad_paid, "Paid at", c["paid_at"], "unparseable date-time")
         cancelled_at, _ = parse_time(fill_within(order_id, c["cancelled_at"]), ctx.timezone)
@@ -104,10 +110,8 @@ class ShopifyOrders(Adapter):
         p.drop(bad_refund, "Refunded Amount", c["refunded_amount"], "not an amount of money")
         shipping, _ = parse_money(fill_within(order_id, c["shipping"]))
         discount, _ = parse_money(fill_within(order_id, c["discount_amount"]))
-        quantity, bad_qty = parse_int(c["item_quantity"])
-        p.drop(bad_qty, "Lineitem quantity", c["item_quantity"], "not a whole number")
-        price, bad_price = parse_money(c["item_price"])
-        p.drop(bad_price, "Lineitem price", c["item_price"], "not an amount of money")
+        quantity = p.count(c["item_quantity"], "Lineitem quantity")
+        price = p.money(c["item_price"], "Lineitem price")
         p.require(c["item_name"], "Lineitem name", "line item has no name")
 
         email_hash = map_distinct(col["email"], lambda v: _email_key(ctx, v))
@@ -167,8 +171,6 @@ class ShopifyOrders(Adapter):
 
 
 def _email_key(ctx: ReadContext, value: str) -> str | None:
-    from flywheel.identifiers import InvalidIdentifier, normalize_email
-
     try:
         return "h:" + ctx.hasher.hash("email", normalize_email(value))[:32]
     except InvalidIdentifier:
@@ -176,6 +178,4 @@ def _email_key(ctx: ReadContext, value: str) -> str | None:
 
 
 def _masked_email(value: str) -> str | None:
-    from flywheel.identifiers import mask_value
-
     return mask_value(value.strip().lower(), "email")

@@ -10,7 +10,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.collect.adapters.base import Adapter, Batch, Columns, ReadContext, fill_within, identifier_rows, lines_array
+from flywheel.collect.adapters.base import (
+    Adapter,
+    Batch,
+    Columns,
+    ReadContext,
+    fill_within,
+    identifier_rows,
+    lines_array,
+)
 from flywheel.collect.adapters.orders import (
     by_vocabulary,
     count_within,
@@ -23,8 +31,13 @@ from flywheel.collect.adapters.orders import (
     unmasked,
 )
 from flywheel.collect.reading import RawTable
-from flywheel.collect.values import Problems, parse_int, parse_money, parse_time
-from flywheel.identifiers import map_distinct, mask_value, normalize_name, normalize_token
+from flywheel.collect.values import Problems, parse_money
+from flywheel.identifiers import (
+    map_distinct,
+    mask_value,
+    normalize_name,
+    normalize_token,
+)
 
 STATUS = {
     "交易成功": "completed",
@@ -77,22 +90,16 @@ class TaobaoOrders(Adapter):
         status, bad_status = by_vocabulary(col["status"], STATUS)
         p.require(col["status"], field["status"])
         p.reject(bad_status, field["status"], col["status"], f"unknown {field['status']}")
-        created, bad_created = parse_time(col["created_at"], ctx.timezone)
-        p.require(col["created_at"], field["created_at"])
-        p.reject(bad_created, field["created_at"], col["created_at"], "unparseable date-time")
+        created = p.time(col["created_at"], field["created_at"], ctx.timezone, required=True)
         paid, bad_paid = parse_money(col["paid"])
         p.require(col["paid"], field["paid"])
         p.reject(bad_paid, field["paid"], col["paid"], "not an amount of money")
         # Optional values are parsed where they were written, then spread over the order's rows,
         # so a bad one is reported once, on its own line.
-        paid_at, bad_paid_at = parse_time(c["paid_at"], ctx.timezone)
-        p.drop(bad_paid_at, field["paid_at"], c["paid_at"], "unparseable date-time")
-        refund, bad_refund = parse_money(c["refund"])
-        p.drop(bad_refund, field["refund"], c["refund"], "not an amount of money")
-        shipping, bad_shipping = parse_money(c["shipping"])
-        p.drop(bad_shipping, field["shipping"], c["shipping"], "not an amount of money")
-        quantity, bad_qty = parse_int(c["quantity"])
-        p.drop(bad_qty, field["quantity"], c["quantity"], "not a whole number")
+        paid_at = p.time(c["paid_at"], field["paid_at"], ctx.timezone)
+        refund = p.money(c["refund"], field["refund"])
+        shipping = p.money(c["shipping"], field["shipping"])
+        quantity = p.count(c["quantity"], field["quantity"])
         paid_at = fill_within(order_id, paid_at)
         refund = pc.coalesce(fill_within(order_id, refund), pa.scalar(0, pa.int64()))
         shipping = fill_within(order_id, shipping)

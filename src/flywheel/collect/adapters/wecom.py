@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from flywheel.collect.adapters.base import Adapter, Batch, Columns, ReadContext, identifier_rows, lines_array
-from flywheel.collect.adapters.orders import consent_rows, join_values, landed, split_values
+from flywheel.collect.adapters.base import (
+    Adapter,
+    Batch,
+    Columns,
+    ReadContext,
+    identifier_rows,
+    lines_array,
+)
+from flywheel.collect.adapters.orders import (
+    consent_rows,
+    join_values,
+    landed,
+    split_values,
+)
 from flywheel.collect.reading import RawTable
 from flywheel.collect.values import Problems, parse_time
 from flywheel.identifiers import map_distinct, mask_value, normalize_name
