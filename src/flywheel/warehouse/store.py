@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import ibis
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -194,11 +195,18 @@ def _rank(column: ibis.Value, ranks: dict[str, int]) -> ibis.Value:
 
 
 def first_per_key(batch: pa.Table, key: list[str]) -> pa.Table:
-    """Keep the first row of each natural key; rows with a null key part are dropped by callers."""
-    if not key:
+    """Keep the first row of each natural key, in linear time."""
+    if not key or batch.num_rows == 0:
         return batch
-    idx = "__idx"
-    with_idx = batch.append_column(idx, pa.array(range(batch.num_rows), pa.int64()))
-    firsts = with_idx.group_by(key, use_threads=False).aggregate([(idx, "min")])
-    keep = pc.sort_indices(firsts.column(f"{idx}_min"))
-    return batch.take(pc.take(firsts.column(f"{idx}_min"), keep))
+    cols = [batch.column(k).combine_chunks() for k in key]
+    if len(cols) == 1:
+        combined = cols[0]
+    else:
+        combined = pc.binary_join_element_wise(*[pc.fill_null(pc.cast(c, pa.string()), "\x00") for c in cols], "\x1f")
+    codes = np.asarray(pc.dictionary_encode(combined).indices.fill_null(-1), dtype=np.int64)
+    n = len(codes)
+    first = np.full(int(codes.max()) + 2, -1, dtype=np.int64)
+    rows = np.arange(n, dtype=np.int64)
+    first[codes[::-1] + 1] = rows[::-1]
+    keep = (first[codes + 1] == rows) | (codes < 0)
+    return batch if keep.all() else batch.filter(pa.array(keep))

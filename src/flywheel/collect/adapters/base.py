@@ -138,6 +138,20 @@ def fill_within(keys: pa.Array, values: pa.Array) -> pa.Array:
 _FIRST_ROWS: list[tuple[pa.Array, np.ndarray]] = []
 
 
+def first_occurrence(codes: np.ndarray) -> np.ndarray:
+    """Per row, the index of the first row with the same code; code -1 (null) points at itself.
+
+    Linear time: assigning row numbers in reverse lets the earliest row of each code win."""
+    n = len(codes)
+    first = np.full(int(codes.max()) + 2 if n else 1, -1, dtype=np.int64)
+    rows = np.arange(n, dtype=np.int64)
+    first[codes[::-1] + 1] = rows[::-1]
+    answer = first[codes + 1]
+    own = codes < 0
+    answer[own] = rows[own]
+    return answer
+
+
 def first_rows(keys: pa.Array) -> np.ndarray:
     """Index of the first row with the same key, per row (a null key points at its own row).
 
@@ -146,13 +160,7 @@ def first_rows(keys: pa.Array) -> np.ndarray:
     for known, answer in _FIRST_ROWS:
         if known is keys:
             return answer
-    codes = np.asarray(pc.dictionary_encode(contiguous(keys)).indices.fill_null(-1), dtype=np.int64)
-    uniq, first = np.unique(codes, return_index=True)
-    lookup = np.zeros(int(uniq.max()) + 2 if len(uniq) else 1, dtype=np.int64)
-    lookup[uniq + 1] = first
-    answer = lookup[codes + 1]
-    own = codes < 0
-    answer[own] = np.flatnonzero(own)
+    answer = first_occurrence(np.asarray(pc.dictionary_encode(contiguous(keys)).indices.fill_null(-1), dtype=np.int64))
     _FIRST_ROWS.insert(0, (keys, answer))
     del _FIRST_ROWS[4:]
     return answer
