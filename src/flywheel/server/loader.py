@@ -1,0 +1,116 @@
+"""From spool to warehouse: closed segments applied with `ingest_file`, then deleted.
+
+Exactly once: a segment is one `.jsonl` file applied atomically; the `events` table keeps one row per
+`messageId`, and ingestion recognises a file it already applied by checksum. So a crash anywhere —
+before the commit, after it but before the delete — only means the segment is applied again, and
+nothing lands twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from pathlib import Path
+
+from flywheel.collect.ingest import ingest_file
+from flywheel.config import Settings
+from flywheel.server.spool import Spool, SpoolLock, close_leftovers, closed_segments, spool_dir
+from flywheel.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+DEDUPE_DAYS = 7
+
+
+def apply_segments(wh: Warehouse, directory: Path) -> int:
+    """Apply every closed segment, oldest first; returns the number of events newly stored."""
+    loaded = 0
+    for path in closed_segments(directory):
+        report = ingest_file(wh, path, source="segment")
+        loaded += report.loaded
+        if report.quarantined:
+            log.warning("%s: %d spooled lines quarantined: %s", path.name, report.quarantined,
+                        report.quarantine_reasons)
+        path.unlink()
+    return loaded
+
+
+def recover(settings: Settings) -> int:
+    """Load what a stopped or crashed server left in the spool; a no-op when there is no spool.
+
+    Raises `SpoolBusyError` while a server holds the spool.
+    """
+    directory = spool_dir(settings.db_path)
+    if not directory.exists():
+        return 0
+    lock = SpoolLock(directory)
+    try:
+        close_leftovers(directory)
+        if not closed_segments(directory):
+            return 0
+        with Warehouse.open(settings) as wh:
+            return apply_segments(wh, directory)
+    finally:
+        lock.release()
+
+
+def recent_message_ids(wh: Warehouse, days: int = DEDUPE_DAYS) -> list[str]:
+    """messageIds stored in the last `days` days: the seed of the server's in-memory dedupe index."""
+    events = wh.table("events")
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+    recent = events.filter(events.received_at >= since).select("message_id")
+    return wh.fetch(recent).column("message_id").to_pylist()
+
+
+class Loader:
+    """A background thread: every `interval` seconds, rotate the spool and apply closed segments.
+
+    The warehouse is opened in the thread and used only there (DuckDB has a single writer).
+    """
+
+    def __init__(self, settings: Settings, spool: Spool, interval: float = 1.0):
+        self.settings, self.spool, self.interval = settings, spool, interval
+        self.loaded = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="spool-loader", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def load_now(self, timeout: float = 60.0) -> None:
+        """Rotate and apply at once, waiting until done (tests, shutdown)."""
+        self._idle.clear()
+        self._wake.set()
+        self._idle.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop after one last rotation and load."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        wh = Warehouse.open(self.settings)
+        try:
+            while True:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                stopping = self._stop.is_set()
+                self._cycle(wh)
+                self._idle.set()
+                if stopping:
+                    return
+        finally:
+            wh.close()
+
+    def _cycle(self, wh: Warehouse) -> None:
+        try:
+            self.spool.rotate()
+            self.loaded += apply_segments(wh, self.spool.directory)
+        except Exception:  # a bad segment must not stop collection; it stays in the spool for the next try
+            self.failures += 1
+            log.exception("loading the spool failed; segments are kept and retried")

@@ -1,0 +1,22 @@
+"""Stored events counted by type and source — after loading whatever a stopped server left spooled."""
+
+from __future__ import annotations
+
+from flywheel.config import Settings
+from flywheel.server.loader import recover
+from flywheel.warehouse import Warehouse
+
+
+def event_stats(settings: Settings) -> dict:
+    """`{"total": N, "by_type": {...}, "by_source": {...}}` over the warehouse `events` table.
+
+    Leftover spool segments (a server killed with -9) are loaded first, so the figures are final.
+    """
+    recover(settings)
+    with Warehouse.open(settings) as wh:
+        events = wh.table("events")
+        by_type = wh.fetch(events.group_by("type").agg(n=events.count())).to_pylist()
+        by_source = wh.fetch(events.group_by("source").agg(n=events.count())).to_pylist()
+    types = {r["type"]: r["n"] for r in sorted(by_type, key=lambda r: -r["n"])}
+    sources = {r["source"]: r["n"] for r in sorted(by_source, key=lambda r: -r["n"])}
+    return {"total": sum(types.values()), "by_type": types, "by_source": sources}
