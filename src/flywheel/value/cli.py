@@ -1,0 +1,100 @@
+"""`flywheel clv …`: read a summary or transaction file, fit a model, print the parameters."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flywheel.errors import InputError
+from flywheel.value.clv import (
+    BetaGeoModel,
+    GammaGammaModel,
+    ModifiedBetaGeoModel,
+    ParetoNBDModel,
+    summary_from_transactions,
+)
+
+clv_app = typer.Typer(help="Customer lifetime value: buy-till-you-die models.", no_args_is_help=True)
+
+MODELS = {"bgnbd": BetaGeoModel, "pareto": ParetoNBDModel, "mbgnbd": ModifiedBetaGeoModel,
+          "gamma-gamma": GammaGammaModel}
+
+
+class ClvInputError(InputError):
+    """A `flywheel clv` option or file that cannot be used."""
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ClvInputError(f"{path}: no such file")
+    try:
+        return pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ClvInputError(f"{path}: not a readable CSV ({exc})") from exc
+
+
+def _summary(summary: Optional[Path], transactions: Optional[Path], customer_col: Optional[str],
+             date_col: Optional[str], amount_col: Optional[str], period: str,
+             calibration_end: Optional[str]) -> pd.DataFrame:
+    if (summary is None) == (transactions is None):
+        raise ClvInputError("give exactly one of --summary FILE or --transactions FILE")
+    if summary is not None:
+        frame = _read_csv(summary)
+        missing = [c for c in ("frequency", "recency", "T") if c not in frame.columns]
+        if missing:
+            raise ClvInputError(f"{summary}: missing column(s) {', '.join(missing)}")
+        return frame
+    if not customer_col or not date_col:
+        raise ClvInputError("--transactions needs --customer-col and --date-col")
+    return summary_from_transactions(_read_csv(transactions), customer_col, date_col, amount_col,
+                                     period=period, calibration_end=calibration_end)
+
+
+@clv_app.command("fit")
+def fit(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option("--model", help="bgnbd, pareto, mbgnbd or gamma-gamma.")],
+    summary: Annotated[Optional[Path], typer.Option("--summary", help="CSV with frequency,recency,T[,monetary_value].")] = None,
+    transactions: Annotated[Optional[Path], typer.Option("--transactions", help="CSV with one row per purchase.")] = None,
+    customer_col: Annotated[Optional[str], typer.Option("--customer-col", help="Customer id column.")] = None,
+    date_col: Annotated[Optional[str], typer.Option("--date-col", help="Purchase date column.")] = None,
+    amount_col: Annotated[Optional[str], typer.Option("--amount-col", help="Purchase amount column.")] = None,
+    period: Annotated[str, typer.Option("--period", help="day or week.")] = "day",
+    calibration_end: Annotated[Optional[str], typer.Option("--calibration-end", help="Last calibration date.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+) -> None:
+    """Fit one model by maximum likelihood and print its parameters and log-likelihood."""
+    if model not in MODELS:
+        raise ClvInputError(f"--model must be one of {', '.join(MODELS)}. Got {model!r}.")
+    root = ctx.find_root().obj
+    as_json = as_json or bool(getattr(root, "json", False))
+    frame = _summary(summary, transactions, customer_col, date_col, amount_col, period, calibration_end)
+    started = time.perf_counter()
+    if model == "gamma-gamma":
+        if "monetary_value" not in frame.columns:
+            raise ClvInputError("gamma-gamma needs monetary_value (a summary column, or --amount-col)")
+        repeat = frame[(frame["frequency"] > 0) & (frame["monetary_value"] > 0)]
+        fitted = GammaGammaModel().fit(repeat["frequency"], repeat["monetary_value"])
+    else:
+        fitted = MODELS[model]().fit(frame["frequency"], frame["recency"], frame["T"])
+    seconds = time.perf_counter() - started
+    payload = {"model": model, "params": fitted.params_, "log_likelihood": fitted.log_likelihood_,
+               "n_customers": fitted.n_customers_, "seconds": round(seconds, 4)}
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    table = Table(title=f"{model}: {fitted.n_customers_} customers, LL {fitted.log_likelihood_:.2f}, {seconds:.2f} s")
+    table.add_column("parameter")
+    table.add_column("estimate", justify="right")
+    table.add_column("std. error", justify="right")
+    for name, value in fitted.params_.items():
+        table.add_row(name, f"{value:.5g}", f"{fitted.standard_errors_[name]:.3g}")
+    Console().print(table)

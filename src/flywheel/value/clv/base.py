@@ -1,0 +1,178 @@
+"""Shared machinery of the buy-till-you-die models: checks, compression, maximum likelihood.
+
+Every model states its parameter names and a per-row log-likelihood; this module does the rest the
+same way for all of them, so `fit` behaves identically across BG/NBD, MBG/NBD, Pareto/NBD and
+Gamma-Gamma (scikit-learn shape: `__init__` stores, `fit` validates and learns, returns `self`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+from scipy import optimize
+
+from flywheel.errors import FlywheelError, InputError
+
+log = logging.getLogger(__name__)
+
+
+class NotFittedError(FlywheelError, AttributeError):
+    """A prediction was asked of a model whose `fit` has not run."""
+
+
+class ParameterError(InputError):
+    """A constructor argument breaks its rule."""
+
+
+class DataError(InputError):
+    """frequency / recency / T / monetary values that no customer can have."""
+
+
+# Constructor rules as data: name -> (test, wording of the rule).
+PARAMETER_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
+    "penalizer": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0,
+                  "≥ 0"),
+}
+
+
+def as_column(name: str, values, *, integer: bool = False) -> np.ndarray:
+    """One finite, non-negative float column; `integer` also demands whole numbers."""
+    try:
+        column = np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} must be numeric") from exc
+    if not np.all(np.isfinite(column)):
+        raise DataError(f"{name} must be finite (no NaN or infinity)")
+    if np.any(column < 0):
+        raise DataError(f"{name} must be ≥ 0")
+    if integer and np.any(column != np.round(column)):
+        raise DataError(f"{name} must be whole numbers")
+    return column
+
+
+def same_length(**columns: np.ndarray) -> int:
+    """The shared length of the columns, or a DataError naming the mismatch."""
+    lengths = {name: len(col) for name, col in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError("inputs must have the same length: " + ", ".join(f"{k}={v}" for k, v in lengths.items()))
+    return next(iter(lengths.values()))
+
+
+def compress(weights: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Group identical rows and sum their weights: a million customers become a few thousand rows."""
+    stacked = np.column_stack(columns)
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(unique))
+    keep = counts > 0
+    return counts[keep], [unique[keep, i] for i in range(unique.shape[1])]
+
+
+def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    grad = np.empty_like(x)
+    for i in range(len(x)):
+        e = np.zeros_like(x)
+        e[i] = step
+        grad[i] = (f(x + e) - f(x - e)) / (2 * step)
+    return grad
+
+
+def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian with steps relative to each coordinate."""
+    k = len(x)
+    h = 1e-4 * np.maximum(np.abs(x), 1e-2)
+    hess = np.empty((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            ei = np.zeros(k)
+            ej = np.zeros(k)
+            ei[i] = h[i]
+            ej[j] = h[j]
+            value = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
+            hess[i, j] = hess[j, i] = value
+    return hess
+
+
+class BTYDModel:
+    """Base of the models: subclasses set `param_names` and implement `_row_log_likelihood`."""
+
+    param_names: tuple[str, ...] = ()
+
+    def __init__(self, penalizer: float = 0.0) -> None:
+        self.penalizer = penalizer
+
+    # --- hooks -------------------------------------------------------------------------------
+    def _row_log_likelihood(self, params: np.ndarray, *columns: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _start(self, *columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.ones(len(self.param_names))
+
+    # --- shared ------------------------------------------------------------------------------
+    def _check_parameters(self) -> None:
+        for name, (test, rule) in PARAMETER_RULES.items():
+            value = getattr(self, name)
+            if not test(value):
+                raise ParameterError(f"The '{name}' parameter of {type(self).__name__} must be {rule}. Got {value!r}.")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(...) first.")
+
+    def _param_array(self) -> np.ndarray:
+        self._check_fitted()
+        return np.array([self.params_[n] for n in self.param_names])
+
+    def _weights(self, weights, n: int) -> np.ndarray:
+        if weights is None:
+            return np.ones(n)
+        w = as_column("weights", weights)
+        if len(w) != n:
+            raise DataError(f"weights must have the same length as the data: weights={len(w)}, data={n}")
+        if not w.sum() > 0:
+            raise DataError("weights must not all be zero")
+        return w
+
+    def _maximise(self, columns: list[np.ndarray], weights: np.ndarray) -> None:
+        """Maximum likelihood over log-parameters, then the full LL and standard errors."""
+        counts, rows = compress(weights, *columns)
+        total = counts.sum()
+        penalizer = float(self.penalizer)
+
+        def objective(log_params: np.ndarray) -> float:
+            params = np.exp(log_params)
+            ll = self._row_log_likelihood(params, *rows)
+            value = -(counts @ ll) / total + penalizer * np.sum(params**2)
+            return float(value) if np.isfinite(value) else 1e100
+
+        x0 = np.log(self._start(*rows, weights=counts))
+        result = optimize.minimize(objective, x0, jac=lambda x: _central_gradient(objective, x),
+                                   method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
+        # Nelder-Mead polish: cheap at a handful of parameters and tolerant of a rough gradient.
+        polish = optimize.minimize(objective, result.x, method="Nelder-Mead",
+                                   options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 4000})
+        best = polish if polish.fun <= result.fun else result
+        if not np.isfinite(best.fun) or best.fun >= 1e99:
+            raise DataError(f"{type(self).__name__} found no finite likelihood for these data")
+        params = np.exp(best.x)
+        self.params_ = {n: float(v) for n, v in zip(self.param_names, params)}
+        self.log_likelihood_ = float(counts @ self._row_log_likelihood(params, *rows))
+        self.n_customers_ = int(round(total))
+        self.n_unique_rows_ = len(counts)
+        self.converged_ = bool(result.success or polish.success)
+
+        def negative_ll(natural: np.ndarray) -> float:
+            return float(-(counts @ self._row_log_likelihood(natural, *rows)))
+
+        try:
+            covariance = np.linalg.inv(numerical_hessian(negative_ll, params))
+            errors = np.sqrt(np.where(np.diag(covariance) >= 0, np.diag(covariance), np.nan))
+        except np.linalg.LinAlgError:
+            errors = np.full(len(params), np.nan)
+        self.standard_errors_ = {n: float(v) for n, v in zip(self.param_names, errors)}
+        log.info("%s fitted on %d customers (%d unique rows): %s", type(self).__name__,
+                 self.n_customers_, self.n_unique_rows_, self.params_)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(penalizer={self.penalizer!r})"
