@@ -142,7 +142,8 @@ class BTYDModel:
 
         def objective(log_params: np.ndarray) -> float:
             params = np.exp(log_params)
-            ll = self._row_log_likelihood(params, *rows)
+            with np.errstate(all="ignore"):  # far-off trial points may overflow; they score as 1e100
+                ll = self._row_log_likelihood(params, *rows)
             value = -(counts @ ll) / total + penalizer * np.sum(params**2)
             return float(value) if np.isfinite(value) else 1e100
 
@@ -151,7 +152,7 @@ class BTYDModel:
                                    method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
         # Nelder-Mead polish: cheap at a handful of parameters and tolerant of a rough gradient.
         polish = optimize.minimize(objective, result.x, method="Nelder-Mead",
-                                   options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 4000})
+                                   options={"xatol": 1e-7, "fatol": 1e-13, "maxiter": 150 * len(x0)})
         best = polish if polish.fun <= result.fun else result
         if not np.isfinite(best.fun) or best.fun >= 1e99:
             raise DataError(f"{type(self).__name__} found no finite likelihood for these data")

@@ -32,7 +32,8 @@ def _frame(transactions, customer_col: str, date_col: str, amount_col: str | Non
                            f"found {', '.join(map(str, transactions.columns))}")
     frame = pd.DataFrame({"customer": transactions[customer_col].to_numpy()})
     try:
-        dates = pd.to_datetime(transactions[date_col])
+        raw = transactions[date_col]
+        dates = pd.to_datetime(raw, format="ISO8601") if raw.dtype == object else pd.to_datetime(raw)
     except (ValueError, TypeError) as exc:
         raise SummaryError(f"column {date_col} holds values that are not dates: {exc}") from exc
     if getattr(dates.dt, "tz", None) is not None:
