@@ -146,11 +146,14 @@ class Spool:
                 os.fsync(self._file.fileno())
                 self._written += sum(len(lines) for lines, _ in batch)
                 self.commits += 1
+                by_loop: dict = {}
                 for _, waiter in batch:
                     if isinstance(waiter, threading.Event):
                         waiter.set()
                     else:
-                        waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+                        by_loop.setdefault(waiter.get_loop(), []).append(waiter)
+                for loop, futures in by_loop.items():  # one wake-up per event loop, not per request
+                    loop.call_soon_threadsafe(_resolve, futures)
             if (rotate or stopping) and not self._pending_locked():
                 self._close_segment(reopen=not stopping)
                 with self._cond:
@@ -178,9 +181,10 @@ class Spool:
             self._file = self._open_next()
 
 
-def _resolve(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
+def _resolve(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 def _fsync_dir(directory: Path) -> None:
