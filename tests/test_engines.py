@@ -44,3 +44,21 @@ def test_ingest_and_summary_identical_on_duckdb_and_spark(warehouse, spark_wareh
     assert s_duck.quarantine == s_spark.quarantine
     again = ingest_paths(spark_warehouse, files)
     assert again.total("loaded") == 0
+
+
+@pytest.mark.spark
+def test_a_spark_warehouse_keeps_its_tables_between_runs(tmp_path):
+    """Each `flywheel --engine spark` call is a new Spark session: the catalog must persist."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FLYWHEEL_ENGINE="spark", FLYWHEEL_DB=str(tmp_path / "wh"))
+    fixture = str(FIXTURES / "shopify" / "orders_export.csv")
+    runs = [subprocess.run([sys.executable, "-m", "flywheel", "--json", "ingest", fixture], env=env, cwd=tmp_path,
+                           capture_output=True, text=True) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr[-2000:]
+    first, second = (json.loads(r.stdout) for r in runs)
+    assert first["loaded"] == 3 and second["files"][0]["already_applied"]
+    assert not (tmp_path / "spark-warehouse").exists() and not (tmp_path / "metastore_db").exists()

@@ -188,6 +188,17 @@ def demo(
     out.print(f"Report: [bold]{html_path}[/]   Warehouse: {settings.db_path}   ({seconds:.0f} s)")
 
 
+def _register_subcommands() -> None:
+    from flywheel.server.cli import events_app, serve, sources_app
+
+    app.command()(serve)
+    app.add_typer(sources_app, name="sources")
+    app.add_typer(events_app, name="events")
+
+
+_register_subcommands()
+
+
 def main() -> None:
     try:
         app()

@@ -57,13 +57,16 @@ def sources_list(ctx: typer.Context) -> None:
 
 
 @events_app.command("stats")
-def events_stats(ctx: typer.Context) -> None:
+def events_stats(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as the global --json.")] = False,
+) -> None:
     """Stored events by type and source (loads anything a stopped server left spooled)."""
     from flywheel.server import event_stats
 
     state = ctx.find_root().obj
     stats = event_stats(state.settings)
-    if state.json:
+    if state.json or as_json:
         sys.stdout.write(json.dumps(stats, ensure_ascii=False) + "\n")
         return
     table = Table(title=f"{stats['total']:,} events")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,13 +105,17 @@ class SparkEngine(Engine):
 
 @functools.cache
 def spark_session(warehouse_dir: str):
-    """One Spark session per process and warehouse (a session takes ~8 s to start)."""
+    """One Spark session per process and warehouse (a session takes ~8 s to start).
+
+    The table catalog (a Derby metastore) is kept inside the warehouse directory, so tables written
+    by one `flywheel --engine spark` run are there for the next."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise EngineError("--engine spark needs PySpark: pip install 'flywheel-cdp[spark]'") from None
-    derby = tempfile.mkdtemp(prefix="flywheel-derby-")
-    return (
+    derby = Path(warehouse_dir) / "_metastore"
+    derby.mkdir(parents=True, exist_ok=True)
+    session = (
         SparkSession.builder.master("local[2]")
         .appName("flywheel")
         .config("spark.sql.warehouse.dir", warehouse_dir)
@@ -121,8 +124,11 @@ def spark_session(warehouse_dir: str):
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .enableHiveSupport()
         .getOrCreate()
     )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (DuckDBEngine(), SparkEngine())}
