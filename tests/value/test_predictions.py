@@ -7,7 +7,12 @@ import pytest
 from scipy import stats
 from scipy.special import roots_legendre
 
-from flywheel.value import BetaGeoModel, ModifiedBetaGeoModel, NotFittedError, ParetoNBDModel
+from flywheel.value import (
+    BetaGeoModel,
+    ModifiedBetaGeoModel,
+    NotFittedError,
+    ParetoNBDModel,
+)
 
 CUSTOMERS = [(0, 0.0, 38.0), (1, 2.0, 38.0), (3, 30.0, 38.0), (7, 37.0, 39.0), (2, 5.0, 20.0)]
 

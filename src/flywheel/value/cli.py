@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import pandas as pd
 import typer
@@ -41,9 +41,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise ClvInputError(f"{path}: not a readable CSV ({exc})") from exc
 
 
-def _summary(summary: Optional[Path], transactions: Optional[Path], customer_col: Optional[str],
-             date_col: Optional[str], amount_col: Optional[str], period: str,
-             calibration_end: Optional[str]) -> pd.DataFrame:
+def _summary(summary: Path | None, transactions: Path | None, customer_col: str | None,
+             date_col: str | None, amount_col: str | None, period: str,
+             calibration_end: str | None) -> pd.DataFrame:
     if (summary is None) == (transactions is None):
         raise ClvInputError("give exactly one of --summary FILE or --transactions FILE")
     if summary is not None:
@@ -62,13 +62,13 @@ def _summary(summary: Optional[Path], transactions: Optional[Path], customer_col
 def fit(
     ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", help="bgnbd, pareto, mbgnbd or gamma-gamma.")],
-    summary: Annotated[Optional[Path], typer.Option("--summary", help="CSV with frequency,recency,T[,monetary_value].")] = None,
-    transactions: Annotated[Optional[Path], typer.Option("--transactions", help="CSV with one row per purchase.")] = None,
-    customer_col: Annotated[Optional[str], typer.Option("--customer-col", help="Customer id column.")] = None,
-    date_col: Annotated[Optional[str], typer.Option("--date-col", help="Purchase date column.")] = None,
-    amount_col: Annotated[Optional[str], typer.Option("--amount-col", help="Purchase amount column.")] = None,
+    summary: Annotated[Path | None, typer.Option("--summary", help="CSV with frequency,recency,T[,monetary_value].")] = None,
+    transactions: Annotated[Path | None, typer.Option("--transactions", help="CSV with one row per purchase.")] = None,
+    customer_col: Annotated[str | None, typer.Option("--customer-col", help="Customer id column.")] = None,
+    date_col: Annotated[str | None, typer.Option("--date-col", help="Purchase date column.")] = None,
+    amount_col: Annotated[str | None, typer.Option("--amount-col", help="Purchase amount column.")] = None,
     period: Annotated[str, typer.Option("--period", help="day or week.")] = "day",
-    calibration_end: Annotated[Optional[str], typer.Option("--calibration-end", help="Last calibration date.")] = None,
+    calibration_end: Annotated[str | None, typer.Option("--calibration-end", help="Last calibration date.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """Fit one model by maximum likelihood and print its parameters and log-likelihood."""

@@ -8,7 +8,7 @@ Gamma-Gamma (scikit-learn shape: `__init__` stores, `fit` validates and learns, 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import optimize

@@ -7,7 +7,6 @@ minus first purchase day, calibration end minus first purchase day) divided by t
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from flywheel.errors import InputError
