@@ -190,10 +190,12 @@ def demo(
 
 def _register_subcommands() -> None:
     from flywheel.server.cli import events_app, serve, sources_app
+    from flywheel.value.cli import clv_app
 
     app.command()(serve)
     app.add_typer(sources_app, name="sources")
     app.add_typer(events_app, name="events")
+    app.add_typer(clv_app, name="clv", help="Customer lifetime value models (BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma).")
 
 
 _register_subcommands()
