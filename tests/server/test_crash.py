@@ -10,12 +10,11 @@ import threading
 import time
 
 import httpx
+from live_server import free_port
 
 from flywheel.server import event_stats
 from flywheel.server.spool import spool_dir
 from flywheel.warehouse import Warehouse
-
-from conftest import free_port
 
 SERVER = "from flywheel.config import load_settings; from flywheel.server import serve; " \
          "serve(load_settings(), port={port}, load_interval=0.2)"

@@ -6,7 +6,9 @@ import gzip
 import json
 
 import httpx
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from flywheel.server.rules import BATCH_ITEMS, EVENT_LIMIT
 

@@ -69,7 +69,7 @@ def test_retried_requests_and_batches_store_nothing_new(live):
 
 
 def test_duplicates_across_a_restart_are_dropped(settings, write_key):
-    from conftest import start_server
+    from live_server import start_server
 
     for _ in range(2):
         server = start_server(settings, write_key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import simulate_bgnbd
+from bgnbd_simulation import simulate_bgnbd
 
 from flywheel.errors import InputError
 from flywheel.value import (

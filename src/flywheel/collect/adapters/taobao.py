@@ -31,7 +31,7 @@ from flywheel.collect.adapters.orders import (
     unmasked,
 )
 from flywheel.collect.reading import RawTable
-from flywheel.collect.values import Problems, parse_money
+from flywheel.collect.values import Problems
 from flywheel.identifiers import (
     map_distinct,
     mask_value,
@@ -91,9 +91,7 @@ class TaobaoOrders(Adapter):
         p.require(col["status"], field["status"])
         p.reject(bad_status, field["status"], col["status"], f"unknown {field['status']}")
         created = p.time(col["created_at"], field["created_at"], ctx.timezone, required=True)
-        paid, bad_paid = parse_money(col["paid"])
-        p.require(col["paid"], field["paid"])
-        p.reject(bad_paid, field["paid"], col["paid"], "not an amount of money")
+        paid = p.money(col["paid"], field["paid"], required=True)
         # Optional values are parsed where they were written, then spread over the order's rows,
         # so a bad one is reported once, on its own line.
         paid_at = p.time(c["paid_at"], field["paid_at"], ctx.timezone)
