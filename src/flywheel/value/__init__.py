@@ -10,8 +10,11 @@ from flywheel.value.clv import (
     ParetoNBDModel,
     SummaryError,
     calibration_and_holdout,
+    evaluate_holdout,
+    evaluate_transactions,
     summary_from_transactions,
 )
 
 __all__ = ["BetaGeoModel", "DataError", "GammaGammaModel", "ModifiedBetaGeoModel", "NotFittedError",
-           "ParameterError", "ParetoNBDModel", "SummaryError", "calibration_and_holdout", "summary_from_transactions"]
+           "ParameterError", "ParetoNBDModel", "SummaryError", "calibration_and_holdout", "evaluate_holdout",
+           "evaluate_transactions", "summary_from_transactions"]

@@ -19,6 +19,7 @@ from flywheel.value.clv import (
     GammaGammaModel,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
+    evaluate_transactions,
     summary_from_transactions,
 )
 
@@ -98,3 +99,46 @@ def fit(
     for name, value in fitted.params_.items():
         table.add_row(name, f"{value:.5g}", f"{fitted.standard_errors_[name]:.3g}")
     Console().print(table)
+
+
+@clv_app.command("evaluate")
+def evaluate(
+    ctx: typer.Context,
+    transactions: Annotated[Path, typer.Option("--transactions", help="CSV with one row per purchase.")],
+    customer_col: Annotated[str, typer.Option("--customer-col", help="Customer id column.")],
+    date_col: Annotated[str, typer.Option("--date-col", help="Purchase date column.")],
+    calibration_end: Annotated[str, typer.Option("--calibration-end", help="Last calibration date.")],
+    observation_end: Annotated[str | None, typer.Option("--observation-end", help="Last holdout date (default: last purchase).")] = None,
+    amount_col: Annotated[str | None, typer.Option("--amount-col", help="Purchase amount column.")] = None,
+    period: Annotated[str, typer.Option("--period", help="day or week.")] = "day",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+) -> None:
+    """Fit BG/NBD, MBG/NBD and Pareto/NBD on the calibration period, score them on the holdout, pick one."""
+    root = ctx.find_root().obj
+    as_json = as_json or bool(getattr(root, "json", False))
+    report = evaluate_transactions(_read_csv(transactions), customer_col, date_col, calibration_end,
+                                   observation_end, period=period, amount_col=amount_col)
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    console = Console()
+    models = Table(title=f"Holdout after {report['calibration_end']}: {report['holdout_periods']:g} {period}s; "
+                         f"best {report['best']}")
+    for column in ("model", "log-likelihood", "predicted", "actual", "rel. error", "MAE by frequency"):
+        models.add_column(column, justify="left" if column == "model" else "right")
+    for name, row in report["models"].items():
+        rel = row["relative_error_total"]
+        models.add_row(name, f"{row['log_likelihood']:.2f}", f"{row['predicted_total']:.1f}",
+                       f"{row['actual_total']:.0f}", "n/a" if rel is None else f"{rel:+.1%}",
+                       f"{row['mae_by_frequency']:.3f}")
+    console.print(models)
+    buckets = Table(title="Mean holdout purchases by calibration frequency")
+    buckets.add_column("frequency")
+    buckets.add_column("customers", justify="right")
+    buckets.add_column("actual", justify="right")
+    for name in report["models"]:
+        buckets.add_column(name, justify="right")
+    for row in report["by_frequency"]:
+        buckets.add_row(row["frequency"], str(row["n_customers"]), f"{row['actual_mean']:.3f}",
+                        *(f"{v:.3f}" for v in row["predicted_mean"].values()))
+    console.print(buckets)

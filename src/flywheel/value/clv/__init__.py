@@ -2,6 +2,7 @@
 
 from flywheel.value.clv.base import DataError, NotFittedError, ParameterError
 from flywheel.value.clv.beta_geo import BetaGeoModel, ModifiedBetaGeoModel
+from flywheel.value.clv.evaluate import evaluate_holdout, evaluate_transactions
 from flywheel.value.clv.gamma_gamma import GammaGammaModel
 from flywheel.value.clv.pareto import ParetoNBDModel
 from flywheel.value.clv.summary import (
@@ -10,5 +11,5 @@ from flywheel.value.clv.summary import (
            summary_from_transactions,
 )
 
-__all__ = ["BetaGeoModel", "DataError", "GammaGammaModel", "ModifiedBetaGeoModel", "NotFittedError", "ParameterError",
+__all__ = ["BetaGeoModel", "DataError", "GammaGammaModel", "evaluate_holdout", "evaluate_transactions", "ModifiedBetaGeoModel", "NotFittedError", "ParameterError",
            "ParetoNBDModel", "SummaryError", "calibration_and_holdout", "summary_from_transactions"]
