@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_clv_cli import _root
 from typer.testing import CliRunner
 
-from flywheel.value import DataError, calibration_and_holdout, evaluate_holdout, evaluate_transactions
-from test_clv_cli import _root
+from flywheel.value import (
+    DataError,
+    calibration_and_holdout,
+    evaluate_holdout,
+    evaluate_transactions,
+)
 
 KEYS = {"params", "log_likelihood", "predicted_total", "actual_total", "mae_by_frequency", "relative_error_total"}
 

@@ -11,5 +11,17 @@ from flywheel.value.clv.summary import (
            summary_from_transactions,
 )
 
-__all__ = ["BetaGeoModel", "DataError", "GammaGammaModel", "evaluate_holdout", "evaluate_transactions", "ModifiedBetaGeoModel", "NotFittedError", "ParameterError",
-           "ParetoNBDModel", "SummaryError", "calibration_and_holdout", "summary_from_transactions"]
+__all__ = [
+           "BetaGeoModel",
+           "DataError",
+           "GammaGammaModel",
+           "ModifiedBetaGeoModel",
+           "NotFittedError",
+           "ParameterError",
+           "ParetoNBDModel",
+           "SummaryError",
+           "calibration_and_holdout",
+           "evaluate_holdout",
+           "evaluate_transactions",
+           "summary_from_transactions",
+]
