@@ -63,8 +63,13 @@ def same_length(**columns: np.ndarray) -> int:
 def compress(weights: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Group identical rows and sum their weights: a million customers become a few thousand rows."""
     stacked = np.column_stack(columns)
-    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    counts = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(unique))
+    order = np.lexsort(stacked.T[::-1])  # a sort plus a scan; np.unique(axis=0) is ten times slower
+    ordered = stacked[order]
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    group = np.cumsum(starts) - 1
+    counts = np.bincount(group, weights=weights[order], minlength=int(starts.sum()))
+    unique = ordered[starts]
     keep = counts > 0
     return counts[keep], [unique[keep, i] for i in range(unique.shape[1])]
 
@@ -94,6 +99,18 @@ def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.nda
     return hess
 
 
+def _hessian_from_gradient(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Central differences of an exact gradient: 2k evaluations instead of 4k² for a k-parameter model."""
+    k = len(x)
+    h = 1e-5 * np.maximum(np.abs(x), 1e-2)
+    hess = np.empty((k, k))
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = h[i]
+        hess[:, i] = (gradient(x + e) - gradient(x - e)) / (2 * h[i])
+    return (hess + hess.T) / 2
+
+
 class BTYDModel:
     """Base of the models: subclasses set `param_names` and implement `_row_log_likelihood`."""
 
@@ -108,6 +125,14 @@ class BTYDModel:
 
     def _start(self, *columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return np.ones(len(self.param_names))
+
+    def _likelihood_with_gradient(self, *columns: np.ndarray) -> Callable | None:
+        """Optional: a function params -> (per-row LL, per-row gradient of shape (k, rows)).
+
+        Models that supply it are fitted with the exact gradient and need no polishing pass; the
+        function may precompute whatever depends on the data only (it is built once per fit).
+        """
+        return None
 
     # --- shared ------------------------------------------------------------------------------
     def _check_parameters(self) -> None:
@@ -148,12 +173,18 @@ class BTYDModel:
             return float(value) if np.isfinite(value) else 1e100
 
         x0 = np.log(self._start(*rows, weights=counts))
-        result = optimize.minimize(objective, x0, jac=lambda x: _central_gradient(objective, x),
-                                   method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
-        # Nelder-Mead polish: cheap at a handful of parameters and tolerant of a rough gradient.
-        polish = optimize.minimize(objective, result.x, method="Nelder-Mead",
-                                   options={"xatol": 1e-7, "fatol": 1e-13, "maxiter": 150 * len(x0)})
-        best = polish if polish.fun <= result.fun else result
+        exact = self._likelihood_with_gradient(*rows)
+        if exact is not None:
+            best = self._maximise_exact(exact, counts, x0)
+            converged = bool(best.success)
+        else:
+            result = optimize.minimize(objective, x0, jac=lambda x: _central_gradient(objective, x),
+                                       method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
+            # Nelder-Mead polish: cheap at a handful of parameters and tolerant of a rough gradient.
+            polish = optimize.minimize(objective, result.x, method="Nelder-Mead",
+                                       options={"xatol": 1e-7, "fatol": 1e-13, "maxiter": 150 * len(x0)})
+            best = polish if polish.fun <= result.fun else result
+            converged = bool(result.success or polish.success)
         if not np.isfinite(best.fun) or best.fun >= 1e99:
             raise DataError(f"{type(self).__name__} found no finite likelihood for these data")
         params = np.exp(best.x)
@@ -161,19 +192,41 @@ class BTYDModel:
         self.log_likelihood_ = float(counts @ self._row_log_likelihood(params, *rows))
         self.n_customers_ = int(round(total))
         self.n_unique_rows_ = len(counts)
-        self.converged_ = bool(result.success or polish.success)
+        self.converged_ = converged
 
         def negative_ll(natural: np.ndarray) -> float:
             return float(-(counts @ self._row_log_likelihood(natural, *rows)))
 
         try:
-            covariance = np.linalg.inv(numerical_hessian(negative_ll, params))
+            if exact is not None:
+                hessian = _hessian_from_gradient(lambda p: -(exact(p)[1] @ counts), params)
+            else:
+                hessian = numerical_hessian(negative_ll, params)
+            covariance = np.linalg.inv(hessian)
             errors = np.sqrt(np.where(np.diag(covariance) >= 0, np.diag(covariance), np.nan))
         except np.linalg.LinAlgError:
             errors = np.full(len(params), np.nan)
         self.standard_errors_ = {n: float(v) for n, v in zip(self.param_names, errors)}
         log.info("%s fitted on %d customers (%d unique rows): %s", type(self).__name__,
                  self.n_customers_, self.n_unique_rows_, self.params_)
+
+    def _maximise_exact(self, exact: Callable, counts: np.ndarray, x0: np.ndarray):
+        """L-BFGS-B over log-parameters with the model's own gradient (chain rule: d/dlog p = p d/dp)."""
+        total = counts.sum()
+        penalizer = float(self.penalizer)
+
+        def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+            params = np.exp(log_params)
+            with np.errstate(all="ignore"):
+                ll, grad = exact(params)
+                value = -(counts @ ll) / total + penalizer * np.sum(params**2)
+                gradient = (-(grad @ counts) / total + 2 * penalizer * params) * params
+            if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+                return 1e100, np.zeros_like(log_params)
+            return float(value), gradient
+
+        return optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
+                                 options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(penalizer={self.penalizer!r})"
