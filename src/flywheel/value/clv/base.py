@@ -18,6 +18,10 @@ from flywheel.errors import FlywheelError, InputError
 log = logging.getLogger(__name__)
 
 
+# Above this many distinct rows, a fit with an exact gradient first runs on a sample of customers.
+WARM_START_ROWS = 50_000
+
+
 class NotFittedError(FlywheelError, AttributeError):
     """A prediction was asked of a model whose `fit` has not run."""
 
@@ -61,17 +65,31 @@ def same_length(**columns: np.ndarray) -> int:
 
 
 def compress(weights: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Group identical rows and sum their weights: a million customers become a few thousand rows."""
-    stacked = np.column_stack(columns)
-    order = np.lexsort(stacked.T[::-1])  # a sort plus a scan; np.unique(axis=0) is ten times slower
-    ordered = stacked[order]
-    starts = np.ones(len(ordered), dtype=bool)
-    starts[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
-    group = np.cumsum(starts) - 1
-    counts = np.bincount(group, weights=weights[order], minlength=int(starts.sum()))
-    unique = ordered[starts]
+    """Group identical rows and sum their weights: a million customers become a few thousand rows.
+
+    Each column is coded by its distinct values, the codes combined into one integer key, and the
+    weights summed per key (several times faster than np.unique(axis=0) on a million rows).
+    """
+    values, key, size = [], np.zeros(len(weights), dtype=np.int64), 1
+    for column in columns:
+        distinct, code = np.unique(column, return_inverse=True)
+        values.append(distinct)
+        key = key * len(distinct) + code.reshape(-1)
+        size *= len(distinct)
+    if size >= 2**62:  # the combined key could overflow: fall back to sorting whole rows
+        unique, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+        counts = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(unique))
+        keep = counts > 0
+        return counts[keep], [unique[keep, i] for i in range(unique.shape[1])]
+    keys, inverse = np.unique(key, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(keys))
     keep = counts > 0
-    return counts[keep], [unique[keep, i] for i in range(unique.shape[1])]
+    keys = keys[keep]
+    rows = []
+    for distinct in reversed(values):
+        rows.append(distinct[keys % len(distinct)])
+        keys = keys // len(distinct)
+    return counts[keep], rows[::-1]
 
 
 def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
@@ -100,14 +118,15 @@ def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.nda
 
 
 def _hessian_from_gradient(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Central differences of an exact gradient: 2k evaluations instead of 4k² for a k-parameter model."""
+    """Forward differences of an exact gradient: k + 1 evaluations instead of 4k² for a k-parameter model."""
     k = len(x)
-    h = 1e-5 * np.maximum(np.abs(x), 1e-2)
+    h = 1e-6 * np.maximum(np.abs(x), 1e-2)
     hess = np.empty((k, k))
+    at_x = gradient(x)
     for i in range(k):
         e = np.zeros(k)
         e[i] = h[i]
-        hess[:, i] = (gradient(x + e) - gradient(x - e)) / (2 * h[i])
+        hess[:, i] = (gradient(x + e) - at_x) / h[i]
     return (hess + hess.T) / 2
 
 
@@ -175,6 +194,8 @@ class BTYDModel:
         x0 = np.log(self._start(*rows, weights=counts))
         exact = self._likelihood_with_gradient(*rows)
         if exact is not None:
+            if len(counts) > WARM_START_ROWS:
+                x0 = self._warm_start(rows, counts, x0)
             best = self._maximise_exact(exact, counts, x0)
             converged = bool(best.success)
         else:
@@ -209,6 +230,18 @@ class BTYDModel:
         self.standard_errors_ = {n: float(v) for n, v in zip(self.param_names, errors)}
         log.info("%s fitted on %d customers (%d unique rows): %s", type(self).__name__,
                  self.n_customers_, self.n_unique_rows_, self.params_)
+
+    def _warm_start(self, rows: list[np.ndarray], counts: np.ndarray, x0: np.ndarray) -> np.ndarray:
+        """Log-parameters fitted on a random sample of customers: the full fit then needs few iterations.
+
+        Only the starting point changes; the estimate is still the full-data maximum.
+        """
+        rng = np.random.default_rng(0)
+        sample = rng.multinomial(WARM_START_ROWS, counts / counts.sum()).astype(float)
+        keep = sample > 0
+        sampled = [row[keep] for row in rows]
+        result = self._maximise_exact(self._likelihood_with_gradient(*sampled), sample[keep], x0)
+        return result.x if np.isfinite(result.fun) and result.fun < 1e99 else x0
 
     def _maximise_exact(self, exact: Callable, counts: np.ndarray, x0: np.ndarray):
         """L-BFGS-B over log-parameters with the model's own gradient (chain rule: d/dlog p = p d/dp)."""
