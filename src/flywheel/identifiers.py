@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import phonenumbers
@@ -164,16 +164,3 @@ def map_distinct(values: pa.Array | pa.ChunkedArray, fn: Callable[[str], str | N
     encoded = values.dictionary_encode()
     mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
     return mapped.take(encoded.indices)
-
-
-def distinct_failures(values: Iterable[str | None], fn: Callable[[str], object]) -> dict[str, str]:
-    """Map each distinct value that `fn` rejects to the reason."""
-    failures: dict[str, str] = {}
-    for v in set(values):
-        if v is None:
-            continue
-        try:
-            fn(v)
-        except InvalidIdentifier as e:
-            failures[v] = str(e)
-    return failures

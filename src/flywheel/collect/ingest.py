@@ -28,6 +28,7 @@ from flywheel.collect.adapters import (
     adapter_named,
     detect,
 )
+from flywheel.collect.reading import decode, header_of
 from flywheel.collect.values import Problems
 from flywheel.errors import InputError, UnknownFormatError
 from flywheel.identifiers import IdentifierHasher
@@ -160,10 +161,8 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
     sha = hashlib.sha256(data).hexdigest()
-    adapter, header = _pick(path, data, source, mapping)
-    ctx = read_context(wh, None, mapping)
-    adapter_obj, source_override = adapter
-    ctx.source = source_override
+    adapter_obj, source_override = _pick(path, data, source, mapping)
+    ctx = read_context(wh, source_override, mapping)
     label = str(path)
     applied_as = _applied_as(adapter_obj.name, source_override, mapping)
     previous = _previous_run(wh, sha, applied_as)
@@ -219,9 +218,8 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
     return report
 
 
-def _pick(path: Path, data: bytes, source: str, mapping: dict | None):
-    from flywheel.collect.reading import decode, header_of
-
+def _pick(path: Path, data: bytes, source: str, mapping: dict | None) -> tuple[Adapter, str | None]:
+    """The adapter for the file and the source it forces, from the header of its first 64 KiB."""
     header = None
     if Path(path).suffix.lower() not in (".jsonl", ".ndjson") and not data.lstrip()[:1] == b"{":
         head = data[: 1 << 16]
@@ -233,7 +231,7 @@ def _pick(path: Path, data: bytes, source: str, mapping: dict | None):
             raise InputError(f"{path}: {e}") from None
         header, _ = header_of(text)
     try:
-        return choose_adapter(Path(path), header, source, mapping), header
+        return choose_adapter(Path(path), header, source, mapping)
     except UnknownFormatError as e:
         raise UnknownFormatError(f"{path}: {e}") from None
 

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from flywheel.collect.ingest import ingest_file
 from flywheel.config import Settings
-from flywheel.server.spool import Spool, SpoolLock, close_leftovers, closed_segments, spool_dir
+from flywheel.server.spool import (
+    Spool,
+    SpoolLock,
+    close_leftovers,
+    closed_segments,
+    spool_dir,
+)
 from flywheel.warehouse import Warehouse
 
 log = logging.getLogger(__name__)

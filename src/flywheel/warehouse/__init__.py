@@ -4,6 +4,6 @@ Only this package knows whether DuckDB or Spark runs the queries.
 """
 
 from flywheel.warehouse.engines import ENGINES, spark_session
-from flywheel.warehouse.store import LINE, Warehouse
+from flywheel.warehouse.store import LINE, Warehouse, first_occurrence
 
-__all__ = ["ENGINES", "LINE", "Warehouse", "spark_session"]
+__all__ = ["ENGINES", "LINE", "Warehouse", "first_occurrence", "spark_session"]

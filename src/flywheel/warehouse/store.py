@@ -204,9 +204,19 @@ def first_per_key(batch: pa.Table, key: list[str]) -> pa.Table:
     else:
         combined = pc.binary_join_element_wise(*[pc.fill_null(pc.cast(c, pa.string()), "\x00") for c in cols], "\x1f")
     codes = np.asarray(pc.dictionary_encode(combined).indices.fill_null(-1), dtype=np.int64)
+    keep = first_occurrence(codes) == np.arange(len(codes))
+    return batch if keep.all() else batch.filter(pa.array(keep))
+
+
+def first_occurrence(codes: np.ndarray) -> np.ndarray:
+    """Per row, the index of the first row with the same code; code -1 (null) points at itself.
+
+    Linear time: assigning row numbers in reverse lets the earliest row of each code win."""
     n = len(codes)
-    first = np.full(int(codes.max()) + 2, -1, dtype=np.int64)
+    first = np.full(int(codes.max()) + 2 if n else 1, -1, dtype=np.int64)
     rows = np.arange(n, dtype=np.int64)
     first[codes[::-1] + 1] = rows[::-1]
-    keep = (first[codes + 1] == rows) | (codes < 0)
-    return batch if keep.all() else batch.filter(pa.array(keep))
+    answer = first[codes + 1]
+    own = codes < 0
+    answer[own] = rows[own]
+    return answer

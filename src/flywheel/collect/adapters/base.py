@@ -25,12 +25,11 @@ from flywheel.collect.values import Problems
 from flywheel.identifiers import (
     IdentifierHasher,
     InvalidIdentifier,
-    map_distinct,
     mask_value,
     normalize,
     normalize_phone,
 )
-from flywheel.warehouse import LINE
+from flywheel.warehouse import LINE, first_occurrence
 
 
 @dataclass
@@ -138,18 +137,6 @@ def fill_within(keys: pa.Array, values: pa.Array) -> pa.Array:
 _FIRST_ROWS: list[tuple[pa.Array, np.ndarray]] = []
 
 
-def first_occurrence(codes: np.ndarray) -> np.ndarray:
-    """Per row, the index of the first row with the same code; code -1 (null) points at itself.
-
-    Linear time: assigning row numbers in reverse lets the earliest row of each code win."""
-    n = len(codes)
-    first = np.full(int(codes.max()) + 2 if n else 1, -1, dtype=np.int64)
-    rows = np.arange(n, dtype=np.int64)
-    first[codes[::-1] + 1] = rows[::-1]
-    answer = first[codes + 1]
-    own = codes < 0
-    answer[own] = rows[own]
-    return answer
 
 
 def first_rows(keys: pa.Array) -> np.ndarray:
@@ -187,8 +174,6 @@ def _re_escape(text: str) -> str:
     return re.escape(text)
 
 
-def keep(mask: np.ndarray) -> pa.Array:
-    return pa.array(~mask)
 
 
 def identifier_rows(
@@ -249,17 +234,3 @@ def identifier_rows(
         "first_seen_at": seen_at.take(idx),
         LINE: lines.take(idx),
     })
-
-
-def hash_column(ctx: ReadContext, id_type: str, values: pa.Array, normalizer) -> pa.Array:
-    """Keyed hash of each value after `normalizer`; values the normalizer rejects hash to null."""
-    def one(v: str) -> str | None:
-        try:
-            return ctx.hasher.hash(id_type, normalizer(v))
-        except InvalidIdentifier:
-            return None
-    return map_distinct(values, one)
-
-
-def file_label(path: Path) -> str:
-    return str(path)

@@ -18,12 +18,12 @@ from flywheel.collect.adapters.base import (
     ReadContext,
     fill_within,
     identifier_rows,
+    join_text,
     lines_array,
 )
 from flywheel.collect.adapters.orders import (
     by_vocabulary,
     header_names,
-    join_words,
     landed,
     landing_only,
     receiver_columns,
@@ -101,7 +101,7 @@ class DouyinOrders(Adapter):
         created = p.time(col["created_at"], field["created_at"], ctx.timezone, required=True)
         line_paid = p.money(c["line_paid"], field["line_paid"], required=True)
         p.require(c["title"], field["title"], "sub-order has no product")
-        address = join_words(col["province"], col["city"], col["district"], col["street"], col["address"])
+        address = join_text(col["province"], col["city"], col["district"], col["street"], col["address"])
         buyer = map_distinct(col["buyer"], normalize_token)
         account_key = pc.coalesce(buyer, _receiver_key(ctx, col["receiver_name"], col["phone"], unmasked(address)))
         p.reject(np.asarray(pc.is_null(account_key)), field["buyer"], None,

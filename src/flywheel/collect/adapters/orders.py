@@ -206,15 +206,3 @@ def refund_status(status: pa.Array, paid_cents: pa.Array, refund_cents: pa.Array
 def count_within(keys: pa.Array) -> pa.Array:
     """Number of rows sharing each row's key (1 for a single-line order)."""
     return sum_within(keys, pa.array(np.ones(len(keys), dtype=np.int64)))
-
-
-def join_words(*parts: pa.Array) -> pa.Array:
-    """The non-null parts of each row joined by one space; null when a row has none.
-
-    Use this instead of `binary_join_element_wise(..., null_handling="skip")`: on pyarrow 26 that
-    drops the rows where every part is null, returning a shorter array that no longer lines up.
-    """
-    filled = [pc.fill_null(contiguous(p), "") for p in parts]
-    text = pc.utf8_trim_whitespace(pc.replace_substring_regex(
-        pc.binary_join_element_wise(*filled, " "), r"\s+", " "))
-    return contiguous(pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text))
