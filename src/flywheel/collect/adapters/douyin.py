@@ -17,15 +17,15 @@ from flywheel.collect.adapters.base import (
     Columns,
     ReadContext,
     fill_within,
-    identifier_rows,
     join_text,
     lines_array,
 )
 from flywheel.collect.adapters.orders import (
-    by_vocabulary,
+    buyer_rows,
     header_names,
     landed,
     landing_only,
+    order_header,
     receiver_columns,
     refund_status,
     sum_within,
@@ -36,7 +36,6 @@ from flywheel.collect.values import Problems
 from flywheel.identifiers import (
     InvalidIdentifier,
     map_distinct,
-    mask_value,
     normalize_address,
     normalize_name,
     normalize_phone,
@@ -90,15 +89,8 @@ class DouyinOrders(Adapter):
         field = header_names(raw, self.columns)
         lines = lines_array(raw)
         p = Problems(raw.num_rows)
-        order_id = c["order_id"]
-        p.require(order_id, field["order_id"], f"order number ({field['order_id']}) is missing")
+        order_id, col, status, created = order_header(c, field, p, ctx, ORDER_LEVEL, STATUS)
         p.require(c["item_id"], field["item_id"], f"sub-order number ({field['item_id']}) is missing")
-        col = {role: fill_within(order_id, c[role]) for role in ORDER_LEVEL}
-
-        status, bad_status = by_vocabulary(col["status"], STATUS)
-        p.require(col["status"], field["status"])
-        p.reject(bad_status, field["status"], col["status"], f"unknown {field['status']}")
-        created = p.time(col["created_at"], field["created_at"], ctx.timezone, required=True)
         line_paid = p.money(c["line_paid"], field["line_paid"], required=True)
         p.require(c["title"], field["title"], "sub-order has no product")
         address = join_text(col["province"], col["city"], col["district"], col["street"], col["address"])
@@ -136,20 +128,12 @@ class DouyinOrders(Adapter):
             "title": c["title"], "quantity": quantity, "unit_price_cents": price, "paid_cents": line_paid,
             "refunded": refunded,
         }, p, lines))
-        batch.add("products", landed({"product_id": product_id, "title": c["title"], "first_seen_at": created},
-                                     p, lines, extra_mask=np.asarray(pc.is_valid(product_id))))
-        batch.add("accounts", landed({
-            "source": source, "account_key": account_key,
-            "account_key_type": pc.if_else(pc.is_valid(buyer), pa.scalar("douyin_buyer_id"), pa.scalar("receiver")),
-            "display_key": map_distinct(account_key, mask_value),
-            "name": map_distinct(col["receiver_name"], normalize_name),
-            "name_masked": map_distinct(col["receiver_name"], lambda v: mask_value(normalize_name(v), "name")),
-            "province": col["province"], "city": col["city"], "channel": col["channel"], "first_seen_at": created,
-        }, p, lines))
-        common = dict(source=source, account_key=account_key, seen_at=created, lines=lines)
-        for id_type, role in (("douyin_buyer_id", "buyer"), ("phone", "phone")):
-            batch.add("identifiers", identifier_rows(ctx, p, id_type=id_type, values=c[role],
-                                                     field_name=field[role], **common))
+        key_type = pc.if_else(pc.is_valid(buyer), pa.scalar("douyin_buyer_id"), pa.scalar("receiver"))
+        buyer_rows(batch, ctx, p, lines, source=source, account_key=account_key, key_type=key_type,
+                   receiver_name=col["receiver_name"], province=col["province"], city=col["city"],
+                   created=created, product_id=product_id, title=c["title"], channel=col["channel"],
+                   identifiers=[(id_type, c[role], field[role]) for id_type, role in (
+                       ("douyin_buyer_id", "buyer"), ("phone", "phone"))])
         return batch
 
 

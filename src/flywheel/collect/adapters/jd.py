@@ -6,7 +6,6 @@ rejected line never inflates GMV.
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -16,14 +15,14 @@ from flywheel.collect.adapters.base import (
     Columns,
     ReadContext,
     fill_within,
-    identifier_rows,
     lines_array,
 )
 from flywheel.collect.adapters.orders import (
-    by_vocabulary,
+    buyer_rows,
     header_names,
     landed,
     landing_only,
+    order_header,
     positions_within,
     receiver_columns,
     split_region,
@@ -34,8 +33,6 @@ from flywheel.collect.reading import RawTable
 from flywheel.collect.values import Problems
 from flywheel.identifiers import (
     map_distinct,
-    mask_value,
-    normalize_name,
     normalize_token,
 )
 
@@ -82,15 +79,8 @@ class JdOrders(Adapter):
         field = header_names(raw, self.columns)
         lines = lines_array(raw)
         p = Problems(raw.num_rows)
-        order_id = c["order_id"]
-        p.require(order_id, field["order_id"], f"order number ({field['order_id']}) is missing")
-        col = {role: fill_within(order_id, c[role]) for role in ORDER_LEVEL}
-
+        order_id, col, status, created = order_header(c, field, p, ctx, ORDER_LEVEL, STATUS)
         p.require(col["buyer"], field["buyer"], f"buyer account ({field['buyer']}) is missing")
-        status, bad_status = by_vocabulary(col["status"], STATUS)
-        p.require(col["status"], field["status"])
-        p.reject(bad_status, field["status"], col["status"], f"unknown {field['status']}")
-        created = p.time(col["created_at"], field["created_at"], ctx.timezone, required=True)
         line_paid = p.money(c["line_paid"], field["line_paid"], required=True)
         p.require(c["title"], field["title"], "order line has no product name")
         paid_at = p.time(c["paid_at"], field["paid_at"], ctx.timezone)
@@ -119,17 +109,9 @@ class JdOrders(Adapter):
             "product_id": product_id, "title": c["title"], "quantity": quantity,
             "unit_price_cents": price, "paid_cents": line_paid, "refunded": refunded,
         }, p, lines))
-        batch.add("products", landed({"product_id": product_id, "title": c["title"], "first_seen_at": created},
-                                     p, lines, extra_mask=np.asarray(pc.is_valid(product_id))))
-        batch.add("accounts", landed({
-            "source": source, "account_key": account_key, "account_key_type": "jd_pin",
-            "display_key": map_distinct(account_key, mask_value),
-            "name": map_distinct(col["receiver_name"], normalize_name),
-            "name_masked": map_distinct(col["receiver_name"], lambda v: mask_value(normalize_name(v), "name")),
-            "province": region[0], "city": region[1], "first_seen_at": created,
-        }, p, lines))
-        common = dict(source=source, account_key=account_key, seen_at=created, lines=lines)
-        for id_type, role in (("jd_pin", "buyer"), ("phone", "phone"), ("cn_id", "cn_id")):
-            batch.add("identifiers", identifier_rows(ctx, p, id_type=id_type, values=c[role],
-                                                     field_name=field[role], **common))
+        buyer_rows(batch, ctx, p, lines, source=source, account_key=account_key, key_type="jd_pin",
+                   receiver_name=col["receiver_name"], province=region[0], city=region[1], created=created,
+                   product_id=product_id, title=c["title"],
+                   identifiers=[(id_type, c[role], field[role]) for id_type, role in (
+                       ("jd_pin", "buyer"), ("phone", "phone"), ("cn_id", "cn_id"))])
         return batch

@@ -14,7 +14,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.collect.adapters.base import ReadContext, contiguous
+from flywheel.collect.adapters.base import (
+    Batch,
+    Columns,
+    ReadContext,
+    contiguous,
+    fill_within,
+    identifier_rows,
+)
 from flywheel.collect.values import Problems
 from flywheel.identifiers import (
     InvalidIdentifier,
@@ -206,3 +213,38 @@ def refund_status(status: pa.Array, paid_cents: pa.Array, refund_cents: pa.Array
 def count_within(keys: pa.Array) -> pa.Array:
     """Number of rows sharing each row's key (1 for a single-line order)."""
     return sum_within(keys, pa.array(np.ones(len(keys), dtype=np.int64)))
+
+
+def order_header(c: Columns, field: dict[str, str], p: Problems, ctx: ReadContext, order_level: tuple[str, ...],
+                 status_map: dict[str, str]) -> tuple[pa.Array, dict[str, pa.Array], pa.Array, pa.Array]:
+    """Order id, order-level columns filled over continuation rows, our status and the order time:
+    checked the same way for every marketplace export, with the file's own header names in reasons."""
+    order_id = c["order_id"]
+    p.require(order_id, field["order_id"], f"order number ({field['order_id']}) is missing")
+    col = {role: fill_within(order_id, c[role]) for role in order_level}
+    status, bad_status = by_vocabulary(col["status"], status_map)
+    p.require(col["status"], field["status"])
+    p.reject(bad_status, field["status"], col["status"], f"unknown {field['status']}")
+    created = p.time(col["created_at"], field["created_at"], ctx.timezone, required=True)
+    return order_id, col, status, created
+
+
+def buyer_rows(batch: Batch, ctx: ReadContext, p: Problems, lines: pa.Array, *, source: str | pa.Array,
+               account_key: pa.Array, key_type: str | pa.Array, receiver_name: pa.Array, province: pa.Array,
+               city: pa.Array, created: pa.Array, product_id: pa.Array, title: pa.Array,
+               identifiers: list[tuple[str, pa.Array, str]], channel: pa.Array | None = None) -> None:
+    """The rows every marketplace order export adds besides orders and lines: products, the buyer's
+    account (named by the receiver, the only name these exports show) and its identifiers."""
+    batch.add("products", landed({"product_id": product_id, "title": title, "first_seen_at": created},
+                                 p, lines, extra_mask=np.asarray(pc.is_valid(product_id))))
+    batch.add("accounts", landed({
+        "source": source, "account_key": account_key, "account_key_type": key_type,
+        "display_key": map_distinct(account_key, mask_value),
+        "name": map_distinct(receiver_name, normalize_name),
+        "name_masked": map_distinct(receiver_name, lambda v: mask_value(normalize_name(v), "name")),
+        "province": province, "city": city, "channel": channel, "first_seen_at": created,
+    }, p, lines))
+    for id_type, values, field_name in identifiers:
+        batch.add("identifiers", identifier_rows(ctx, p, source=source, account_key=account_key, id_type=id_type,
+                                                 values=values, seen_at=created, lines=lines,
+                                                 field_name=field_name))

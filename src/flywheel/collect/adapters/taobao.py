@@ -6,7 +6,6 @@ sources; the store name (`…旗舰店`, `天猫…`) tells them apart unless `-
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -16,14 +15,14 @@ from flywheel.collect.adapters.base import (
     Columns,
     ReadContext,
     fill_within,
-    identifier_rows,
     lines_array,
 )
 from flywheel.collect.adapters.orders import (
-    by_vocabulary,
+    buyer_rows,
     count_within,
     header_names,
     landed,
+    order_header,
     positions_within,
     receiver_columns,
     refund_status,
@@ -34,8 +33,6 @@ from flywheel.collect.reading import RawTable
 from flywheel.collect.values import Problems
 from flywheel.identifiers import (
     map_distinct,
-    mask_value,
-    normalize_name,
     normalize_token,
 )
 
@@ -82,15 +79,8 @@ class TaobaoOrders(Adapter):
         field = header_names(raw, self.columns)
         lines = lines_array(raw)
         p = Problems(raw.num_rows)
-        order_id = c["order_id"]
-        p.require(order_id, field["order_id"], f"order number ({field['order_id']}) is missing")
-        col = {role: fill_within(order_id, c[role]) for role in ORDER_LEVEL}
-
+        order_id, col, status, created = order_header(c, field, p, ctx, ORDER_LEVEL, STATUS)
         p.require(col["buyer"], field["buyer"], f"buyer ({field['buyer']}) is missing")
-        status, bad_status = by_vocabulary(col["status"], STATUS)
-        p.require(col["status"], field["status"])
-        p.reject(bad_status, field["status"], col["status"], f"unknown {field['status']}")
-        created = p.time(col["created_at"], field["created_at"], ctx.timezone, required=True)
         paid = p.money(col["paid"], field["paid"], required=True)
         # Optional values are parsed where they were written, then spread over the order's rows,
         # so a bad one is reported once, on its own line.
@@ -124,20 +114,11 @@ class TaobaoOrders(Adapter):
             "paid_cents": pc.if_else(single_line, paid, pa.scalar(None, pa.int64())),
             "refunded": pc.equal(status, "refunded"),
         }, p, lines))
-        batch.add("products", landed({"product_id": c["title"], "title": c["title"], "first_seen_at": created},
-                                     p, lines, extra_mask=np.asarray(pc.is_valid(c["title"]))))
-        batch.add("accounts", landed({
-            "source": source, "account_key": account_key, "account_key_type": "taobao_nick",
-            "display_key": map_distinct(account_key, mask_value),
-            "name": map_distinct(col["receiver_name"], normalize_name),
-            "name_masked": map_distinct(col["receiver_name"], lambda v: mask_value(normalize_name(v), "name")),
-            "province": region[0], "city": region[1], "first_seen_at": created,
-        }, p, lines))
-        common = dict(source=source, account_key=account_key, seen_at=created, lines=lines)
-        for id_type, role in (("taobao_nick", "buyer"), ("phone", "mobile"), ("phone", "telephone"),
-                              ("cn_id", "cn_id")):
-            batch.add("identifiers", identifier_rows(ctx, p, id_type=id_type, values=c[role],
-                                                     field_name=field[role], **common))
+        buyer_rows(batch, ctx, p, lines, source=source, account_key=account_key, key_type="taobao_nick",
+                   receiver_name=col["receiver_name"], province=region[0], city=region[1], created=created,
+                   product_id=c["title"], title=c["title"],
+                   identifiers=[(id_type, c[role], field[role]) for id_type, role in (
+                       ("taobao_nick", "buyer"), ("phone", "mobile"), ("phone", "telephone"), ("cn_id", "cn_id"))])
         return batch
 
 
