@@ -5,7 +5,9 @@ Every figure is one Ibis expression, so the same summary runs on DuckDB and Spar
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
+from zoneinfo import ZoneInfo
 
 import ibis
 
@@ -49,9 +51,8 @@ def paid_orders(wh: Warehouse) -> ibis.Table:
 
 def monthly(wh: Warehouse) -> list[dict]:
     o = paid_orders(wh)
-    local = o.created_at.cast("timestamp").strftime("%Y-%m")
-    tz_hours = _utc_offset_hours(wh.settings.timezone)
-    local = (o.created_at.cast("timestamp") + ibis.interval(hours=tz_hours)).strftime("%Y-%m") if tz_hours else local
+    shift = ibis.interval(hours=_utc_offset_hours(wh.settings.timezone))
+    local = (o.created_at.cast("timestamp") + shift).strftime("%Y-%m")
     expr = (
         o.group_by(month=local, source=o.source)
         .agg(orders=ibis._.count(), gmv_cents=o.paid_cents.sum(),
@@ -96,8 +97,5 @@ def summarize(wh: Warehouse) -> CollectSummary:
 def _utc_offset_hours(tz: str) -> int:
     """Whole-hour offset used for monthly buckets (exact for Asia/Shanghai; DST zones may shift an
     order near midnight at a month's edge into the neighbouring month)."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
     offset = dt.datetime(2024, 1, 15, tzinfo=ZoneInfo(tz)).utcoffset() or dt.timedelta()
     return int(offset.total_seconds() // 3600)
