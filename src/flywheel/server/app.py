@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from flywheel.collect.adapters.segment_fields import dumps
 from flywheel.config import Settings
 from flywheel.errors import FlywheelError
+from flywheel.jsoncodec import dumps
 from flywheel.server.intake import Intake
 from flywheel.server.rules import BATCH_LIMIT, CALLS, CollectError
 

@@ -13,8 +13,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from flywheel.collect.adapters.segment_fields import dumps
 from flywheel.config import Settings
+from flywheel.jsoncodec import dumps
 from flywheel.server.loader import DEDUPE_DAYS, Loader, recent_message_ids, recover
 from flywheel.server.rules import CollectError, accept, decode, received_now, write_key
 from flywheel.server.sources import WriteKeys, keys_file

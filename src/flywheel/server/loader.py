@@ -13,7 +13,7 @@ import logging
 import threading
 from pathlib import Path
 
-from flywheel.collect.ingest import ingest_file
+from flywheel.collect import ingest_file
 from flywheel.config import Settings
 from flywheel.server.spool import (
     Spool,

@@ -15,8 +15,8 @@ import datetime as dt
 import uuid
 import zlib
 
-from flywheel.collect.adapters.segment_fields import dumps, loads
 from flywheel.errors import InputError
+from flywheel.jsoncodec import dumps, loads
 
 EVENT_LIMIT = 32 * 1024
 BATCH_LIMIT = 500 * 1024

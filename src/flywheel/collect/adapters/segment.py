@@ -24,13 +24,13 @@ from flywheel.collect.adapters.orders import landed
 from flywheel.collect.adapters.segment_fields import (
     EventColumns,
     collect,
-    loads,
     text_columns,
 )
 from flywheel.collect.reading import RawTable, RejectedLine
 from flywheel.collect.values import UTC_US, Problems, parse_time
 from flywheel.errors import InputError
 from flywheel.identifiers import map_distinct, mask_value
+from flywheel.jsoncodec import loads
 
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
 _ISO = r"^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?(?:Z|[+-]\d\d:?\d\d)?$"

@@ -6,24 +6,13 @@ stored, turns typed identifiers into identifier slots and routes referral and re
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-try:
-    import orjson
-
-    loads = orjson.loads
-
-    dumps = orjson.dumps
-except ImportError:  # pragma: no cover - orjson is a declared dependency; json is the slower fallback
-    loads = json.loads
-
-    def dumps(value) -> bytes:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+from flywheel.jsoncodec import dumps
 
 CONTACT_FIELDS = frozenset(("email", "phone", "address", "name", "firstName", "lastName"))
 """Removed from stored traits and context; e-mail and phone become hashed identifiers instead."""
