@@ -139,6 +139,9 @@ def _print_ingest(report) -> None:
     for f in report.files:
         for r, n in f.quarantine_reasons.items():
             reasons[r] = reasons.get(r, 0) + n
+    if report.skipped:
+        out.print(f"Skipped {len(report.skipped):,} file(s) that are not exports, e.g. {report.skipped[0]['path']}: "
+                  f"{report.skipped[0]['reason']}")
     if reasons:
         out.print("Quarantine reasons: " + "; ".join(f"{r} ×{n}" for r, n in sorted(reasons.items(), key=lambda x: -x[1])))
 

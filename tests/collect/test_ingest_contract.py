@@ -85,3 +85,20 @@ def test_a_restated_spend_report_replaces_the_days_it_restates(warehouse, tmp_pa
     assert (f.loaded, f.updated, f.duplicates) == (0, 1, 0)
     spend = sorted((str(r["day"]), r["spend_cents"]) for r in warehouse.fetch("campaign_spend").to_pylist())
     assert spend == [("2024-05-01", 10000), ("2024-05-02", 4000)]
+
+
+def test_files_a_directory_holds_besides_exports_are_reported_as_skipped_not_silently_ignored(warehouse, tmp_path):
+    import shutil
+
+    from flywheel.collect import GROUND_TRUTH_MARKER
+
+    (tmp_path / "exports" / "truth").mkdir(parents=True)
+    shutil.copy(SHOPIFY, tmp_path / "exports" / "orders.csv")
+    (tmp_path / "exports" / "notes.md").write_text("read me")
+    (tmp_path / "exports" / "truth" / GROUND_TRUTH_MARKER).write_text("")
+    (tmp_path / "exports" / "truth" / "persons.csv").write_text("person_id\nP1\n")
+    report = ingest_paths(warehouse, [tmp_path / "exports"])
+    assert [Path(f.path).name for f in report.files] == ["orders.csv"]
+    skipped = {Path(s["path"]).name: s["reason"] for s in report.as_json()["skipped"]}
+    assert set(skipped) == {"notes.md", "persons.csv", GROUND_TRUTH_MARKER}
+    assert "not an export file" in skipped["notes.md"] and "ground truth" in skipped["persons.csv"]

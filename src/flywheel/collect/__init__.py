@@ -1,6 +1,12 @@
 """Collect: load export files and events into the canonical tables, rejecting bad input with reasons."""
 
 from flywheel.collect.adapters import REGISTRY, Adapter, known, register
-from flywheel.collect.ingest import FileReport, IngestReport, ingest_file, ingest_paths
+from flywheel.collect.ingest import (
+    GROUND_TRUTH_MARKER,
+    FileReport,
+    IngestReport,
+    ingest_file,
+    ingest_paths,
+)
 
-__all__ = ["REGISTRY", "Adapter", "FileReport", "IngestReport", "ingest_file", "ingest_paths", "known", "register"]
+__all__ = ["GROUND_TRUTH_MARKER", "REGISTRY", "Adapter", "FileReport", "IngestReport", "ingest_file", "ingest_paths", "known", "register"]

@@ -38,6 +38,8 @@ from flywheel.warehouse import LINE, Warehouse
 log = logging.getLogger(__name__)
 
 INGESTIBLE = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
+GROUND_TRUTH_MARKER = ".flywheel-truth"
+"""A folder holding a file of this name is a simulator's ground truth, never a merchant's export."""
 TABLE_ORDER = ("accounts", "identifiers", "products", "orders", "order_items", "events", "touchpoints",
                "campaigns", "campaign_spend", "referrals", "reviews", "consents")
 
@@ -72,6 +74,8 @@ class FileReport:
 @dataclass
 class IngestReport:
     files: list[FileReport]
+    skipped: list[dict] = field(default_factory=list)
+    """Files found in a given directory but not read, each with the reason."""
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files)
@@ -85,21 +89,30 @@ class IngestReport:
                 for f in self.files
             ],
             **{k: self.total(k) for k in ("rows", "loaded", "updated", "duplicates", "quarantined")},
+            "skipped": self.skipped,
         }
 
 
-def expand(paths: Iterable[Path]) -> list[Path]:
-    """Files to ingest: given files as they are, directories searched for export files (sorted)."""
+def expand(paths: Iterable[Path]) -> tuple[list[Path], list[dict]]:
+    """Files to ingest and files passed over: given files are taken as they are; directories are
+    searched for export files, and everything else found there is reported as skipped, with why."""
     out: list[Path] = []
+    skipped: list[dict] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in INGESTIBLE
-                          and "truth" not in f.relative_to(p).parts)
+            truth_dirs = [m.parent for m in p.rglob(GROUND_TRUTH_MARKER)]
+            for f in sorted(f for f in p.rglob("*") if f.is_file()):
+                if any(d in f.parents for d in truth_dirs):
+                    skipped.append({"path": str(f), "reason": "ground truth written by `flywheel generate`"})
+                elif f.suffix.lower() not in INGESTIBLE:
+                    skipped.append({"path": str(f), "reason": f"not an export file ({', '.join(INGESTIBLE)})"})
+                else:
+                    out.append(f)
         elif p.exists():
             out.append(p)
         else:
             raise InputError(f"{p}: no such file or directory")
-    return out
+    return out, skipped
 
 
 def read_context(wh: Warehouse, source: str | None = None, mapping: dict | None = None) -> ReadContext:
@@ -141,9 +154,9 @@ def choose_adapter(path: Path, header: list[str] | None, source: str, mapping: d
 
 def ingest_paths(wh: Warehouse, paths: Iterable[Path], source: str = "auto", mapping: Path | None = None,
                  progress: Callable[[Path, int, int], None] | None = None) -> IngestReport:
-    files = expand(paths)
+    files, skipped = expand(paths)
     if not files:
-        raise InputError("no files to ingest")
+        raise InputError("no files to ingest" + (f" ({len(skipped)} skipped: {skipped[0]['reason']})" if skipped else ""))
     mapping_spec = load_mapping(mapping)
     reports = []
     for i, path in enumerate(files):
@@ -152,7 +165,7 @@ def ingest_paths(wh: Warehouse, paths: Iterable[Path], source: str = "auto", map
         reports.append(ingest_file(wh, path, source, mapping_spec))
     if progress:
         progress(files[-1], len(files), len(files))
-    return IngestReport(reports)
+    return IngestReport(reports, skipped)
 
 
 def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict | None = None) -> FileReport:

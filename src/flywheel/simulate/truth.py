@@ -10,6 +10,7 @@ from collections import Counter
 from itertools import combinations
 from pathlib import Path
 
+from flywheel.collect import GROUND_TRUTH_MARKER
 from flywheel.simulate.catalog import CHANNELS, COPURCHASE_PAIRS, params_record
 from flywheel.simulate.exports import money
 from flywheel.simulate.population import Person
@@ -71,6 +72,7 @@ def order_row(o: Order, duplicated: bool) -> list:
 def write_documents(out_dir: Path, seed: int, persons: int, pairs: PairCounter) -> None:
     """params.json, channel_effects.csv and copurchase_pairs.csv."""
     truth = out_dir / "truth"
+    (truth / GROUND_TRUTH_MARKER).write_text("Ground truth of a simulated merchant; `flywheel ingest` skips this folder.\n")
     (truth / "params.json").write_text(
         json.dumps(params_record(seed, persons), ensure_ascii=False, indent=2) + "\n",
         encoding="utf-8")
