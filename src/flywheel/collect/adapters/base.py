@@ -103,6 +103,12 @@ class Columns:
         self._roles = roles
         self._cache: dict[str, pa.Array] = {}
 
+    def names(self) -> dict[str, str]:
+        """The header each role was read from (or its documented name), so quarantine entries name
+        the column the merchant sees in the file, whichever of the platform's spellings it used."""
+        return {role: next((h for h in headers if clean_header(h) in self.raw.columns), headers[0])
+                for role, headers in self._roles.items()}
+
     def has(self, role: str) -> bool:
         return self._header(role) is not None
 

@@ -22,7 +22,6 @@ from flywheel.collect.adapters.base import (
 )
 from flywheel.collect.adapters.orders import (
     buyer_rows,
-    header_names,
     landed,
     landing_only,
     order_header,
@@ -86,7 +85,7 @@ class DouyinOrders(Adapter):
     def read(self, raw: RawTable, ctx: ReadContext) -> Batch:
         source = ctx.source or self.source
         c = Columns(raw, self.columns)
-        field = header_names(raw, self.columns)
+        field = c.names()
         lines = lines_array(raw)
         p = Problems(raw.num_rows)
         order_id, col, status, created = order_header(c, field, p, ctx, ORDER_LEVEL, STATUS)

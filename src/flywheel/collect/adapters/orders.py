@@ -22,7 +22,7 @@ from flywheel.collect.adapters.base import (
     fill_within,
     identifier_rows,
 )
-from flywheel.collect.values import Problems
+from flywheel.collect.values import Problems, map_values
 from flywheel.identifiers import (
     InvalidIdentifier,
     map_distinct,
@@ -171,20 +171,9 @@ def local_day(instants: pa.Array, timezone: str) -> pa.Array:
     return pc.cast(local, pa.date32())
 
 
-def header_names(raw, roles: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    """The header each role was read from (or its documented name), so quarantine entries name the
-    column the merchant sees in the file, whichever of the platform's spellings it used."""
-    from flywheel.collect.reading import clean_header
-
-    present = set(raw.columns)
-    return {role: next((h for h in names if clean_header(h) in present), names[0]) for role, names in roles.items()}
-
-
 def by_vocabulary(values: pa.Array, mapping: dict[str, str]) -> tuple[pa.Array, np.ndarray]:
     """`map_values` after NFKC on both sides: exports alternate full- and half-width punctuation
     (`卖家已发货，等待买家确认` / `卖家已发货,等待买家确认`)."""
-    from flywheel.collect.values import map_values
-
     folded = {unicodedata.normalize("NFKC", k): v for k, v in mapping.items()}
     return map_values(pc.utf8_normalize(contiguous(values), form="NFKC"), folded)
 

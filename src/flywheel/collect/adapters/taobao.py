@@ -20,7 +20,6 @@ from flywheel.collect.adapters.base import (
 from flywheel.collect.adapters.orders import (
     buyer_rows,
     count_within,
-    header_names,
     landed,
     order_header,
     positions_within,
@@ -76,7 +75,7 @@ class TaobaoOrders(Adapter):
 
     def read(self, raw: RawTable, ctx: ReadContext) -> Batch:
         c = Columns(raw, self.columns)
-        field = header_names(raw, self.columns)
+        field = c.names()
         lines = lines_array(raw)
         p = Problems(raw.num_rows)
         order_id, col, status, created = order_header(c, field, p, ctx, ORDER_LEVEL, STATUS)

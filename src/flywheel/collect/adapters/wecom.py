@@ -49,13 +49,14 @@ class WeComContacts(Adapter):
     def read(self, raw: RawTable, ctx: ReadContext) -> Batch:
         source = ctx.source or self.source
         c = Columns(raw, self.columns)
+        field = c.names()
         lines = lines_array(raw)
         p = Problems(raw.num_rows)
         account_key = c["external_userid"]
-        p.require(account_key, "external_userid", "external_userid is missing")
+        p.require(account_key, field["external_userid"], "external_userid is missing")
         added_at, bad_added = parse_time(c["createtime"], ctx.timezone)
-        p.require(c["createtime"], "createtime", "time added (createtime) is missing")
-        p.reject(bad_added, "createtime", c["createtime"], "unparseable date-time or Unix time")
+        p.require(c["createtime"], field["createtime"], f"time added ({field['createtime']}) is missing")
+        p.reject(bad_added, field["createtime"], c["createtime"], "unparseable date-time or Unix time")
 
         name = map_distinct(c["name"], normalize_name)
         batch = Batch(problems=p, source=source)
@@ -69,12 +70,12 @@ class WeComContacts(Adapter):
 
         common = dict(source=source, account_key=account_key, seen_at=added_at, lines=lines)
         batch.add("identifiers", identifier_rows(ctx, p, id_type="wecom_external_userid", values=account_key,
-                                                 field_name="external_userid", **common))
+                                                 field_name=field["external_userid"], **common))
         batch.add("identifiers", identifier_rows(ctx, p, id_type="wechat_unionid", values=c["unionid"],
-                                                 field_name="unionid", **common))
+                                                 field_name=field["unionid"], **common))
         for phone in split_values(c["remark_mobiles"]):
             batch.add("identifiers", identifier_rows(ctx, p, id_type="phone", values=phone,
-                                                     field_name="remark_mobiles", **common))
+                                                     field_name=field["remark_mobiles"], **common))
 
         granted = pa.array(["granted"] * raw.num_rows, pa.string())
         batch.add("consents", consent_rows(account_key, source, "wecom_outreach", granted, added_at, lines,
