@@ -270,6 +270,18 @@ TABLES: tuple[Table, ...] = (
         ("source", "account_key", "purpose", "recorded_at"),
     ),
     Table(
+        "person_accounts",
+        "Which person each account belongs to: the one mapping every capability reads (written by identity resolution).",
+        (
+            _SOURCE,
+            _ACCOUNT,
+            F("person_id", "string", "stable person id; kept by the older person when two merge", 2, False),
+            F("linked_by", "string", "what put the account in the person: deterministic, probabilistic, override or singleton", 1),
+            F("linked_at", TS, "when the account joined this person", 1),
+        ),
+        ("source", "account_key"),
+    ),
+    Table(
         "quarantine",
         "Rejected rows and dropped values, with the reason; nothing is silently dropped.",
         (

@@ -26,8 +26,9 @@ VERSION_TABLE = "schema_version"
 
 
 def _create_all(wh: "Warehouse") -> None:
+    existing = set(wh.con.list_tables())
     for t in TABLES:
-        if t.name not in wh.con.list_tables():
+        if t.name not in existing:
             wh.con.create_table(t.name, schema=t.schema)
 
 
@@ -70,7 +71,10 @@ class Warehouse:
         return int(value) if value is not None and value == value else 0
 
     def migrate(self) -> int:
-        """Apply pending forward migrations; returns the resulting version."""
+        """Apply pending forward migrations; returns the resulting version.
+
+        A table that is new in the catalog is simply created; changing an existing table's columns
+        needs a numbered migration."""
         if VERSION_TABLE not in self.con.list_tables():
             self.con.create_table(
                 VERSION_TABLE, schema=ibis.schema({"version": "int64", "applied_at": "timestamp('UTC')"})
@@ -83,6 +87,7 @@ class Warehouse:
             now = dt.datetime.now(dt.timezone.utc)
             self.con.insert(VERSION_TABLE, pa.table({"version": [target], "applied_at": [now]}))
             log.info("migrated warehouse to schema v%d", target)
+        _create_all(self)
         return SCHEMA_VERSION
 
     def table(self, name: str) -> ibis.Table:
