@@ -194,6 +194,38 @@ class Warehouse:
         self.engine.replace_rows(self.con, name, key, self.conform(name, changed.drop_columns([LINE])))
         return changed.column(LINE).combine_chunks()
 
+    def materialize(self, name: str, expr: ibis.Table) -> ibis.Table:
+        """Compute `expr` into a work table (prefixed `_work_`) and return it.
+
+        Iterative algorithms (label propagation) need each step stored, or the expression tree and
+        the engine's plan grow with every iteration.
+        """
+        work = f"_work_{name}"
+        self.con.create_table(work, expr, overwrite=True)
+        return self.con.table(work)
+
+    def drop_work(self) -> None:
+        for name in self.con.list_tables():
+            if name.startswith("_work_"):
+                self.con.drop_table(name, force=True)
+
+    def typed(self, name: str, expr: ibis.Table) -> ibis.Table:
+        """`expr` with exactly the catalog table's columns and types; absent columns are null."""
+        schema = catalog_table(name).schema
+        return expr.select(*[(expr[c] if c in expr.columns else ibis.null()).cast(t.copy(nullable=True)).name(c)
+                             for c, t in schema.items()])
+
+    def insert_from(self, name: str, expr: ibis.Table) -> None:
+        """Append the rows of an expression to a catalog table."""
+        self.con.insert(name, self.materialize(f"insert_{name}", self.typed(name, expr)))
+
+    def replace(self, name: str, expr: ibis.Table) -> int:
+        """Replace a catalog table's contents with `expr` (which may read the table itself)."""
+        staged = self.materialize(f"replace_{name}", self.typed(name, expr))
+        self.con.create_table(name, staged, overwrite=True)
+        self.con.drop_table(f"_work_replace_{name}", force=True)
+        return self.count(name)
+
 
 def _rank(column: ibis.Value, ranks: dict[str, int]) -> ibis.Value:
     return column.cases(*ranks.items(), else_=0) if ranks else ibis.literal(0)
