@@ -193,11 +193,13 @@ def demo(
 
 def _register_subcommands() -> None:
     from flywheel.server.cli import events_app, serve, sources_app
+    from flywheel.identity.cli import identity_app
     from flywheel.value.cli import clv_app
 
     app.command()(serve)
     app.add_typer(sources_app, name="sources")
     app.add_typer(events_app, name="events")
+    app.add_typer(identity_app, name="identity")
     app.add_typer(clv_app, name="clv", help="Customer lifetime value models (BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma).")
 
 

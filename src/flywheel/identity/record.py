@@ -34,8 +34,10 @@ def record_run(wh: Warehouse, *, resolution_id: str, mode: str, now, started: fl
     stamp = ibis.literal(now)
     rid = ibis.literal(resolution_id)
     holders = evidence.join(placement.accounts, "node")
-    per_value = holders.group_by(KEY).agg(person_id=holders.person_id.min(), accounts=holders.node.nunique(),
-                                          sources=holders.source.group_concat(","))
+    per_value = holders.group_by(KEY).agg(person_id=holders.person_id.min(), accounts=holders.node.nunique())
+    sources = holders.select(*KEY, "source").distinct()
+    sources = sources.group_by(KEY).agg(sources=sources.source.group_concat(","))
+    per_value = per_value.join(sources, KEY)
     masked = wh.table("identifiers").group_by(KEY).agg(id_masked=ibis._.id_masked.min())
     link_rows = links.left_join(per_value, KEY).left_join(masked, KEY)
     link_rows = link_rows.select(
