@@ -50,6 +50,10 @@ def link_step(wh: Warehouse, rules: IdentityRules, step: Step, persons: ibis.Tab
     touched = step.evidence.join(persons, "node").select(*KEY, "comp").distinct()
     degree = touched.group_by(KEY).agg(persons=touched.comp.nunique())
     shared = wh.materialize(f"{name}_shared", degree.filter(degree.persons >= 2))
+    if int(shared.count().execute()) == 0:
+        nothing = StepOutcome(shared.mutate(rule=ibis.literal(step.rule)),
+                              _refusal(shared, "none", ibis.literal("")))
+        return persons, nothing
     high = shared.filter(shared.persons > step.high_degree) if step.high_degree else shared.limit(0)
     candidates = shared.anti_join(high, KEY) if step.high_degree else shared
     cand_comps = wh.materialize(f"{name}_cand", touched.semi_join(candidates, KEY))
@@ -67,6 +71,9 @@ def link_step(wh: Warehouse, rules: IdentityRules, step: Step, persons: ibis.Tab
                                  ibis.literal("would join accounts a person marked as never to be linked")))
         accepted = accepted.anti_join(blocked_pairs, KEY)
     accepted = wh.materialize(f"{name}_accepted", accepted)
+    if int(accepted.count().execute()) == 0:
+        return persons, StepOutcome(accepted.mutate(rule=ibis.literal(step.rule)),
+                                    wh.materialize(f"{name}_refusals", ibis.union(*refusals)))
     star = cand_comps.semi_join(accepted, KEY)
     root = star.group_by(KEY).agg(root=star.comp.min())
     edges = star.join(root, KEY).select(a="comp", b="root")

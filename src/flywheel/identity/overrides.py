@@ -1,6 +1,7 @@
 """Manual corrections that win over the rules: merge two persons, split accounts out of a person,
-never link two accounts. Each is recorded (who, when, why) and applied at once; later resolutions
-respect it because the graph reads the overrides table."""
+never link two accounts. Each is recorded (who, when, why) as account pairs and applied at once;
+later resolutions respect them because the graph reads the overrides table, and for the same pair
+of accounts the later decision wins (a split after a merge undoes that part of the merge)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def merge_persons(wh: Warehouse, a: str, b: str, actor: str, note: str | None = 
     kept, gone = sorted((a, b), key=lambda p: (rows[p]["created_at"], p))
     now = _now()
     with wh.transaction():
-        _record(wh, "merge", [(_accounts_of(wh, kept)[0], _accounts_of(wh, gone)[0])], actor, note, now)
+        _record(wh, "merge", [(k, g) for k in _accounts_of(wh, kept) for g in _accounts_of(wh, gone)],
+                actor, note, now)
         placed = wh.table("person_accounts")
         wh.replace("person_accounts", placed.mutate(
             person_id=ibis.cases((placed.person_id == gone, ibis.literal(kept)), else_=placed.person_id),

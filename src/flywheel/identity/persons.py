@@ -28,18 +28,21 @@ def place(wh: Warehouse, nodes: ibis.Table, final: ibis.Table, salt: str, now, r
 
     `nodes(node, source, account_key, first_seen_at)`, `final(node, comp, via)`. A previous person
     stays with the component holding most of its accounts (its home); a component that is home to
-    several previous persons keeps the oldest and records the others as merged into it.
+    several previous persons keeps the oldest (created first; among persons created in the same run,
+    the one whose first account appeared first) and records the others as merged into it.
     """
     previous = wh.table("person_accounts")
     prev = nodes.join(previous, ["source", "account_key"]).select(
-        "node", prev_person=previous.person_id, prev_linked_at=previous.linked_at)
+        "node", "first_seen_at", prev_person=previous.person_id, prev_linked_at=previous.linked_at)
+    earliest = prev.group_by("prev_person").agg(earliest=prev.first_seen_at.min())
     known = wh.table("persons").filter(ibis._.status == "active").select("person_id", "created_at")
 
     shares = final.join(prev, "node").group_by(["comp", "prev_person"]).agg(n=ibis._.node.count())
     by_person = ibis.window(group_by="prev_person", order_by=[ibis.desc("n"), "comp"])
     home = shares.mutate(rank=ibis.row_number().over(by_person)).filter(ibis._.rank == 0)
-    home = home.join(known, home.prev_person == known.person_id).select("comp", "prev_person", "created_at")
-    by_comp = ibis.window(group_by="comp", order_by=["created_at", "prev_person"])
+    home = home.join(known, home.prev_person == known.person_id).join(earliest, "prev_person").select(
+        "comp", "prev_person", "created_at", "earliest")
+    by_comp = ibis.window(group_by="comp", order_by=["created_at", "earliest", "prev_person"])
     ranked = wh.materialize("place_ranked", home.mutate(rank=ibis.row_number().over(by_comp)))
     kept = ranked.filter(ranked.rank == 0).select("comp", person_id="prev_person")
     merges = ranked.filter(ranked.rank > 0).join(kept, "comp").select(
@@ -60,7 +63,7 @@ def place(wh: Warehouse, nodes: ibis.Table, final: ibis.Table, salt: str, now, r
     ids = kept.union(created)
     placed = final.join(ids, "comp").join(nodes, "node")
     size = placed.group_by("person_id").agg(size=ibis._.node.count())
-    placed = placed.join(size, "person_id").left_join(prev, "node")
+    placed = placed.join(size, "person_id").left_join(prev.drop("first_seen_at"), "node")
     stayed = placed.prev_person == placed.person_id
     accounts = placed.select(
         "node", "source", "account_key", "person_id",

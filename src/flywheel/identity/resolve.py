@@ -113,12 +113,16 @@ def _starting_persons(wh: Warehouse, nodes: ibis.Table, mode: str) -> ibis.Table
 
 
 def _override_pairs(wh: Warehouse, kind: str) -> ibis.Table | None:
+    """Account pairs of one override kind whose latest decision (either direction) is that kind."""
     o = wh.table("identity_overrides")
-    o = o.filter(o.kind == kind)
-    if int(o.count().execute()) == 0:
-        return None
-    return wh.materialize(f"override_{kind}", o.select(
-        a=node_of(o.left_source, o.left_account_key), b=node_of(o.right_source, o.right_account_key)))
+    a, b = node_of(o.left_source, o.left_account_key), node_of(o.right_source, o.right_account_key)
+    pairs = o.select(kind="kind", created_at="created_at", a=a, b=b)
+    both = pairs.union(pairs.select("kind", "created_at", a="b", b="a"))
+    w = ibis.window(group_by=["a", "b"], order_by=ibis.desc("created_at"))
+    latest = both.mutate(rank=ibis.row_number().over(w))
+    latest = latest.filter((latest.rank == 0) & (latest.kind == kind) & (latest.a < latest.b))
+    chosen = wh.materialize(f"override_{kind}", latest.select("a", "b"))
+    return chosen if int(chosen.count().execute()) else None
 
 
 def _forced_merges(wh: Warehouse, persons: ibis.Table, pairs: ibis.Table | None) -> ibis.Table:

@@ -25,17 +25,14 @@ def identity_stats(wh: Warehouse) -> dict:
     in_multi = sum(r["accounts"] for r in rows if r["accounts"] >= 2)
     runs = wh.table("identity_runs")
     last = wh.fetch(runs.order_by(ibis.desc("started_at")).limit(1)).to_pylist()
-    demoted = []
-    if last:
-        refusals = wh.table("identity_refusals")
-        high = refusals.filter((refusals.resolution_id == last[0]["resolution_id"])
-                               & (refusals.reason == "high_degree"))
-        demoted = wh.fetch(high.select("id_type", "id_masked", "persons", "accounts").order_by(
-            [ibis.desc("persons"), "id_type", "id_masked"])).to_pylist()
-    by_reason = {}
-    if last:
-        r = wh.table("identity_refusals").filter(ibis._.resolution_id == last[0]["resolution_id"])
-        by_reason = {x["reason"]: x["n"] for x in wh.fetch(r.group_by("reason").agg(n=r.count())).to_pylist()}
+    refusals = wh.table("identity_refusals")
+    latest = ibis.window(group_by=["id_type", "id_hash"], order_by=ibis.desc("decided_at"))
+    current = refusals.mutate(rank=ibis.row_number().over(latest))
+    current = current.filter(current.rank == 0)
+    demoted = wh.fetch(current.filter(current.reason == "high_degree").select(
+        "id_type", "id_masked", "persons", "accounts").order_by([ibis.desc("persons"), "id_type", "id_masked"])
+    ).to_pylist()
+    by_reason = {x["reason"]: x["n"] for x in wh.fetch(current.group_by("reason").agg(n=current.count())).to_pylist()}
     return {
         "persons": persons,
         "accounts": accounts,
