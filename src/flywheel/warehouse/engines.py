@@ -35,6 +35,13 @@ class Engine:
     def transaction(self, con: BaseBackend) -> Iterator[None]:
         yield
 
+    def materialize(self, con: BaseBackend, name: str, expr) -> None:
+        """Store an intermediate result under `name` for the next step of an iterative algorithm."""
+        con.create_table(name, expr, overwrite=True)
+
+    def drop_materialized(self, con: BaseBackend, name: str) -> None:
+        con.drop_table(name, force=True)
+
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """Replace the stored rows that share a natural key with `rows` by `rows`.
 
@@ -96,6 +103,18 @@ class SparkEngine(Engine):
     name = "spark"
     transactional = False
 
+
+    def materialize(self, con: BaseBackend, name: str, expr) -> None:
+        """A locally checkpointed temporary view, not a table: writing Parquet and the metastore for
+        every round of label propagation costs seconds, and the checkpoint cuts the lineage that
+        would otherwise grow with every round."""
+        con._run_pre_execute_hooks(expr)
+        frame = con._session.sql(con.compile(expr)).localCheckpoint(eager=True)
+        frame.createOrReplaceTempView(name)
+
+    def drop_materialized(self, con: BaseBackend, name: str) -> None:
+        con._session.catalog.dropTempView(name)
+
     def connect(self, db_path: Path) -> BaseBackend:
         session = spark_session(str(Path(db_path).resolve()))
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
@@ -122,6 +141,8 @@ def spark_session(warehouse_dir: str):
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={derby}")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
+        # Union constraint rewriting fails on views over local checkpoints (identity graph rounds).
+        .config("spark.sql.constraintPropagation.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .enableHiveSupport()

@@ -201,13 +201,13 @@ class Warehouse:
         the engine's plan grow with every iteration.
         """
         work = f"_work_{name}"
-        self.con.create_table(work, expr, overwrite=True)
+        self.engine.materialize(self.con, work, expr)
         return self.con.table(work)
 
     def drop_work(self) -> None:
         for name in self.con.list_tables():
             if name.startswith("_work_"):
-                self.con.drop_table(name, force=True)
+                self.engine.drop_materialized(self.con, name)
 
     def typed(self, name: str, expr: ibis.Table) -> ibis.Table:
         """`expr` with exactly the catalog table's columns and types; absent columns are null."""
@@ -223,7 +223,7 @@ class Warehouse:
         """Replace a catalog table's contents with `expr` (which may read the table itself)."""
         staged = self.materialize(f"replace_{name}", self.typed(name, expr))
         self.con.create_table(name, staged, overwrite=True)
-        self.con.drop_table(f"_work_replace_{name}", force=True)
+        self.engine.drop_materialized(self.con, f"_work_replace_{name}")
         return self.count(name)
 
 
