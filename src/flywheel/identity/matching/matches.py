@@ -23,14 +23,14 @@ from flywheel.errors import InputError
 from flywheel.identity.matching.blocking import choose_blocking_rules
 from flywheel.identity.matching.clusters import cluster_records
 from flywheel.identity.matching.model import MatchModel, build_linker, train
-from flywheel.identity.matching.roles import ROLES, role_named
+from flywheel.identity.matching.roles import ROLES, comparisons_for, role_named
 
 logger = logging.getLogger(__name__)
 
 #: Pairs whose match probability reaches this are linked, unless the caller says otherwise.
 DEFAULT_THRESHOLD = 0.99
 
-EVIDENCE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("level", pa.string()),
+EVIDENCE_TYPE = pa.list_(pa.struct([("comparison", pa.string()), ("level", pa.string()),
                                     ("match_weight", pa.float64()), ("bayes_factor", pa.float64())]))
 
 
@@ -107,12 +107,13 @@ def _match(con: duckdb.DuckDBPyConnection, ids: pa.Array, used: list[str], ignor
     say(f"blocking: {len(rules)} rules, {sum(r.pairs for r in rules):,} candidate pairs at most")
     if not rules:
         logger.warning("no blocking rule fits the data: every record stays alone")
-        model = MatchModel(tuple(used), (), (), 0.0, ())
+        model = MatchModel(tuple(used), tuple(s.name for s in comparisons_for(used)), (), (), 0.0, ())
         return Matches(_empty_pairs(), cluster_records(ids, np.empty(0, int), np.empty(0, int)),
                        threshold, model, tuple(ignored), time.perf_counter() - started)
-    linker = build_linker(con, "records", used, rules)
+    specs = comparisons_for(used)
+    linker = build_linker(con, "records", specs, rules)
     say("training: u by random sampling, m by expectation maximisation")
-    model = train(linker, used, rules, len(ids))
+    model = train(linker, used, specs, rules, len(ids))
     say(f"scoring candidate pairs (prior match probability {model.probability_two_random_records_match:.2e})")
     scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     pairs = con.sql(_pairs_sql(scored.physical_name, model)).arrow()
@@ -131,12 +132,12 @@ def _match(con: duckdb.DuckDBPyConnection, ids: pa.Array, used: list[str], ignor
 
 def _pairs_sql(scored: str, model: MatchModel) -> str:
     items = []
-    for role in model.roles:
+    for name in model.comparisons:
         cases = " ".join(f"WHEN {gamma} THEN '{label.replace(chr(39), chr(39) * 2)}'"
-                         for gamma, label in model.level_labels(role).items())
-        # Every role's exact level is TF-adjusted (roles.py), so mw_tf_adj_<role> always exists.
-        weight = f"(mw_{role} + coalesce(mw_tf_adj_{role}, 0))"
-        items.append(f"{{'role': '{role}', 'level': CASE gamma_{role} {cases} END, "
+                         for gamma, label in model.level_labels(name).items())
+        # Every comparison has a TF-adjusted exact level (roles.py), so mw_tf_adj_<name> always exists.
+        weight = f"(mw_{name} + coalesce(mw_tf_adj_{name}, 0))"
+        items.append(f"{{'comparison': '{name}', 'level': CASE gamma_{name} {cases} END, "
                      f"'match_weight': CAST({weight} AS DOUBLE), 'bayes_factor': CAST(pow(2, {weight}) AS DOUBLE)}}")
     return (f"SELECT unique_id_l AS left, unique_id_r AS right, match_probability, match_weight, "
             f"[{', '.join(items)}] AS evidence FROM {scored} ORDER BY unique_id_l, unique_id_r")

@@ -148,6 +148,49 @@ ROLES: dict[str, Role] = {r.name: r for r in [
 ]}
 
 
+#: Finest to coarsest. Agreeing on an address implies agreeing on its district, city and province, so
+#: counting each as independent evidence (the Fellegi–Sunter assumption) would multiply one fact
+#: four times. When two or more of these are given they form one comparison, `location`, whose
+#: levels are "same address", "same district", "same city", "same province", "other".
+LOCATION_CHAIN = ("address_hash", "district", "city", "province")
+
+
+@dataclass(frozen=True)
+class ComparisonSpec:
+    """A Splink comparison named `name`, built from the roles `members`."""
+
+    name: str
+    members: tuple[str, ...]
+    comparison: CustomComparison
+
+
+def comparisons_for(roles: list[str]) -> list[ComparisonSpec]:
+    """One comparison per role, except that the location chain given is merged into `location`."""
+    chain = [r for r in LOCATION_CHAIN if r in roles]
+    specs = []
+    for role in roles:
+        if len(chain) >= 2 and role in chain:
+            if role == chain[0]:
+                specs.append(ComparisonSpec("location", tuple(chain), _location(chain)))
+            continue
+        specs.append(ComparisonSpec(role, (role,), ROLES[role].comparison()))
+    return specs
+
+
+def _location(chain: list[str]) -> CustomComparison:
+    null = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in chain)
+    levels: list = [cll.CustomLevel(null, label_for_charts="missing").configure(is_null_level=True)]
+    for c in chain:
+        level = cll.ExactMatchLevel(c, term_frequency_adjustments=True)
+        level.configure(label_for_charts=f"same {c}")
+        levels.append(level)
+        if ROLES[c].kind == "place" and c == chain[0]:
+            levels.append(_level(f"jaro_winkler_similarity({c}_l, {c}_r) >= 0.90", f"{c} jaro-winkler >= 0.90"))
+    levels.append(cll.ElseLevel())
+    return CustomComparison(levels, output_column_name="location",
+                            comparison_description="Where the records live: " + " > ".join(chain))
+
+
 def role_named(name: str) -> Role:
     """The role called `name`, or an InputError listing the known roles."""
     from flywheel.errors import InputError
