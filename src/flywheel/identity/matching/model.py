@@ -13,14 +13,16 @@ from dataclasses import dataclass
 
 import duckdb
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.exceptions import SplinkException
 
 from flywheel.identity.matching.blocking import BlockingRule
 from flywheel.identity.matching.roles import ComparisonSpec, comparisons_for
 
 logger = logging.getLogger(__name__)
 
-#: Random record pairs used to estimate u, at most.
-U_SAMPLE_PAIRS = 2_000_000
+#: Random record pairs used to estimate u: max(U_SAMPLE_PAIRS, U_PAIRS_PER_RECORD · n), at most all pairs.
+U_SAMPLE_PAIRS = 1_000_000
+U_PAIRS_PER_RECORD = 10
 #: Blocked pairs one EM session reads, at most (a deterministic hash sample beyond that).
 EM_MAX_PAIRS = 1_000_000
 #: At most this many EM sessions; each trains the comparisons its blocking rule does not use.
@@ -73,28 +75,20 @@ class MatchModel:
         }
 
 
-def training_rules(rules: list[BlockingRule], specs: list[ComparisonSpec]) -> list[BlockingRule]:
-    """Blocking rules for EM such that every comparison is trained by at least one session.
+def next_training_rule(candidates: list[BlockingRule], specs: list[ComparisonSpec],
+                       untrained: set[str]) -> BlockingRule | None:
+    """The blocking rule for the next EM session, or None when no candidate trains anything new.
 
-    A session cannot learn m for the comparisons that use a column its rule blocks on, so rules are
-    picked greedily by how many still-untrained comparisons they leave free, preferring the most
-    selective rule on ties: its pairs hold the largest share of true matches, which keeps EM from
-    settling on "same district" as its idea of a match.
+    A session cannot learn m for the comparisons that use a column its rule blocks on, so the rule
+    that leaves the most still-untrained comparisons free wins, the most selective one on ties: its
+    pairs hold the largest share of true matches, which keeps EM from settling on "same district"
+    as its idea of a match.
     """
-    def trains(rule: BlockingRule, pending: set[str]) -> set[str]:
-        return {s.name for s in specs if s.name in pending and not set(s.members) & set(rule.roles)}
+    def trains(rule: BlockingRule) -> int:
+        return sum(1 for s in specs if s.name in untrained and not set(s.members) & set(rule.roles))
 
-    untrained = {s.name for s in specs}
-    chosen: list[BlockingRule] = []
-    candidates = list(rules)
-    while untrained and candidates and len(chosen) < MAX_EM_SESSIONS:
-        best = max(candidates, key=lambda r: (len(trains(r, untrained)), -r.pairs, r.roles))
-        if not trains(best, untrained):
-            break
-        chosen.append(best)
-        candidates.remove(best)
-        untrained -= trains(best, untrained)
-    return chosen
+    best = max(candidates, key=lambda r: (trains(r), -r.pairs, r.roles), default=None)
+    return best if best is not None and trains(best) else None
 
 
 def build_linker(con: duckdb.DuckDBPyConnection, table: str, specs: list[ComparisonSpec],
@@ -117,16 +111,28 @@ def build_linker(con: duckdb.DuckDBPyConnection, table: str, specs: list[Compari
 def train(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: list[BlockingRule],
           n_records: int) -> MatchModel:
     """Estimate u by random sampling, m and the prior by EM; return the learned parameters."""
-    all_pairs = n_records * (n_records - 1) // 2
-    logger.info("estimating u from %s random pairs", f"{min(U_SAMPLE_PAIRS, all_pairs):,}")
-    linker.training.estimate_u_using_random_sampling(max_pairs=float(min(U_SAMPLE_PAIRS, max(all_pairs, 1))),
-                                                     seed=SEED)
-    sessions = training_rules(rules, specs)
-    for rule in sessions:
+    sample = max(1, min(n_records * (n_records - 1) // 2, max(U_SAMPLE_PAIRS, U_PAIRS_PER_RECORD * n_records)))
+    logger.info("estimating u from %s random pairs", f"{sample:,}")
+    linker.training.estimate_u_using_random_sampling(max_pairs=float(sample), seed=SEED)
+    untrained, candidates, sessions = {s.name for s in specs}, list(rules), []
+    while len(sessions) < MAX_EM_SESSIONS and (rule := next_training_rule(candidates, specs, untrained)):
+        candidates.remove(rule)
         logger.info("EM on pairs agreeing on %s", ", ".join(rule.roles))
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on(*rule.roles), max_pairs=float(EM_MAX_PAIRS) if rule.pairs > EM_MAX_PAIRS else None,
-            populate_probability_two_random_records_match_from_trained_values=True)
+        # Splink 5.0.0's EM session drops the blocked-on comparisons from the linker's own settings
+        # and only puts them back when training succeeds; keep a copy to restore after a failure.
+        before = linker._settings_obj.core_model_settings.copy()
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule.roles), max_pairs=float(EM_MAX_PAIRS) if rule.pairs > EM_MAX_PAIRS else None,
+                populate_probability_two_random_records_match_from_trained_values=True)
+        except SplinkException as exc:
+            linker._settings_obj.core_model_settings = before
+            # On small inputs a block can hold nothing but matches: EM drives the prior to 1 and fails.
+            logger.warning("EM on %s did not converge (%s); trying another rule",
+                           ", ".join(rule.roles), str(exc).splitlines()[0][:120])
+            continue
+        sessions.append(rule)
+        untrained -= {s.name for s in specs if not set(s.members) & set(rule.roles)}
     return _learned(linker, roles, specs, rules, sessions)
 
 
