@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 #: Pairs whose match probability reaches this are linked, unless the caller says otherwise.
 DEFAULT_THRESHOLD = 0.99
+#: Below this many records the model has too few pairs to learn from; results lean to "no link".
+MIN_RECORDS_TO_LEARN = 200
 
 EVIDENCE_TYPE = pa.list_(pa.struct([("comparison", pa.string()), ("level", pa.string()),
                                     ("match_weight", pa.float64()), ("bayes_factor", pa.float64())]))
@@ -51,6 +53,7 @@ class Matches:
     model: MatchModel
     ignored_roles: tuple[str, ...]
     seconds: float
+    warnings: tuple[str, ...] = ()
 
     def evidence(self, left_id: str, right_id: str) -> list[dict] | None:
         """Per-role evidence for one accepted pair (either order), or None if it was not accepted."""
@@ -69,6 +72,7 @@ class Matches:
             "accepted_pairs": self.pairs.num_rows,
             "threshold": self.threshold,
             "ignored_roles": list(self.ignored_roles),
+            "warnings": list(self.warnings),
             "seconds": round(self.seconds, 2),
             "model": self.model.as_json(),
         }
@@ -103,13 +107,20 @@ def match_records(records: pa.Table, roles: Mapping[str, str], id_column: str,
 
 def _match(con: duckdb.DuckDBPyConnection, ids: pa.Array, used: list[str], ignored: list[str],
            threshold: float, say: Callable[[str], None], started: float) -> Matches:
+    warnings = []
+    if len(ids) < MIN_RECORDS_TO_LEARN:
+        warnings.append(f"only {len(ids)} records: too few to learn match weights from "
+                        f"(about {MIN_RECORDS_TO_LEARN} or more needed); weak links are missed")
     rules = choose_blocking_rules(con, "records", used, len(ids)) if used else []
     say(f"blocking: {len(rules)} rules, {sum(r.pairs for r in rules):,} candidate pairs at most")
     if not rules:
-        logger.warning("no blocking rule fits the data: every record stays alone")
+        warnings.append("no blocking rule fits the data (no two records share a value, or every "
+                        "role is too common to block on): every record is its own cluster")
+        for warning in warnings:
+            say(f"warning: {warning}")
         model = MatchModel(tuple(used), tuple(s.name for s in comparisons_for(used)), (), (), 0.0, ())
         return Matches(_empty_pairs(), cluster_records(ids, np.empty(0, int), np.empty(0, int)),
-                       threshold, model, tuple(ignored), time.perf_counter() - started)
+                       threshold, model, tuple(ignored), time.perf_counter() - started, tuple(warnings))
     specs = comparisons_for(used)
     linker = build_linker(con, "records", specs, rules)
     say("training: u by random sampling, m by expectation maximisation")
@@ -127,7 +138,10 @@ def _match(con: duckdb.DuckDBPyConnection, ids: pa.Array, used: list[str], ignor
         "match_probability": pairs["match_probability"], "match_weight": pairs["match_weight"],
         "evidence": pairs["evidence"].cast(EVIDENCE_TYPE),
     })
-    return Matches(table, clusters, threshold, model, tuple(ignored), time.perf_counter() - started)
+    for warning in warnings:
+        say(f"warning: {warning}")
+    return Matches(table, clusters, threshold, model, tuple(ignored), time.perf_counter() - started,
+                   tuple(warnings))
 
 
 def _pairs_sql(scored: str, model: MatchModel) -> str:

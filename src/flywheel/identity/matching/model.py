@@ -28,6 +28,9 @@ EM_MAX_PAIRS = 1_000_000
 #: At most this many EM sessions; each trains the comparisons its blocking rule does not use.
 MAX_EM_SESSIONS = 3
 SEED = 4242
+#: The prior is capped as if every record had at most this many true matches on average. EM on a
+#: block of nothing but matches (small inputs) otherwise reports a prior near 1, linking anything.
+MAX_MATCHES_PER_RECORD = 2
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,17 @@ def train(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: 
             continue
         sessions.append(rule)
         untrained -= {s.name for s in specs if not set(s.members) & set(rule.roles)}
+    _cap_prior(linker, n_records)
     return _learned(linker, roles, specs, rules, sessions)
+
+
+def _cap_prior(linker: Linker, n_records: int) -> None:
+    cap = min(0.5, 2 * MAX_MATCHES_PER_RECORD / max(n_records - 1, 1))
+    learned = linker.misc.save_model_to_json()["probability_two_random_records_match"]
+    if not learned < cap:
+        logger.info("prior match probability %.3g capped at %.3g", learned, cap)
+        # The attribute Splink's own estimate_probability_two_random_records_match sets.
+        linker._settings_obj._probability_two_random_records_match = cap
 
 
 def _learned(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: list[BlockingRule],
