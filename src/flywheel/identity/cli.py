@@ -69,7 +69,7 @@ def resolve_command(
 
 def _matcher():
     try:
-        from flywheel.identity.matching_bridge import match_accounts
+        from flywheel.identity.probabilistic import match_accounts
     except ImportError:
         return None
     return match_accounts

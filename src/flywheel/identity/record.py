@@ -30,7 +30,8 @@ class ResolveReport:
 
 
 def record_run(wh: Warehouse, *, resolution_id: str, mode: str, now, started: float, evidence: ibis.Table,
-               placement: Placement, links: ibis.Table, refusals: ibis.Table, n_matches: int) -> ResolveReport:
+               placement: Placement, links: ibis.Table, refusals: ibis.Table, n_matches: int,
+               match_details: ibis.Table | None = None) -> ResolveReport:
     stamp = ibis.literal(now)
     rid = ibis.literal(resolution_id)
     holders = evidence.join(placement.accounts, "node")
@@ -40,11 +41,18 @@ def record_run(wh: Warehouse, *, resolution_id: str, mode: str, now, started: fl
     per_value = per_value.join(sources, KEY)
     masked = wh.table("identifiers").group_by(KEY).agg(id_masked=ibis._.id_masked.min())
     link_rows = links.left_join(per_value, KEY).left_join(masked, KEY)
+    if match_details is not None:
+        link_rows = link_rows.left_join(match_details.rename(match_evidence="evidence"),
+                                        link_rows.id_hash == match_details.id_hash)
+        weight, explained = link_rows.match_weight, link_rows.match_evidence
+    else:
+        weight, explained = ibis.null("float64"), ibis.null("string")
     link_rows = link_rows.select(
         resolution_id=rid, person_id=link_rows.person_id,
         rule=ibis.cases((link_rows.rule == "match", ibis.literal("probabilistic")), else_=ibis.literal("deterministic")),
         id_type=link_rows.id_type, id_hash=link_rows.id_hash, id_masked=link_rows.id_masked,
-        accounts=link_rows.accounts, evidence=ibis.literal("sources: ") + link_rows.sources, decided_at=stamp)
+        accounts=link_rows.accounts, match_weight=weight,
+        evidence=ibis.coalesce(explained, ibis.literal("sources: ") + link_rows.sources), decided_at=stamp)
     refusal_rows = refusals.left_join(per_value, KEY).left_join(masked, KEY)
     refusal_rows = refusal_rows.select(
         resolution_id=rid, id_type=refusal_rows.id_type, id_hash=refusal_rows.id_hash,

@@ -69,15 +69,16 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
         links.append(outcome.links)
         refusals.append(outcome.refusals)
 
-    n_matches = 0
+    n_matches, match_details = 0, None
     if matcher is not None and rules.probabilistic:
         say("probabilistic matching")
-        pairs = matcher(wh, nodes, persons, rules)
-        if pairs is not None:
-            step = Step("match", "probabilistic", pairs, None)
+        matched = matcher(wh, nodes, persons, rules)
+        if matched is not None:
+            step = Step("match", "probabilistic", matched.evidence, None)
             persons, outcome = link_step(wh, rules, step, persons, held, never_link)
             links.append(outcome.links)
             refusals.append(outcome.refusals)
+            match_details = matched.details
             n_matches = int(outcome.links.count().execute())
 
     say("placing persons")
@@ -87,7 +88,7 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
     say("recording")
     report = record_run(wh, resolution_id=resolution_id, mode=mode, now=now, started=started,
                         evidence=evidence, placement=placement, links=all_links, refusals=all_refusals,
-                        n_matches=n_matches)
+                        n_matches=n_matches, match_details=match_details)
     wh.drop_work()
     return report
 
