@@ -38,7 +38,6 @@ def test_no_blob_and_every_trap_resisted(warehouse, merchant):
     assert g.blobs == [], "no person may hold accounts of two true persons"
     assert g.precision >= 0.995
     assert g.recall >= 0.6, f"recall {g.recall:.3f}"
-    assert report.probabilistic_links >= 0
 
     with open(merchant / "truth" / "traps.csv", encoding="utf-8") as f:
         traps = {row["kind"]: row for row in csv.DictReader(f)}

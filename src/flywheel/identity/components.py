@@ -2,7 +2,8 @@
 
 Each round gives every node the smallest label among itself and its neighbours, then lets it jump
 to its label's label; the number of rounds grows with the log of the longest chain, and every round
-is one Ibis query stored as a work table, so DuckDB and Spark run the same steps.
+is one Ibis query stored as a work table, so DuckDB and Spark run the same steps. It stops when no
+edge joins two different labels — the labels are then exactly the components.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ def connected_components(wh: Warehouse, edges: ibis.Table, name: str) -> ibis.Ta
         parent = lowest.view()
         jumped = lowest.left_join(parent, lowest.label == parent.node).select(
             node=lowest.node, label=ibis.least(lowest.label, parent.label.fill_null(lowest.label)))
-        jumped = wh.materialize(f"{name}_jumped", jumped)
-        changed = int(jumped.join(labels, "node").filter(jumped.label != labels.label).count().execute())
         labels = wh.materialize(f"{name}_labels", jumped)
-        log.debug("%s: round %d, %d labels changed", name, round_no, changed)
-        if changed == 0:
+        left, right = labels.view(), labels.view()
+        split = both.join(left, both.x == left.node).join(right, both.y == right.node).filter(
+            left.label != right.label)
+        unsettled = int(split.count().execute())
+        log.debug("%s: round %d, %d edges still between labels", name, round_no, unsettled)
+        if unsettled == 0:
             return labels
     raise RuntimeError(f"{name}: connected components did not converge in {MAX_ROUNDS} rounds")

@@ -115,7 +115,8 @@ def _limit_breaches(wh: Warehouse, rules: IdentityRules, cand_comps: ibis.Table,
     """Candidate values whose persons, joined, would hold more values of a limited type than allowed
     (and more than any of them holds alone: an account that already carries three phones is not
     a reason to refuse every later link)."""
-    per_comp = held.join(persons, "node").select("comp", held_type="id_type", held_hash="id_hash").distinct()
+    involved = persons.semi_join(cand_comps.select("comp").distinct(), "comp")
+    per_comp = held.join(involved, "node").select("comp", held_type="id_type", held_hash="id_hash").distinct()
     per_comp = wh.materialize(f"{name}_held", per_comp)
     joined = cand_comps.join(per_comp, "comp")
     merged = joined.group_by([*KEY, "held_type"]).agg(merged=joined.held_hash.nunique())

@@ -80,6 +80,10 @@ class DuckDBEngine(Engine):
             raise
         con.raw_sql("COMMIT")
 
+    def materialize(self, con: BaseBackend, name: str, expr) -> None:
+        """A temporary table: kept in memory (spilling if needed), never written to the file."""
+        con.create_table(name, expr, temp=True, overwrite=True)
+
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """DuckDB deletes in place (inside the file's transaction): raw SQL, since Ibis has no DELETE."""
         raw = con.con
