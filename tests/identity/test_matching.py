@@ -150,3 +150,17 @@ def test_duplicate_and_empty_ids_are_named():
         match_records(pa.table({"rec_id": ["a", " ", "c"], "given_name": ["x", "y", "z"]}), roles, "rec_id")
     with pytest.raises(InputError, match="threshold must be between 0 and 1"):
         match_records(pa.table({"rec_id": ["a"], "given_name": ["x"]}), roles, "rec_id", threshold=1.5)
+
+
+def test_a_saved_model_reproduces_the_run_without_training(buyers_matched):
+    import json
+
+    from flywheel.identity.matching import MatchModel
+
+    records, first = buyers_matched
+    model = MatchModel.from_json(json.loads(json.dumps(first.model.as_json(full=True))))
+    again = match_records(records, MARKETPLACE_ROLES, "account_key", model=model)
+    assert again.clusters.equals(first.clusters)
+    assert again.model.training_rules == first.model.training_rules and again.model.records == records.num_rows
+    with pytest.raises(InputError, match="the model was trained on roles full_name, phone_masked"):
+        match_records(records, {"full_name": "full_name"}, "account_key", model=model)

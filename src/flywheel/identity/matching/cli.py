@@ -17,6 +17,7 @@ import typer
 
 from flywheel.errors import InputError
 from flywheel.identity.matching.matches import DEFAULT_THRESHOLD, Matches, match_records
+from flywheel.identity.matching.model import MatchModel
 from flywheel.identity.matching.roles import ROLES, role_named
 
 _ROLE_HELP = "ROLE=COLUMN, repeatable. Roles: " + ", ".join(ROLES) + "."
@@ -32,6 +33,10 @@ def cluster_command(
         "--threshold", help=f"Match probability a pair needs to be linked (default {DEFAULT_THRESHOLD}).")] = None,
     pairs_out: Annotated[Path | None, typer.Option(
         "--pairs", help="Also write the accepted pairs with probability and per-role evidence.")] = None,
+    model_out: Annotated[Path | None, typer.Option(
+        "--save-model", help="Write the trained model (JSON) to reuse with --model on other files.")] = None,
+    model_in: Annotated[Path | None, typer.Option(
+        "--model", help="Score with a model saved by --save-model instead of training on this file.")] = None,
     encoding: Annotated[str, typer.Option("--encoding", help="Input encoding, e.g. utf-8 or gb18030.")] = "utf-8",
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout, nothing else.")] = False,
 ) -> None:
@@ -44,8 +49,12 @@ def cluster_command(
     as_json = as_json or bool(getattr(root, "json", False))
     roles = parse_roles(column)
     records = read_records(input_csv, encoding)
-    matches = match_records(records, roles, id_col, threshold, progress=_stderr)
+    trained = read_model(model_in) if model_in is not None else None
+    matches = match_records(records, roles, id_col, threshold, model=trained, progress=_stderr)
     write_clusters(matches, out)
+    if model_out is not None:
+        model_out.parent.mkdir(parents=True, exist_ok=True)
+        model_out.write_text(json.dumps(matches.model.as_json(full=True), ensure_ascii=False, indent=1))
     if pairs_out is not None:
         write_pairs(matches, pairs_out)
     summary = {"input": str(input_csv), "out": str(out), **matches.summary()}
@@ -95,6 +104,19 @@ def read_records(path: Path, encoding: str = "utf-8") -> pa.Table:
     except pa.ArrowInvalid as exc:
         raise InputError(f"{path}: not a readable CSV ({exc})") from exc
     return table.rename_columns(names)
+
+
+def read_model(path: Path) -> MatchModel:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not JSON ({exc})") from exc
+    try:
+        return MatchModel.from_json(data)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
 
 
 def write_clusters(matches: Matches, out: Path) -> None:
