@@ -38,11 +38,13 @@ EVIDENCE_TYPE = pa.list_(pa.struct([("comparison", pa.string()), ("level", pa.st
 
 @dataclass(frozen=True)
 class Matches:
-    """Accepted pairs (with per-role evidence), clusters, and the model that decided them.
+    """Accepted pairs (with their evidence), clusters, and the model that decided them.
 
     `pairs`: `left_id, right_id, match_probability, match_weight, evidence`, one row per pair at or
-    above `threshold`; `evidence` lists, per role, the comparison level hit and its Bayes factor
-    (term-frequency adjusted), so a reader can see why two records were linked.
+    above `threshold`; `evidence` lists, per comparison (one per role, except `location` for the
+    address chain), the level hit (`exact`, `one typo`, `same address_hash`, `different`, `missing`,
+    …) with its match weight and Bayes factor (term-frequency adjusted), so a reader can see why
+    two records were linked. The weights plus the prior's add up to `match_weight`.
     `clusters`: `record_id, cluster_id` for every input record; a cluster is named by its
     smallest record id. `refused`: same columns as `pairs`, for candidate pairs scored at or above
     `refused_from` but below `threshold` (empty unless asked for), so `explain` can say why not.
@@ -58,7 +60,8 @@ class Matches:
     refused: pa.Table = field(default_factory=lambda: _empty_pairs())
 
     def evidence(self, left_id: str, right_id: str) -> list[dict] | None:
-        """Per-comparison evidence for one accepted pair (either order), or None if not accepted."""
+        """Evidence for one accepted pair (either order): [{comparison, level, match_weight,
+        bayes_factor}, …], or None if the pair was not accepted."""
         row = _find(self.pairs, left_id, right_id)
         return row["evidence"] if row else None
 
