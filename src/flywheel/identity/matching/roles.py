@@ -2,8 +2,8 @@
 
 A role is the only thing a caller says about a column (`--column last_name=surname`). Everything
 the Fellegi–Sunter model needs follows from it, so data never seen before gets sensible defaults:
-the SQL that normalises a raw value, the comparison levels (most to least similar; each gets its own
-m and u), and whether the role may serve as a blocking key.
+the SQL that normalises a raw value and the comparison levels (most to least similar; each gets
+its own m and u). Which roles block is decided from the data (blocking.py), not here.
 
 Every role's normalised value lives in a column named after the role, so comparison and blocking
 SQL refer to `first_name_l`, `l.first_name`, … whatever the input file called it.
@@ -41,7 +41,6 @@ class Role:
     kind: str
     description: str
     normalise: str
-    blocking_key: bool = True
 
     def normalise_sql(self, column_sql: str) -> str:
         """SQL expression giving the normalised value of `column_sql` (a quoted identifier)."""
