@@ -11,7 +11,7 @@ import pyarrow.csv as pa_csv
 import pytest
 
 from flywheel.errors import InputError
-from flywheel.identity.matching import DEFAULT_THRESHOLD, match_records
+from flywheel.identity.matching import DEFAULT_THRESHOLD, describe_pair, match_records
 from flywheel.identity.matching.synthetic import MARKETPLACE_ROLES, marketplace_buyers
 
 DATA = Path(__file__).parent / "data"
@@ -86,6 +86,9 @@ def test_masked_phone_and_common_surname_alone_do_not_link(buyers_matched):
     evidence = {e["comparison"]: e for e in refused["evidence"]}
     assert evidence["phone_masked"]["level"] == "exact" and evidence["phone_masked"]["bayes_factor"] > 1
     assert evidence["full_name"]["level"] == "different" and evidence["full_name"]["bayes_factor"] < 1
+    lines = describe_pair(refused)
+    assert lines[0].startswith("wang-fang-tb ~ wang-wei-dy: refused, match probability")
+    assert any(line.split()[:2] == ["full_name", "different"] and "(×" in line for line in lines[1:])
 
 
 def test_name_masked_phone_and_address_hash_link_with_evidence(buyers_matched):

@@ -256,3 +256,18 @@ def _quiet_splink() -> Iterator[None]:
         yield
     finally:
         splink_logger.setLevel(before)
+
+
+def describe_pair(pair: Mapping) -> list[str]:
+    """Readable lines for one scored pair (a row of `Matches.pairs` / `.refused`, or `Matches.pair()`),
+    strongest evidence first, e.g. `  phone_masked  exact  +13.7 (×1.3e+04)`."""
+    verdict = {True: "linked", False: "refused"}.get(pair.get("accepted"), "scored")
+    lines = [f"{pair['left_id']} ~ {pair['right_id']}: {verdict}, match probability "
+             f"{pair['match_probability']:.4f} (weight {pair['match_weight']:+.1f})"]
+    evidence = sorted(pair["evidence"], key=lambda e: (-abs(e["match_weight"] or 0.0), e["comparison"]))
+    width = max((len(e["comparison"]) for e in evidence), default=0)
+    levels = max((len(e["level"] or "") for e in evidence), default=0)
+    for e in evidence:
+        lines.append(f"  {e['comparison']:<{width}}  {e['level'] or '?':<{levels}}  "
+                     f"{e['match_weight']:+.1f} (×{e['bayes_factor']:.3g})")
+    return lines
