@@ -136,7 +136,8 @@ _KIND_LEVELS = {
 ROLES: dict[str, Role] = {r.name: r for r in [
     Role("first_name", "name", "Given name; Jaro-Winkler, typo and exact levels, common names count less.", _TEXT),
     Role("last_name", "name", "Surname; Jaro-Winkler, typo and exact levels, common surnames count less.", _TEXT),
-    Role("full_name", "name", "Whole name (hanzi, pinyin or nickname) in one column.", _TEXT),
+    Role("full_name", "name", "Whole name (hanzi, pinyin or nickname) in one column; exact (common names count "
+         "less), one typo (4+ characters), Jaro-Winkler.", _TEXT),
     Role("phone", "code", "Full phone number; digits only (+86 dropped), exact or one typo.",
          "nullif(" + _PHONE + ", '')"),
     Role("phone_masked", "masked_phone",
@@ -209,3 +210,13 @@ def role_named(name: str) -> Role:
         return ROLES[name]
     except KeyError:
         raise InputError(f"unknown role {name!r}. Known roles: {', '.join(ROLES)}") from None
+
+
+def roles_markdown() -> str:
+    """The role list as a Markdown table, for the docs."""
+    rows = ["| role | compared as |", "|---|---|"]
+    rows += [f"| `{r.name}` | {r.description} |" for r in ROLES.values()]
+    rows.append("| (`address_hash`, `district`, `city`, `province`: two or more given) | one `location` "
+                "comparison: same address > same district > same city > same province > different |")
+    return "\n".join(rows)
+
