@@ -108,3 +108,39 @@ def test_bad_files_are_named(tmp_path):
     assert f"{missing}: no such file" in str(result.exception)
     result = _run([str(dup), "--id-col", "key", "--column", "last_name=last", "--out", str(tmp_path / "o.csv")])
     assert "id column 'key' not found. Columns: id, last" in str(result.exception)
+
+
+def test_saved_model_scores_another_file_without_training(tmp_path):
+    source = _febrl_slice(tmp_path, people=80)
+    model, first, second = tmp_path / "model.json", tmp_path / "a.csv", tmp_path / "b.csv"
+    columns = [a for c in FEBRL_COLUMNS for a in ("--column", c)]
+    trained = _run([str(source), "--id-col", "rec_id", "--out", str(first), "--save-model", str(model), *columns])
+    assert trained.exit_code == 0, trained.output
+    saved = json.loads(model.read_text())
+    assert saved["records"] == 160 and saved["splink_settings"]["comparisons"]
+    reused = _run([str(source), "--id-col", "rec_id", "--out", str(second), "--model", str(model), *columns],
+                  as_json=True)
+    assert reused.exit_code == 0, reused.output
+    assert "applying the model trained on 160 records" in reused.stderr
+    assert second.read_text() == first.read_text()
+    other_roles = _run([str(source), "--id-col", "rec_id", "--out", str(second), "--model", str(model),
+                        "--column", "last_name=surname"])
+    assert "the model was trained on roles first_name, last_name" in str(other_roles.exception)
+
+
+def test_truth_column_reports_pairwise_scores(tmp_path):
+    source = _febrl_slice(tmp_path)
+    lines = source.read_text().splitlines()
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("\n".join([lines[0] + ",person"] + [f"{line},{line.split('-')[1]}" for line in lines[1:]]))
+    out = tmp_path / "out.csv"
+    args = [str(labelled), "--id-col", "rec_id", "--out", str(out), "--truth-col", "person"]
+    result = _run(args + [a for c in FEBRL_COLUMNS for a in ("--column", c)], as_json=True)
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads(result.stdout)["evaluation"]
+    assert evaluation["true_pairs"] == 60 and evaluation["precision"] == 1.0 and evaluation["f1"] >= 0.9
+    clusters = dict(row.split(",") for row in out.read_text().splitlines()[1:])
+    linked = sum(1 for n in range(60) if clusters[f"rec-{n}-org"] == clusters.get(f"rec-{n}-dup-0"))
+    assert evaluation["correct_pairs"] == linked
+    missing = _run(args[:-1] + ["nope", "--column", "last_name=surname"])
+    assert "--truth-col 'nope' not found" in str(missing.exception)

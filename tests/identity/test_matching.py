@@ -11,7 +11,7 @@ import pyarrow.csv as pa_csv
 import pytest
 
 from flywheel.errors import InputError
-from flywheel.identity.matching import DEFAULT_THRESHOLD, match_records
+from flywheel.identity.matching import DEFAULT_THRESHOLD, describe_pair, match_records
 from flywheel.identity.matching.synthetic import MARKETPLACE_ROLES, marketplace_buyers
 
 DATA = Path(__file__).parent / "data"
@@ -46,7 +46,7 @@ def test_febrl1_pairwise_f1_at_least_0_99():
     assert matches.clusters.num_rows == 1000 and set(matches.clusters["record_id"].to_pylist()) == set(ids)
     # The model learned that agreeing on a national id is strong evidence and disagreeing counts against.
     levels = {(p.comparison, p.level): p.bayes_factor for p in matches.model.levels}
-    assert levels[("national_id", "exact")] > 100 and levels[("national_id", "All other comparisons")] < 0.2
+    assert levels[("national_id", "exact")] > 100 and levels[("national_id", "different")] < 0.2
 
 
 def _planted_buyers() -> tuple[pa.Table, dict[str, str]]:
@@ -85,7 +85,10 @@ def test_masked_phone_and_common_surname_alone_do_not_link(buyers_matched):
     assert refused["match_probability"] < matches.threshold
     evidence = {e["comparison"]: e for e in refused["evidence"]}
     assert evidence["phone_masked"]["level"] == "exact" and evidence["phone_masked"]["bayes_factor"] > 1
-    assert evidence["full_name"]["level"] == "All other comparisons" and evidence["full_name"]["bayes_factor"] < 1
+    assert evidence["full_name"]["level"] == "different" and evidence["full_name"]["bayes_factor"] < 1
+    lines = describe_pair(refused)
+    assert lines[0].startswith("wang-fang-tb ~ wang-wei-dy: refused, match probability")
+    assert any(line.split()[:2] == ["full_name", "different"] and "(×" in line for line in lines[1:])
 
 
 def test_name_masked_phone_and_address_hash_link_with_evidence(buyers_matched):
@@ -150,3 +153,17 @@ def test_duplicate_and_empty_ids_are_named():
         match_records(pa.table({"rec_id": ["a", " ", "c"], "given_name": ["x", "y", "z"]}), roles, "rec_id")
     with pytest.raises(InputError, match="threshold must be between 0 and 1"):
         match_records(pa.table({"rec_id": ["a"], "given_name": ["x"]}), roles, "rec_id", threshold=1.5)
+
+
+def test_a_saved_model_reproduces_the_run_without_training(buyers_matched):
+    import json
+
+    from flywheel.identity.matching import MatchModel
+
+    records, first = buyers_matched
+    model = MatchModel.from_json(json.loads(json.dumps(first.model.as_json(full=True))))
+    again = match_records(records, MARKETPLACE_ROLES, "account_key", model=model)
+    assert again.clusters.equals(first.clusters)
+    assert again.model.training_rules == first.model.training_rules and again.model.records == records.num_rows
+    with pytest.raises(InputError, match="the model was trained on roles full_name, phone_masked"):
+        match_records(records, {"full_name": "full_name"}, "account_key", model=model)

@@ -19,9 +19,11 @@ import duckdb
 
 logger = logging.getLogger(__name__)
 
-#: A rule may generate at most max(MIN_PAIR_BUDGET, PAIRS_PER_RECORD · n) candidate pairs.
+#: A rule may generate at most max(MIN_PAIR_BUDGET, PAIRS_PER_RECORD · n) candidate pairs, and all
+#: rules together at most TOTAL_BUDGET_RULES times that (the most selective rules are kept first).
 PAIRS_PER_RECORD = 10
 MIN_PAIR_BUDGET = 200_000
+TOTAL_BUDGET_RULES = 5
 
 
 @dataclass(frozen=True)
@@ -67,4 +69,11 @@ def choose_blocking_rules(con: duckdb.DuckDBPyConnection, table: str, roles: lis
         if 0 < pairs <= budget:
             kept.append(BlockingRule((a, b), pairs))
     kept.sort(key=lambda rule: (rule.pairs, rule.roles))
-    return kept
+    chosen, total = [], 0
+    for rule in kept:
+        if total + rule.pairs > TOTAL_BUDGET_RULES * budget:
+            logger.info("blocking on %s dropped: over the total budget", " & ".join(rule.roles))
+            continue
+        chosen.append(rule)
+        total += rule.pairs
+    return chosen

@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import typer
 
 from flywheel.errors import InputError
+from flywheel.identity.matching.clusters import pairwise_scores
 from flywheel.identity.matching.matches import DEFAULT_THRESHOLD, Matches, match_records
+from flywheel.identity.matching.model import MatchModel
 from flywheel.identity.matching.roles import ROLES, role_named
 
 _ROLE_HELP = "ROLE=COLUMN, repeatable. Roles: " + ", ".join(ROLES) + "."
@@ -32,6 +35,12 @@ def cluster_command(
         "--threshold", help=f"Match probability a pair needs to be linked (default {DEFAULT_THRESHOLD}).")] = None,
     pairs_out: Annotated[Path | None, typer.Option(
         "--pairs", help="Also write the accepted pairs with probability and per-role evidence.")] = None,
+    model_out: Annotated[Path | None, typer.Option(
+        "--save-model", help="Write the trained model (JSON) to reuse with --model on other files.")] = None,
+    model_in: Annotated[Path | None, typer.Option(
+        "--model", help="Score with a model saved by --save-model instead of training on this file.")] = None,
+    truth_col: Annotated[str | None, typer.Option(
+        "--truth-col", help="Column with known person labels: also report pairwise precision, recall, F1.")] = None,
     encoding: Annotated[str, typer.Option("--encoding", help="Input encoding, e.g. utf-8 or gb18030.")] = "utf-8",
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout, nothing else.")] = False,
 ) -> None:
@@ -44,17 +53,30 @@ def cluster_command(
     as_json = as_json or bool(getattr(root, "json", False))
     roles = parse_roles(column)
     records = read_records(input_csv, encoding)
-    matches = match_records(records, roles, id_col, threshold, progress=_stderr)
+    if truth_col is not None and truth_col not in records.column_names:
+        raise InputError(f"--truth-col {truth_col!r} not found. Columns: {', '.join(records.column_names)}")
+    trained = read_model(model_in) if model_in is not None else None
+    matches = match_records(records, roles, id_col, threshold, model=trained, progress=_stderr)
     write_clusters(matches, out)
+    if model_out is not None:
+        model_out.parent.mkdir(parents=True, exist_ok=True)
+        model_out.write_text(json.dumps(matches.model.as_json(full=True), ensure_ascii=False, indent=1))
     if pairs_out is not None:
         write_pairs(matches, pairs_out)
     summary = {"input": str(input_csv), "out": str(out), **matches.summary()}
+    if truth_col is not None:
+        summary["evaluation"] = _evaluate(matches, records, id_col, truth_col)
     if as_json:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     else:
         _stderr(f"{summary['records']:,} records → {summary['clusters']:,} clusters "
                 f"({summary['accepted_pairs']:,} linked pairs, largest cluster {summary['largest_cluster']}) "
                 f"in {summary['seconds']} s → {out}")
+        if truth_col is not None:
+            e = summary["evaluation"]
+            _stderr(f"against {truth_col}: precision {e['precision']:.4f}, recall {e['recall']:.4f}, "
+                    f"F1 {e['f1']:.4f} ({e['correct_pairs']:,} of {e['true_pairs']:,} true pairs, "
+                    f"{e['found_pairs']:,} predicted)")
 
 
 def parse_roles(items: list[str]) -> dict[str, str]:
@@ -95,6 +117,28 @@ def read_records(path: Path, encoding: str = "utf-8") -> pa.Table:
     except pa.ArrowInvalid as exc:
         raise InputError(f"{path}: not a readable CSV ({exc})") from exc
     return table.rename_columns(names)
+
+
+def _evaluate(matches: Matches, records: pa.Table, id_col: str, truth_col: str) -> dict:
+    """Pairwise scores against `truth_col`; a blank label means "a person of its own"."""
+    ids = records[id_col].cast(pa.string())
+    labels = records[truth_col].cast(pa.string())
+    blank = pc.equal(pc.utf8_trim_whitespace(pc.fill_null(labels, "")), "")
+    labels = pc.if_else(blank, pc.binary_join_element_wise("\x00blank:", ids, ""), labels)
+    return pairwise_scores(matches.clusters["cluster_id"], labels)
+
+
+def read_model(path: Path) -> MatchModel:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not JSON ({exc})") from exc
+    try:
+        return MatchModel.from_json(data)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
 
 
 def write_clusters(matches: Matches, out: Path) -> None:

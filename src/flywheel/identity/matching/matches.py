@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from flywheel.errors import InputError
 from flywheel.identity.matching.blocking import choose_blocking_rules
 from flywheel.identity.matching.clusters import cluster_records
-from flywheel.identity.matching.model import MatchModel, build_linker, train
+from flywheel.identity.matching.model import MatchModel, build_linker, train, trained_linker
 from flywheel.identity.matching.roles import ROLES, comparisons_for, role_named
 
 logger = logging.getLogger(__name__)
@@ -38,11 +38,13 @@ EVIDENCE_TYPE = pa.list_(pa.struct([("comparison", pa.string()), ("level", pa.st
 
 @dataclass(frozen=True)
 class Matches:
-    """Accepted pairs (with per-role evidence), clusters, and the model that decided them.
+    """Accepted pairs (with their evidence), clusters, and the model that decided them.
 
     `pairs`: `left_id, right_id, match_probability, match_weight, evidence`, one row per pair at or
-    above `threshold`; `evidence` lists, per role, the comparison level hit and its Bayes factor
-    (term-frequency adjusted), so a reader can see why two records were linked.
+    above `threshold`; `evidence` lists, per comparison (one per role, except `location` for the
+    address chain), the level hit (`exact`, `one typo`, `same address_hash`, `different`, `missing`,
+    …) with its match weight and Bayes factor (term-frequency adjusted), so a reader can see why
+    two records were linked. The weights plus the prior's add up to `match_weight`.
     `clusters`: `record_id, cluster_id` for every input record; a cluster is named by its
     smallest record id. `refused`: same columns as `pairs`, for candidate pairs scored at or above
     `refused_from` but below `threshold` (empty unless asked for), so `explain` can say why not.
@@ -58,7 +60,8 @@ class Matches:
     refused: pa.Table = field(default_factory=lambda: _empty_pairs())
 
     def evidence(self, left_id: str, right_id: str) -> list[dict] | None:
-        """Per-comparison evidence for one accepted pair (either order), or None if not accepted."""
+        """Evidence for one accepted pair (either order): [{comparison, level, match_weight,
+        bayes_factor}, …], or None if the pair was not accepted."""
         row = _find(self.pairs, left_id, right_id)
         return row["evidence"] if row else None
 
@@ -89,6 +92,7 @@ class Matches:
 
 def match_records(records: pa.Table, roles: Mapping[str, str], id_column: str,
                   threshold: float | None = None, *, refused_from: float | None = None,
+                  model: MatchModel | None = None,
                   progress: Callable[[str], None] | None = None) -> Matches:
     """Cluster `records` by probabilistic matching on the columns given in `roles` (role → column).
 
@@ -96,7 +100,9 @@ def match_records(records: pa.Table, roles: Mapping[str, str], id_column: str,
     "address_hash": "addr_h"}, id_column="account_key")`. Unknown roles, missing columns and empty
     or duplicate ids raise InputError naming them. `threshold` is the match probability a pair must
     reach to be linked (default DEFAULT_THRESHOLD); candidate pairs scoring at least `refused_from`
-    but under `threshold` come back in `Matches.refused` with their evidence.
+    but under `threshold` come back in `Matches.refused` with their evidence. With `model` (a
+    `Matches.model` from an earlier run, or `MatchModel.from_json`), nothing is trained: its
+    parameters score these records, so runs are comparable and new data is matched in seconds.
     """
     started = time.perf_counter()
     say = progress or (lambda message: logger.info("%s", message))
@@ -106,21 +112,27 @@ def match_records(records: pa.Table, roles: Mapping[str, str], id_column: str,
     if refused_from is not None and not 0.0 <= refused_from < threshold:
         raise InputError(f"refused_from must be at least 0 and below the threshold {threshold}. Got {refused_from}.")
     ids = _validated_ids(records, roles, id_column)
+    if model is not None and set(roles) != set(model.roles):
+        raise InputError(f"the model was trained on roles {', '.join(model.roles)}; "
+                         f"got {', '.join(roles)}")
     con = duckdb.connect(":memory:")
     try:
-        used, ignored = _load(con, records, roles)
+        used, ignored = _load(con, records, roles, keep_empty=model is not None)
+        if model is not None:  # the model's comparisons need its columns in its order
+            used = list(model.roles)
         say(f"{len(ids):,} records, roles: {', '.join(used) or 'none'}"
             + (f" (no values, ignored: {', '.join(ignored)})" if ignored else ""))
         with _quiet_splink():
-            return _match(con, ids, used, ignored, threshold, refused_from, say, started)
+            return _match(con, ids, used, ignored, threshold, refused_from, model, say, started)
     finally:
         con.close()
 
 
 def _match(con: duckdb.DuckDBPyConnection, ids: pa.Array, used: list[str], ignored: list[str],
-           threshold: float, refused_from: float | None, say: Callable[[str], None], started: float) -> Matches:
+           threshold: float, refused_from: float | None, trained: MatchModel | None,
+           say: Callable[[str], None], started: float) -> Matches:
     warnings = []
-    if len(ids) < MIN_RECORDS_TO_LEARN:
+    if len(ids) < MIN_RECORDS_TO_LEARN and trained is None:
         warnings.append(f"only {len(ids)} records: too few to learn match weights from "
                         f"(about {MIN_RECORDS_TO_LEARN} or more needed); weak links are missed")
     rules = choose_blocking_rules(con, "records", used, len(ids)) if used else []
@@ -134,9 +146,13 @@ def _match(con: duckdb.DuckDBPyConnection, ids: pa.Array, used: list[str], ignor
         return Matches(_empty_pairs(), cluster_records(ids, np.empty(0, int), np.empty(0, int)),
                        threshold, model, tuple(ignored), time.perf_counter() - started, tuple(warnings))
     specs = comparisons_for(used)
-    linker = build_linker(con, "records", specs, rules)
-    say("training: u by random sampling, m by expectation maximisation")
-    model = train(linker, used, specs, rules, len(ids))
+    if trained is None:
+        linker = build_linker(con, "records", specs, rules)
+        say("training: u by random sampling, m by expectation maximisation")
+        model = train(linker, used, specs, rules, len(ids))
+    else:
+        say(f"applying the model trained on {trained.records:,} records")
+        linker, model = trained_linker(con, "records", trained, rules, len(ids))
     say(f"scoring candidate pairs (prior match probability {model.probability_two_random_records_match:.2e})")
     floor = threshold if refused_from is None else refused_from
     scored = linker.inference.predict(threshold_match_probability=floor if floor > 0 else None,
@@ -196,8 +212,10 @@ def _validated_ids(records: pa.Table, roles: Mapping[str, str], id_column: str) 
     return ids
 
 
-def _load(con: duckdb.DuckDBPyConnection, records: pa.Table, roles: Mapping[str, str]) -> tuple[list, list]:
-    """Write `records(unique_id, <role>…)` with normalised values; roles with no value are dropped."""
+def _load(con: duckdb.DuckDBPyConnection, records: pa.Table, roles: Mapping[str, str],
+          keep_empty: bool = False) -> tuple[list, list]:
+    """Write `records(unique_id, <role>…)` with normalised values; roles with no value are dropped
+    (unless `keep_empty`: a trained model needs all its columns)."""
     source = pa.table({f"c{i}": records[column] for i, column in enumerate(roles.values())}
                       | {"row_position": pa.array(np.arange(records.num_rows, dtype=np.int64))})
     con.register("input_records", source)
@@ -205,8 +223,8 @@ def _load(con: duckdb.DuckDBPyConnection, records: pa.Table, roles: Mapping[str,
     con.execute(f"CREATE TABLE normalised AS SELECT row_position AS unique_id, {selects} FROM input_records")
     con.unregister("input_records")
     counts = con.execute("SELECT " + ", ".join(f"count({r})" for r in roles) + " FROM normalised").fetchone()
-    used = [r for r, n in zip(roles, counts) if n > 0]
-    ignored = [r for r, n in zip(roles, counts) if n == 0]
+    used = [r for r, n in zip(roles, counts) if n > 0 or keep_empty]
+    ignored = [r for r in roles if r not in used]
     keep = ", ".join(["unique_id", *used])
     con.execute(f"CREATE TABLE records AS SELECT {keep} FROM normalised ORDER BY unique_id")
     con.execute("DROP TABLE normalised")
@@ -238,3 +256,18 @@ def _quiet_splink() -> Iterator[None]:
         yield
     finally:
         splink_logger.setLevel(before)
+
+
+def describe_pair(pair: Mapping) -> list[str]:
+    """Readable lines for one scored pair (a row of `Matches.pairs` / `.refused`, or `Matches.pair()`),
+    strongest evidence first, e.g. `  phone_masked  exact  +13.7 (×1.3e+04)`."""
+    verdict = {True: "linked", False: "refused"}.get(pair.get("accepted"), "scored")
+    lines = [f"{pair['left_id']} ~ {pair['right_id']}: {verdict}, match probability "
+             f"{pair['match_probability']:.4f} (weight {pair['match_weight']:+.1f})"]
+    evidence = sorted(pair["evidence"], key=lambda e: (-abs(e["match_weight"] or 0.0), e["comparison"]))
+    width = max((len(e["comparison"]) for e in evidence), default=0)
+    levels = max((len(e["level"] or "") for e in evidence), default=0)
+    for e in evidence:
+        lines.append(f"  {e['comparison']:<{width}}  {e['level'] or '?':<{levels}}  "
+                     f"{e['match_weight']:+.1f} (×{e['bayes_factor']:.3g})")
+    return lines

@@ -9,7 +9,7 @@ is tuned per dataset: the roles decide the comparisons, the data decides the blo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
@@ -51,7 +51,11 @@ class LevelParameters:
 
 @dataclass(frozen=True)
 class MatchModel:
-    """What the model was built from and what it learned (for `--json` and for `explain`)."""
+    """What the model was built from and what it learned (for `--json` and for `explain`).
+
+    `as_json(full=True)` / `MatchModel.from_json` round-trip a trained model, so it can be applied
+    to new records without training again (`match_records(..., model=…)`).
+    """
 
     roles: tuple[str, ...]
     comparisons: tuple[str, ...]
@@ -59,6 +63,8 @@ class MatchModel:
     training_rules: tuple[BlockingRule, ...]
     probability_two_random_records_match: float
     levels: tuple[LevelParameters, ...]
+    records: int = 0
+    splink_settings: dict = field(default_factory=dict, compare=False, repr=False)
 
     def level_labels(self, comparison: str) -> dict[int, str]:
         """Comparison-vector value (Splink's gamma) → level label, for one comparison."""
@@ -66,16 +72,36 @@ class MatchModel:
         # Splink numbers the null level -1 and the others from len-1 (most similar) down to 0.
         return {-1: "missing", **{len(labels) - 1 - i: label for i, label in enumerate(labels)}}
 
-    def as_json(self) -> dict:
+    def as_json(self, full: bool = False) -> dict:
+        """Summary for `--json`; with `full`, also Splink's settings so `from_json` can rebuild it."""
+        extra = {"splink_settings": self.splink_settings} if full else {}
         return {
+            "records": self.records,
             "roles": list(self.roles),
             "comparisons": list(self.comparisons),
             "blocking_rules": [{"roles": list(r.roles), "pairs": r.pairs} for r in self.blocking_rules],
-            "training_rules": [list(r.roles) for r in self.training_rules],
+            "training_rules": [{"roles": list(r.roles), "pairs": r.pairs} for r in self.training_rules],
             "probability_two_random_records_match": self.probability_two_random_records_match,
             "levels": [{"comparison": p.comparison, "level": p.level, "m": p.m_probability, "u": p.u_probability,
                         "bayes_factor": p.bayes_factor} for p in self.levels],
+            **extra,
         }
+
+    @classmethod
+    def from_json(cls, data: dict) -> MatchModel:
+        """A model saved with `as_json(full=True)`; InputError if it is not one."""
+        from flywheel.errors import InputError
+
+        try:
+            return cls(
+                tuple(data["roles"]), tuple(data["comparisons"]),
+                tuple(BlockingRule(tuple(r["roles"]), int(r["pairs"])) for r in data["blocking_rules"]),
+                tuple(BlockingRule(tuple(r["roles"]), int(r["pairs"])) for r in data["training_rules"]),
+                float(data["probability_two_random_records_match"]),
+                tuple(LevelParameters(p["comparison"], p["level"], p["m"], p["u"]) for p in data["levels"]),
+                int(data["records"]), dict(data["splink_settings"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"not a saved match model (missing or bad {exc})") from exc
 
 
 def next_training_rule(candidates: list[BlockingRule], specs: list[ComparisonSpec],
@@ -96,7 +122,7 @@ def next_training_rule(candidates: list[BlockingRule], specs: list[ComparisonSpe
 
 def build_linker(con: duckdb.DuckDBPyConnection, table: str, specs: list[ComparisonSpec],
                  rules: list[BlockingRule]) -> Linker:
-    """A Splink linker deduplicating `table` (columns `unique_id` and one per role)."""
+    """A Splink linker deduplicating `table` (columns `unique_id` and one per role), untrained."""
     settings = SettingsCreator(
         link_type="dedupe_only",
         comparisons=[s.comparison for s in specs],
@@ -109,6 +135,26 @@ def build_linker(con: duckdb.DuckDBPyConnection, table: str, specs: list[Compari
     db_api = DuckDBAPI(connection=con)
     frame = db_api.register(table, dataset_display_name="records")
     return Linker(frame, settings, log_level=None)
+
+
+def trained_linker(con: duckdb.DuckDBPyConnection, table: str, model: MatchModel, rules: list[BlockingRule],
+                   n_records: int) -> tuple[Linker, MatchModel]:
+    """A linker carrying `model`'s trained parameters, blocking with `rules` (chosen for this data).
+
+    The prior is rescaled to the new number of records: with as many matches per record as
+    before, the chance that two random records match falls as 1/(n − 1).
+    """
+    settings = dict(model.splink_settings)
+    settings.pop("linker_uid", None)
+    settings["blocking_rules_to_generate_predictions"] = [
+        block_on(*r.roles).create_blocking_rule_dict("duckdb") for r in rules]
+    prior = model.probability_two_random_records_match * max(model.records - 1, 1) / max(n_records - 1, 1)
+    settings["probability_two_random_records_match"] = min(prior, 0.5)
+    db_api = DuckDBAPI(connection=con)
+    linker = Linker(db_api.register(table, dataset_display_name="records"), settings, log_level=None)
+    applied = MatchModel(model.roles, model.comparisons, tuple(rules), model.training_rules,
+                         settings["probability_two_random_records_match"], model.levels, n_records, settings)
+    return linker, applied
 
 
 def train(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: list[BlockingRule],
@@ -137,7 +183,7 @@ def train(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: 
         sessions.append(rule)
         untrained -= {s.name for s in specs if not set(s.members) & set(rule.roles)}
     _cap_prior(linker, n_records)
-    return _learned(linker, roles, specs, rules, sessions)
+    return _learned(linker, roles, specs, rules, sessions, n_records)
 
 
 def _cap_prior(linker: Linker, n_records: int) -> None:
@@ -150,7 +196,7 @@ def _cap_prior(linker: Linker, n_records: int) -> None:
 
 
 def _learned(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: list[BlockingRule],
-             sessions: list[BlockingRule]) -> MatchModel:
+             sessions: list[BlockingRule], n_records: int) -> MatchModel:
     settings = linker.misc.save_model_to_json()
     levels = []
     for comparison in settings["comparisons"]:
@@ -162,7 +208,7 @@ def _learned(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rule
                                           _probability(level.get("m_probability")),
                                           _probability(level.get("u_probability"))))
     return MatchModel(tuple(roles), tuple(s.name for s in specs), tuple(rules), tuple(sessions),
-                      float(settings["probability_two_random_records_match"]), tuple(levels))
+                      float(settings["probability_two_random_records_match"]), tuple(levels), n_records, settings)
 
 
 def _probability(value) -> float | None:

@@ -2,8 +2,8 @@
 
 A role is the only thing a caller says about a column (`--column last_name=surname`). Everything
 the Fellegi–Sunter model needs follows from it, so data never seen before gets sensible defaults:
-the SQL that normalises a raw value, the comparison levels (most to least similar; each gets its own
-m and u), and whether the role may serve as a blocking key.
+the SQL that normalises a raw value and the comparison levels (most to least similar; each gets
+its own m and u). Which roles block is decided from the data (blocking.py), not here.
 
 Every role's normalised value lives in a column named after the role, so comparison and blocking
 SQL refer to `first_name_l`, `l.first_name`, … whatever the input file called it.
@@ -19,6 +19,9 @@ from splink.comparison_library import CustomComparison
 # Raw → trimmed lower-case text with single spaces; empty strings become NULL.
 _TEXT = "nullif(trim(regexp_replace(lower(CAST({c} AS VARCHAR)), '\\s+', ' ', 'g')), '')"
 _DIGITS = "nullif(regexp_replace(CAST({c} AS VARCHAR), '[^0-9]', '', 'g'), '')"
+# Digits only, without a Chinese country prefix on a mobile number (+86 / 0086 / 86 before 1xxxxxxxxxx).
+_PHONE = ("regexp_replace(regexp_replace(CAST({c} AS VARCHAR), '[^0-9]', '', 'g'), "
+          "'^(0086|86)(1[0-9]{10})$', '\\2')")
 _CODE = "nullif(regexp_replace(upper(CAST({c} AS VARCHAR)), '[^0-9A-Z]', '', 'g'), '')"
 _EMAIL = "nullif(replace(lower(CAST({c} AS VARCHAR)), ' ', ''), '')"
 _HASH = "nullif(lower(trim(CAST({c} AS VARCHAR))), '')"
@@ -38,7 +41,6 @@ class Role:
     kind: str
     description: str
     normalise: str
-    blocking_key: bool = True
 
     def normalise_sql(self, column_sql: str) -> str:
         """SQL expression giving the normalised value of `column_sql` (a quoted identifier)."""
@@ -47,13 +49,19 @@ class Role:
     def comparison(self) -> CustomComparison:
         """The Splink comparison for this role, levels ordered from most to least similar."""
         c = self.name
-        levels = [cll.NullLevel(c), _exact(c)] + _KIND_LEVELS[self.kind](c) + [cll.ElseLevel()]
+        levels = [cll.NullLevel(c), _exact(c)] + _KIND_LEVELS[self.kind](c) + [_different()]
         return CustomComparison(levels, output_column_name=c, comparison_description=self.description)
 
 
 def _exact(c: str) -> cll.ExactMatchLevel:
     level = cll.ExactMatchLevel(c, term_frequency_adjustments=True)
     level.configure(label_for_charts="exact")
+    return level
+
+
+def _different() -> cll.ElseLevel:
+    level = cll.ElseLevel()
+    level.configure(label_for_charts="different")
     return level
 
 
@@ -128,11 +136,14 @@ _KIND_LEVELS = {
 ROLES: dict[str, Role] = {r.name: r for r in [
     Role("first_name", "name", "Given name; Jaro-Winkler, typo and exact levels, common names count less.", _TEXT),
     Role("last_name", "name", "Surname; Jaro-Winkler, typo and exact levels, common surnames count less.", _TEXT),
-    Role("full_name", "name", "Whole name (hanzi, pinyin or nickname) in one column.", _TEXT),
-    Role("phone", "code", "Full phone number; digits only, exact or one typo.", _DIGITS),
+    Role("full_name", "name", "Whole name (hanzi, pinyin or nickname) in one column; exact (common names count "
+         "less), one typo (4+ characters), Jaro-Winkler.", _TEXT),
+    Role("phone", "code", "Full phone number; digits only (+86 dropped), exact or one typo.",
+         "nullif(" + _PHONE + ", '')"),
     Role("phone_masked", "masked_phone",
          "Marketplace phone like 138****1234: prefix+suffix, or the last four digits, as partial evidence.",
-         _MASKED.replace("{v}", "regexp_replace(CAST({c} AS VARCHAR), '[\\s-]', '', 'g')")),
+         _MASKED.replace("{v}", "regexp_replace(regexp_replace(CAST({c} AS VARCHAR), '[\\s()-]', '', 'g'), "
+                         "'^(\\+86|0086|86)(1[0-9*]{10})$', '\\2')")),
     Role("email", "email", "E-mail address; exact, one typo or same user name.", _EMAIL),
     Role("birth_date", "date", "Date of birth in any one format (digits compared): exact, typo, "
          "transposition or month/day swap.", _DIGITS),
@@ -186,7 +197,7 @@ def _location(chain: list[str]) -> CustomComparison:
         levels.append(level)
         if ROLES[c].kind == "place" and c == chain[0]:
             levels.append(_level(f"jaro_winkler_similarity({c}_l, {c}_r) >= 0.90", f"{c} jaro-winkler >= 0.90"))
-    levels.append(cll.ElseLevel())
+    levels.append(_different())
     return CustomComparison(levels, output_column_name="location",
                             comparison_description="Where the records live: " + " > ".join(chain))
 
@@ -199,3 +210,13 @@ def role_named(name: str) -> Role:
         return ROLES[name]
     except KeyError:
         raise InputError(f"unknown role {name!r}. Known roles: {', '.join(ROLES)}") from None
+
+
+def roles_markdown() -> str:
+    """The role list as a Markdown table, for the docs."""
+    rows = ["| role | compared as |", "|---|---|"]
+    rows += [f"| `{r.name}` | {r.description} |" for r in ROLES.values()]
+    rows.append("| (`address_hash`, `district`, `city`, `province`: two or more given) | one `location` "
+                "comparison: same address > same district > same city > same province > different |")
+    return "\n".join(rows)
+
