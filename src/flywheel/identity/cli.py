@@ -233,3 +233,12 @@ def never_link_command(ctx: typer.Context, a: Annotated[str, typer.Argument(help
     with _open(ctx) as wh:
         never_link(wh, _account(a), _account(b), actor=getpass.getuser(), note=note)
     out.print(f"{a} and {b} will never be linked")
+
+
+def _register_cluster() -> None:
+    from flywheel.identity.matching import cluster_command
+
+    identity_app.command("cluster")(cluster_command)
+
+
+_register_cluster()
