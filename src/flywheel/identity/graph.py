@@ -91,8 +91,11 @@ def link_step(wh: Warehouse, rules: IdentityRules, step: Step, persons: ibis.Tab
         accepted = accepted.anti_join(reverted_links, KEY)
         merged = merged.mutate(comp=ibis.cases(
             (merged.comp.isin(chained.comp), merged.old), else_=merged.comp))
-    new_persons = wh.materialize(f"{name}_persons", merged.select(
-        "node", "comp", via=ibis.cases((merged.comp != merged.old, ibis.literal(step.kind)), else_=merged.via)))
+    grew = merged.filter(merged.comp != merged.old).select(grown="comp").distinct()
+    marked = merged.left_join(grew, merged.comp == grew.grown)
+    joined_now = (marked.comp != marked.old) | (marked.grown.notnull() & (marked.via == "singleton"))
+    new_persons = wh.materialize(f"{name}_persons", marked.select(
+        "node", "comp", via=ibis.cases((joined_now, ibis.literal(step.kind)), else_=marked.via)))
     links = accepted.mutate(rule=ibis.literal(step.rule))
     outcome = StepOutcome(wh.materialize(f"{name}_links", links),
                           wh.materialize(f"{name}_refusals", ibis.union(*refusals)))

@@ -29,6 +29,10 @@ def identity_stats(wh: Warehouse) -> dict:
     latest = ibis.window(group_by=["id_type", "id_hash"], order_by=ibis.desc("decided_at"))
     current = refusals.mutate(rank=ibis.row_number().over(latest))
     current = current.filter(current.rank == 0)
+    links = wh.table("identity_links")
+    linked = links.group_by(["id_type", "id_hash"]).agg(linked_at=links.decided_at.max())
+    current = current.left_join(linked, ["id_type", "id_hash"])
+    current = current.filter(current.linked_at.isnull() | (current.linked_at < current.decided_at))
     demoted = wh.fetch(current.filter(current.reason == "high_degree").select(
         "id_type", "id_masked", "persons", "accounts").order_by([ibis.desc("persons"), "id_type", "id_masked"])
     ).to_pylist()
