@@ -156,6 +156,8 @@ def demo(
     """Simulate a merchant, run every stage, write DIR/report.html and print a summary."""
     from flywheel.collect import ingest_paths
     from flywheel.collect.summary import summarize
+    from flywheel.identity import resolve as resolve_identities
+    from flywheel.identity.probabilistic import match_accounts
     from flywheel.report import build_report
     from flywheel.simulate import generate as simulate
     from flywheel.warehouse import Warehouse
@@ -172,6 +174,9 @@ def demo(
             ingest_task = bar.add_task("ingesting files", total=None)
             report = ingest_paths(wh, [out_dir / "data"], progress=lambda p, d, t: bar.update(
                 ingest_task, total=t, completed=d, description=f"ingesting {p.name}"))
+            identity_task = bar.add_task("resolving identities", total=1)
+            people = resolve_identities(wh, matcher=match_accounts)
+            bar.update(identity_task, completed=1)
             report_task = bar.add_task("writing report", total=1)
             summary = summarize(wh)
             html_path = build_report(wh, out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons",
@@ -179,7 +184,8 @@ def demo(
             bar.update(report_task, completed=1)
     seconds = time.perf_counter() - started
     payload = {"persons": persons, "seed": seed, "report": str(html_path), "warehouse": str(settings.db_path),
-               "generated_files": sim.files, "ingest": report.as_json(), "totals": summary.totals,
+               "generated_files": sim.files, "ingest": report.as_json(), "identity": people.as_dict(),
+               "totals": summary.totals,
                "seconds": round(seconds, 1)}
     if state.json:
         _emit(state, payload)
@@ -188,6 +194,7 @@ def demo(
     t = summary.totals
     out.print(f"[bold]{t['accounts']:,}[/] accounts · [bold]{t['paid_orders']:,}[/] paid orders · GMV "
               f"[bold]¥{t['gmv_cents'] / 100:,.0f}[/] (net ¥{t['net_cents'] / 100:,.0f}) · {t['events']:,} events")
+    out.print(f"[bold]{people.persons:,}[/] persons from {people.accounts:,} accounts after identity resolution")
     out.print(f"Report: [bold]{html_path}[/]   Warehouse: {settings.db_path}   ({seconds:.0f} s)")
 
 
