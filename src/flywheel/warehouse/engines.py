@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import ibis
+import ibis.expr.datatypes as dt
 import pyarrow as pa
 from ibis.backends import BaseBackend
+from ibis.backends.sql.datatypes import DuckDBType, PySparkType
 
 from flywheel.errors import EngineError
 
@@ -34,6 +36,10 @@ class Engine:
     @contextlib.contextmanager
     def transaction(self, con: BaseBackend) -> Iterator[None]:
         yield
+
+    def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
+        """Add a nullable column to a stored table (schema migrations); Ibis has no ALTER TABLE."""
+        raise NotImplementedError
 
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """Replace the stored rows that share a natural key with `rows` by `rows`.
@@ -73,6 +79,9 @@ class DuckDBEngine(Engine):
             raise
         con.raw_sql("COMMIT")
 
+    def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
+        con.raw_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')
+
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """DuckDB deletes in place (inside the file's transaction): raw SQL, since Ibis has no DELETE."""
         raw = con.con
@@ -101,6 +110,9 @@ class SparkEngine(Engine):
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
         session.catalog.setCurrentDatabase(SPARK_DATABASE)
         return ibis.pyspark.connect(session)
+
+    def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
+        con.raw_sql(f"ALTER TABLE `{table}` ADD COLUMNS (`{column}` {PySparkType.to_string(dtype)})")
 
 
 @functools.cache
