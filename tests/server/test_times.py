@@ -62,8 +62,14 @@ def test_corrected_times_reach_the_warehouse(live):
         {"type": "track", "userId": "u", "event": "E", "messageId": "skew-1", "timestamp": "2024-05-01T13:00:00Z"},
         {"type": "track", "userId": "u", "event": "E", "messageId": "skew-2",
          "originalTimestamp": "2024-05-01T12:59:00Z"}]}
-    assert live.post("batch", batch).status_code == 200
+    odd = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "2024-05-01", "2024-05-01 20:00:00.1234567",
+           "2024-05-01T12:00:00+0530"]
+    batch["batch"] += [{"type": "track", "userId": "u", "event": "E", "messageId": f"odd-{i}", "timestamp": t,
+                        "sentAt": t} for i, t in enumerate(odd)]
+    response = live.post("batch", batch)
+    assert response.status_code == 200 and response.json()["accepted"] == 2 + len(odd)
     live.load()
+    assert live.intake.loader.quarantined == 0, "times the edge accepts must load"
     with Warehouse.open(live.settings) as wh:
         rows = {r["message_id"]: r for r in wh.fetch(wh.table("events")).to_pylist()}
     for mid, transit in (("skew-1", 5), ("skew-2", 65)):

@@ -27,11 +27,14 @@ wakes from each fsync wanting the GIL back to acknowledge the requests; with the
 5 ms behind the event loop on every commit, which is most of a single event's latency."""
 
 
-def create_app(settings: Settings, load_interval: float = 1.0, commit_window: float = 0.0) -> Edge:
+def create_app(settings: Settings, load_interval: float = 1.0, commit_window: float = 0.0,
+               loader_process: bool = False) -> Edge:
     """The collection ASGI app; its lifespan starts the intake (spool, loader) and drains it on shutdown.
 
-    `app.state.intake` is the running `Intake`."""
-    intake = Intake(settings, load_interval=load_interval, commit_window=commit_window)
+    `app.state.intake` is the running `Intake`. `loader_process`: load the spool in a separate
+    process (`loadworker`) instead of a thread of this one — what `serve` does."""
+    intake = Intake(settings, load_interval=load_interval, commit_window=commit_window,
+                    loader_process=loader_process)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -66,6 +69,7 @@ def create_app(settings: Settings, load_interval: float = 1.0, commit_window: fl
         return Response(status_code=200, media_type="application/json", content=dumps(
             {"ok": intake.spool is not None, "loaded": loader.loaded if loader else 0,
              "load_failures": loader.failures if loader else 0, "lock_waits": loader.lock_waits if loader else 0,
+             "quarantined": loader.quarantined if loader else 0,
              "fsyncs": intake.spool.commits if intake.spool else 0}))
 
     return Edge(intake, api)
@@ -80,5 +84,5 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, load_in
     import uvicorn
 
     sys.setswitchinterval(SWITCH_INTERVAL)
-    uvicorn.run(create_app(settings, load_interval=load_interval), host=host, port=port, log_level="warning",
+    uvicorn.run(create_app(settings, load_interval=load_interval, loader_process=True), host=host, port=port, log_level="warning",
                 access_log=False, server_header=False, date_header=False, proxy_headers=False)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from flywheel.config import Settings
 from flywheel.jsoncodec import dumps
-from flywheel.server.loader import DEDUPE_DAYS, Loader, recent_message_ids, recover
+from flywheel.server.loader import DEDUPE_DAYS, Loader, open_when_free, recent_message_ids, recover
+from flywheel.server.loadworker import LoadWorker
 from flywheel.server.rules import CollectError, accept, decode, received_now, write_key
 from flywheel.server.sources import WriteKeys, keys_file
 from flywheel.server.spool import Spool, SpoolLock, close_leftovers, spool_dir
-from flywheel.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,14 @@ class Outcome:
 class Intake:
     """The running collector: write keys, spool, dedupe index and loader, started and stopped together."""
 
-    def __init__(self, settings: Settings, load_interval: float = 1.0, commit_window: float = 0.0):
+    def __init__(self, settings: Settings, load_interval: float = 1.0, commit_window: float = 0.0,
+                 loader_process: bool = False):
         self.settings = settings
         self.zone = settings.tz
         self.keys = WriteKeys(keys_file(settings.db_path))
         self.directory = spool_dir(settings.db_path)
         self.load_interval, self.commit_window = load_interval, commit_window
+        self.loader_process = loader_process
         self.recent = RecentIds()
         self.spool: Spool | None = None
         self.loader: Loader | None = None
@@ -85,10 +87,11 @@ class Intake:
         recover(self.settings)
         self._lock = SpoolLock(self.directory)
         close_leftovers(self.directory)
-        with Warehouse.open(self.settings) as wh:
+        with open_when_free(self.settings) as wh:
             self.recent.add(recent_message_ids(wh))
         self.spool = Spool(self.directory, window=self.commit_window)
-        self.loader = Loader(self.settings, self.spool, self.load_interval)
+        apply = LoadWorker(self.settings) if self.loader_process else None
+        self.loader = Loader(self.settings, self.spool, self.load_interval, apply)
         self.loader.start()
         log.info("collecting into %s (spool %s)", self.settings.db_path, self.directory)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from flywheel.collect import ingest_file
 from flywheel.config import Settings
+from flywheel.server.loadworker import apply_once
 from flywheel.server.spool import (
     Spool,
     SpoolLock,
@@ -34,17 +35,21 @@ log = logging.getLogger(__name__)
 DEDUPE_DAYS = 7
 
 
-def apply_segments(wh: Warehouse, directory: Path) -> int:
-    """Apply every closed segment, oldest first; returns the number of events newly stored."""
-    loaded = 0
+def apply_segments(wh: Warehouse, directory: Path) -> tuple[int, int]:
+    """Apply every closed segment, oldest first; returns the events newly stored and quarantined.
+
+    Call with the warehouse open: DuckDB's one-writer lock is what keeps two processes (a server's
+    loader and `flywheel events stats` after a crash) from applying the same segment at once."""
+    loaded = quarantined = 0
     for path in closed_segments(directory):
         report = ingest_file(wh, path, source="segment")
         loaded += report.loaded
+        quarantined += report.quarantined
         if report.quarantined:
             log.warning("%s: %d spooled lines quarantined: %s", path.name, report.quarantined,
                         report.quarantine_reasons)
         path.unlink(missing_ok=True)
-    return loaded
+    return loaded, quarantined
 
 
 def recover(settings: Settings) -> int:
@@ -61,7 +66,7 @@ def recover(settings: Settings) -> int:
         if not closed_segments(directory):
             return 0
         with open_when_free(settings) as wh:
-            return apply_segments(wh, directory)
+            return apply_segments(wh, directory)[0]
     finally:
         lock.release()
 
@@ -96,15 +101,15 @@ def open_when_free(settings: Settings, wait: float = 30.0) -> Warehouse:
 class Loader:
     """A background thread: every `interval` seconds, rotate the spool and apply closed segments.
 
-    Each cycle opens the warehouse, applies, and closes it again (DuckDB has one writer process);
-    while another process holds it the segments simply wait for a later cycle.
+    `apply(wait)` does one load cycle — in this process (`apply_once`, the default) or in a
+    `LoadWorker` process (what `flywheel serve` uses) — and reports `{"loaded", "quarantined"}` or
+    `{"error": "busy"|"failed"}`. A busy warehouse (another process has it) just means a later cycle.
     """
 
-    def __init__(self, settings: Settings, spool: Spool, interval: float = 1.0):
+    def __init__(self, settings: Settings, spool: Spool, interval: float = 1.0, apply=None):
         self.settings, self.spool, self.interval = settings, spool, interval
-        self.loaded = 0
-        self.failures = 0
-        self.lock_waits = 0
+        self.apply = apply or (lambda wait: apply_once(settings, wait))
+        self.loaded = self.quarantined = self.failures = self.lock_waits = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -126,26 +131,33 @@ class Loader:
         self._thread.join()
 
     def _run(self) -> None:
-        while True:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            stopping = self._stop.is_set()
-            self._cycle(wait=60.0 if stopping else 0.5)
-            self._idle.set()
-            if stopping:
-                return
+        try:
+            while True:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                stopping = self._stop.is_set()
+                self._cycle(wait=60.0 if stopping else 0.5)
+                self._idle.set()
+                if stopping:
+                    return
+        finally:
+            close = getattr(self.apply, "close", None)
+            if close:
+                close()
 
     def _cycle(self, wait: float) -> None:
         try:
             self.spool.rotate()
             if not closed_segments(self.spool.directory):
                 return
-            with open_when_free(self.settings, wait) as wh:
-                self.loaded += apply_segments(wh, self.spool.directory)
-        except Exception as e:  # a bad segment or a busy warehouse must not stop collection; retried next cycle
-            if is_lock_conflict(e):
-                self.lock_waits += 1
-                log.info("warehouse busy in another process; loading later")
-            else:
-                self.failures += 1
-                log.exception("loading the spool failed; segments are kept and retried")
+            result = self.apply(wait)
+        except Exception:
+            log.exception("loading the spool failed; segments are kept and retried")
+            result = {"error": "failed"}
+        if result.get("error") == "busy":
+            self.lock_waits += 1
+        elif result.get("error"):
+            self.failures += 1
+        else:
+            self.loaded += result["loaded"]
+            self.quarantined += result["quarantined"]
