@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.datatypes as dt
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TS = "timestamp('UTC')"
 
@@ -178,6 +178,9 @@ TABLES: tuple[Table, ...] = (
             F("traits", "string", "identify/group traits as JSON, contact fields removed", 2),
             F("context", "string", "context object as JSON, contact fields removed", 2),
             _RUN,
+            # last: a v1 warehouse gains it by migration (ADD COLUMN appends), same column order
+            F("extra", "string", "other top-level fields as sent (integrations, category, …) as JSON, "
+              "contact fields removed", 2),
         ),
         ("message_id",),
     ),

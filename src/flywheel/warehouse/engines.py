@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import ibis
+import ibis.expr.datatypes as dt
 import pyarrow as pa
 from ibis.backends import BaseBackend
+from ibis.backends.sql.datatypes import DuckDBType, PySparkType
 
 from flywheel.errors import EngineError
 
@@ -41,6 +43,10 @@ class Engine:
 
     def drop_materialized(self, con: BaseBackend, name: str) -> None:
         con.drop_table(name, force=True)
+
+    def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
+        """Add a nullable column to a stored table (schema migrations); Ibis has no ALTER TABLE."""
+        raise NotImplementedError
 
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """Replace the stored rows that share a natural key with `rows` by `rows`.
@@ -84,6 +90,9 @@ class DuckDBEngine(Engine):
         """A temporary table: kept in memory (spilling if needed), never written to the file."""
         con.create_table(name, expr, temp=True, overwrite=True)
 
+    def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
+        con.raw_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')
+
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """DuckDB deletes in place (inside the file's transaction): raw SQL, since Ibis has no DELETE."""
         raw = con.con
@@ -124,6 +133,9 @@ class SparkEngine(Engine):
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
         session.catalog.setCurrentDatabase(SPARK_DATABASE)
         return ibis.pyspark.connect(session)
+
+    def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
+        con.raw_sql(f"ALTER TABLE `{table}` ADD COLUMNS (`{column}` {PySparkType.to_string(dtype)})")
 
 
 @functools.cache

@@ -32,7 +32,20 @@ def _create_all(wh: "Warehouse") -> None:
             wh.con.create_table(t.name, schema=t.schema)
 
 
-MIGRATIONS = {1: _create_all}
+def _add_missing_columns(wh: "Warehouse") -> None:
+    """Columns the catalog gained after a table was created (v2: `events.extra`), added as nullable."""
+    existing = set(wh.con.list_tables())
+    for t in TABLES:
+        if t.name not in existing:
+            continue
+        stored = set(wh.con.table(t.name).columns)
+        for f in t.fields:
+            if f.name not in stored:
+                wh.engine.add_column(wh.con, t.name, f.name, f.dtype.copy(nullable=True))
+                log.info("added column %s.%s", t.name, f.name)
+
+
+MIGRATIONS = {1: _create_all, 2: _add_missing_columns}
 """Forward migrations by target version; each takes the warehouse and brings it to that version."""
 
 
