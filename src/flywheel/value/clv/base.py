@@ -146,7 +146,10 @@ class BTYDModel:
         return np.ones(len(self.param_names))
 
     def _likelihood_with_gradient(self, *columns: np.ndarray) -> Callable | None:
-        """Optional: a function params -> (per-row LL, per-row gradient of shape (k, rows)).
+        """Optional: a function (params, weights=None) -> (per-row LL, gradient).
+
+        The gradient is per row, shape (k, rows), or with `weights` its weighted sum over rows,
+        shape (k,) (which a model may compute without building the per-row array).
 
         Models that supply it are fitted with the exact gradient and need no polishing pass; the
         function may precompute whatever depends on the data only (it is built once per fit).
@@ -220,7 +223,7 @@ class BTYDModel:
 
         try:
             if exact is not None:
-                hessian = _hessian_from_gradient(lambda p: -(exact(p)[1] @ counts), params)
+                hessian = _hessian_from_gradient(lambda p: -exact(p, counts)[1], params)
             else:
                 hessian = numerical_hessian(negative_ll, params)
             covariance = np.linalg.inv(hessian)
@@ -251,9 +254,9 @@ class BTYDModel:
         def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
             params = np.exp(log_params)
             with np.errstate(all="ignore"):
-                ll, grad = exact(params)
+                ll, grad = exact(params, counts)
                 value = -(counts @ ll) / total + penalizer * np.sum(params**2)
-                gradient = (-(grad @ counts) / total + 2 * penalizer * params) * params
+                gradient = (-grad / total + 2 * penalizer * params) * params
             if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
                 return 1e100, np.zeros_like(log_params)
             return float(value), gradient

@@ -48,7 +48,7 @@ class BetaGeoModel(PurchaseModel):
         has_drop = (ux > 0) | bool(shift)
         safe_x = np.where(has_drop, ux, 1.0)
 
-        def evaluate(params):
+        def evaluate(params, weights=None):
             r, alpha, a, b = params
             rx = r + ux
             log_big, log_t = np.log(alpha + u_big)[i_big], np.log(alpha + ut)[it]
@@ -66,7 +66,8 @@ class BetaGeoModel(PurchaseModel):
                    + w_dropped * (digamma(a + 1) - psi_sum)[ix])
             d_b = (-(digamma(b) - digamma(a + b)) + w_alive * (digamma(b + ux + shift) - psi_sum)[ix]
                    + w_dropped * (digamma(b + safe_x - 1 + shift) - psi_sum)[ix])
-            return ll, np.vstack([d_r, d_alpha, d_a, d_b])
+            grad = np.vstack([d_r, d_alpha, d_a, d_b])
+            return ll, grad if weights is None else grad @ weights
 
         return evaluate
 

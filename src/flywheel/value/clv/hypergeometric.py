@@ -19,7 +19,7 @@ import numpy as np
 # Relative size of the neglected tail (all four sums) at which a row stops.
 TOLERANCE = 1e-17
 # Bound on the terms of the rows with z closest to 1 (z > 0.999 only at absurd trial parameters).
-MAX_TERMS = 50_000
+MAX_TERMS = 20_000
 
 
 def hyp2f1_b_c(b: np.ndarray, c: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

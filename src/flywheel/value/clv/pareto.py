@@ -68,6 +68,14 @@ def _tail_with_gradient(params, x, t) -> tuple[np.ndarray, np.ndarray]:
     return log_tail, grad
 
 
+def _pairs(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Code of each row's distinct (x, t) pair, and the pairs' x and t."""
+    ux, ix = np.unique(x, return_inverse=True)
+    ut, it = np.unique(t, return_inverse=True)
+    keys, code = np.unique(ix.reshape(-1).astype(np.int64) * len(ut) + it.reshape(-1), return_inverse=True)
+    return code.reshape(-1), (ux[keys // len(ut)], ut[keys % len(ut)])
+
+
 def _log_parts(params, x, t_x, big_t) -> tuple[np.ndarray, np.ndarray]:
     """(log of the alive-at-T term, log of the full likelihood), both without the gamma head."""
     r, alpha, s, beta = params
@@ -96,33 +104,46 @@ class ParetoNBDModel(PurchaseModel):
     def _likelihood_with_gradient(self, x, t_x, big_t):
         """Exact per-row LL and gradient in (r, alpha, s, beta); see `_tail_with_gradient`.
 
-        The two tails are computed once per distinct (x, T) and (x, t_x) pair, a few percent of the
-        distinct rows on real summaries, then gathered.
+        The likelihood is U(x, T) + tail(x, t_x) with U = alive at T minus the tail after T. Both
+        parts are computed once per distinct (x, T) and (x, t_x) pair (a few percent of the distinct
+        rows on real summaries); per row only their log-sum and its weights remain.
         """
-        pairs_big, i_big = np.unique(np.column_stack([x, big_t]), axis=0, return_inverse=True)
-        pairs_t, i_t = np.unique(np.column_stack([x, t_x]), axis=0, return_inverse=True)
-        i_big, i_t = i_big.reshape(-1), i_t.reshape(-1) + len(pairs_big)
-        pair_x = np.concatenate([pairs_big[:, 0], pairs_t[:, 0]])
-        pair_t = np.concatenate([pairs_big[:, 1], pairs_t[:, 1]])
+        code_big, pairs_big = _pairs(x, big_t)
+        code_t, pairs_t = _pairs(x, t_x)
+        n_big = len(pairs_big[0])
+        pair_x = np.concatenate([pairs_big[0], pairs_t[0]])
+        pair_t = np.concatenate([pairs_big[1], pairs_t[1]])
         ux, ix = np.unique(x, return_inverse=True)
         ix = ix.reshape(-1)
+        bx, bt = pairs_big
 
-        def evaluate(params):
+        def evaluate(params, weights=None):
             r, alpha, s, beta = params
             log_tail, tail_grad = _tail_with_gradient(params, pair_x, pair_t)
-            rho = r + x
-            log_a, log_b = np.log(alpha + big_t), np.log(beta + big_t)
-            log_alive = -rho * log_a - s * log_b
-            alive_grad = np.vstack([-log_a, -rho / (alpha + big_t), -log_b, -s / (beta + big_t)])
-            tail_big, tail_t = log_tail[i_big], log_tail[i_t]
-            log_until = log_alive + np.log(-np.expm1(np.minimum(tail_big - log_alive, 0.0)))
-            log_total = np.logaddexp(log_until, tail_t)
-            head = (gammaln(r + ux) - gammaln(r))[ix] + r * np.log(alpha) + s * np.log(beta)
-            head_grad = np.vstack([(digamma(r + ux) - digamma(r))[ix] + np.log(alpha),
-                                   np.full(len(x), r / alpha), np.full(len(x), np.log(beta)), np.full(len(x), s / beta)])
-            w_alive, w_big, w_t = (np.exp(v - log_total) for v in (log_alive, tail_big, tail_t))
-            grad = head_grad + w_alive * alive_grad - w_big * tail_grad[:, i_big] + w_t * tail_grad[:, i_t]
-            return head + log_total, grad
+            # U per (x, T) pair, in logs, with the gradient of log U.
+            log_a, log_b = np.log(alpha + bt), np.log(beta + bt)
+            log_alive = -(r + bx) * log_a - s * log_b
+            alive_grad = np.vstack([-log_a, -(r + bx) / (alpha + bt), -log_b, -s / (beta + bt)])
+            tail_big = log_tail[:n_big]
+            ratio = np.exp(np.minimum(tail_big - log_alive, 0.0))
+            log_u = log_alive + np.log(-np.expm1(np.log(ratio)))
+            u_grad = (alive_grad - ratio * tail_grad[:, :n_big]) / (1.0 - ratio)
+            # Per row: log(U + tail(t_x)) and the share of U in it.
+            lu, lt = log_u[code_big], log_tail[n_big:][code_t]
+            log_total = np.logaddexp(lu, lt)
+            share = np.exp(lu - log_total)
+            head_x = gammaln(r + ux) - gammaln(r)
+            ll = head_x[ix] + r * np.log(alpha) + s * np.log(beta) + log_total
+            d_head_x = digamma(r + ux) - digamma(r)
+            constant = np.array([np.log(alpha), r / alpha, np.log(beta), s / beta])
+            if weights is None:
+                grad = (constant[:, None] + np.vstack([d_head_x[ix], np.zeros((3, len(x)))])
+                        + share * u_grad[:, code_big] + (1 - share) * tail_grad[:, n_big:][:, code_t])
+                return ll, grad
+            grad = (constant * weights.sum() + np.array([d_head_x @ np.bincount(ix, weights, len(ux)), 0, 0, 0])
+                    + u_grad @ np.bincount(code_big, weights * share, n_big)
+                    + tail_grad[:, n_big:] @ np.bincount(code_t, weights * (1 - share), len(pairs_t[0])))
+            return ll, grad
 
         return evaluate
 
