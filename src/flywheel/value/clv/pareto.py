@@ -4,13 +4,15 @@ Purchase rates are gamma(r, alpha), lifetimes exponential with gamma(s, beta) de
 likelihood needs Gauss hypergeometric functions whose textbook form overflows once frequency reaches
 the thousands; here each one is rewritten (Euler's transformation) into a bounded 2F1(1, b; c; z)
 times powers that are taken in logs, and the subtraction of the two 2F1 terms is arranged so that
-only non-negative quantities are ever added.
+only non-negative quantities are ever added. The 2F1 is summed by `hypergeometric.hyp2f1_b_c`
+(scipy's hyp2f1 returns NaN for b in the hundreds with z near 1), which also gives the exact
+gradient used by the fit.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import digamma, gammaln, hyp2f1
+from scipy.special import digamma, gammaln
 
 from flywheel.value.clv.hypergeometric import hyp2f1_b_c
 from flywheel.value.clv.purchase_model import PurchaseModel
@@ -28,11 +30,11 @@ def _log_tail(params, x, t) -> np.ndarray:
     log_power = -(r + x) * np.log(alpha + t) - s * np.log(beta + t)
     if alpha >= beta:
         z = (alpha - beta) / (alpha + t)
-        log_f = np.log(hyp2f1(1.0, r + x, m + 1.0, z))
+        log_f = np.log(hyp2f1_b_c(r + x, m + 1.0, z)[0])
     else:
         z = (beta - alpha) / (beta + t)
         # (alpha+t)^(1-r-x) (beta+t)^-(s+1) = power * (alpha+t)/(beta+t) = power * (1 - z)
-        log_f = np.log(hyp2f1(1.0, s + 1.0, m + 1.0, z)) + np.log1p(-z)
+        log_f = np.log(hyp2f1_b_c(s + 1.0, m + 1.0, z)[0]) + np.log1p(-z)
     return np.log(s) - np.log(m) + log_power + log_f
 
 
