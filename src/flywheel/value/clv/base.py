@@ -92,6 +92,30 @@ def compress(weights: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, lis
     return counts[keep], rows[::-1]
 
 
+def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Code of each row's distinct combination of values, and those combinations as columns.
+
+    `[col[code] for col in distinct]` rebuilds the input; predictions are computed once per
+    distinct row and gathered with `code`.
+    """
+    key, values = np.zeros(len(columns[0]), dtype=np.int64), []
+    size = 1
+    for column in columns:
+        distinct, code = np.unique(column, return_inverse=True)
+        values.append(distinct)
+        key = key * len(distinct) + code.reshape(-1)
+        size *= len(distinct)
+    if size >= 2**62:  # the combined key could overflow: sort whole rows instead
+        unique, code = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+        return code.reshape(-1), [unique[:, i] for i in range(unique.shape[1])]
+    keys, code = np.unique(key, return_inverse=True)
+    rows = []
+    for distinct in reversed(values):
+        rows.append(distinct[keys % len(distinct)])
+        keys = keys // len(distinct)
+    return code.reshape(-1), rows[::-1]
+
+
 def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
     grad = np.empty_like(x)
     for i in range(len(x)):

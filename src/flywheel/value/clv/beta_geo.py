@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from flywheel.value.clv.purchase_model import PurchaseModel, customer_columns, horizon
+from flywheel.value.clv.purchase_model import PurchaseModel
 
 
 class BetaGeoModel(PurchaseModel):
@@ -79,7 +79,7 @@ class BetaGeoModel(PurchaseModel):
         log_odds = np.log(a) - np.log(denominator) + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x))
         return np.where(has_drop, -np.logaddexp(0.0, log_odds), 0.0)
 
-    def _conditional_purchases(self, params, t, x, t_x, big_t):
+    def _purchases_if_alive(self, params, t, x, big_t):
         r, alpha, a, b = params
         if abs(a - 1) < 1e-7:  # removable singularity of the closed form at a = 1
             a = 1 + 1e-7
@@ -87,16 +87,11 @@ class BetaGeoModel(PurchaseModel):
         z = t / (alpha + big_t + t)
         # Euler's transformation keeps the 2F1 bounded: 1 - (1-z)^(a-1) 2F1(a+bb-1-r, a-1; a+bb+x-1; z).
         bracket = 1.0 - (1.0 - z) ** (a - 1) * hyp2f1(a + bb - 1 - r, a - 1, a + bb + x - 1, z)
-        alive = np.exp(self._log_probability_alive(params, x, t_x, big_t))
-        return alive * (a + bb + x - 1) / (a - 1) * bracket
+        return (a + bb + x - 1) / (a - 1) * bracket
 
-    def probability_no_purchase(self, t, frequency, recency, T) -> np.ndarray:
-        """Probability of no purchase in the next `t` periods: dropped out, or alive and quiet."""
-        r, alpha, a, b = self._param_array()
-        x, t_x, big_t = customer_columns(frequency, recency, T)
-        alive = np.exp(self._log_probability_alive(np.array([r, alpha, a, b]), x, t_x, big_t))
-        quiet = np.exp((r + x) * (np.log(alpha + big_t) - np.log(alpha + big_t + horizon(t))))
-        return 1.0 - alive * (1.0 - quiet)
+    def _quiet_if_alive(self, params, t, x, big_t):
+        r, alpha = params[:2]
+        return np.exp((r + x) * (np.log(alpha + big_t) - np.log(alpha + big_t + t)))
 
     def _start(self, x, t_x, big_t, *, weights):
         mean_rate = max(float(weights @ x) / float(weights @ np.maximum(big_t, 1e-9)), 1e-3)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from flywheel.value.clv.base import distinct_rows
 from flywheel.value.clv.hypergeometric import hyp2f1_b_c
 from flywheel.value.clv.purchase_model import PurchaseModel
 
@@ -21,21 +22,12 @@ from flywheel.value.clv.purchase_model import PurchaseModel
 def _log_tail(params, x, t) -> np.ndarray:
     """log( s * integral_t^inf (alpha+u)^-(r+x) (beta+u)^-(s+1) du ), the chance of dying after t.
 
-    Closed form: (s/m) (alpha+t)^-(r+x) (beta+t)^-s 2F1(1, r+x; m+1; (alpha-beta)/(alpha+t)) when
-    alpha >= beta, and the mirror image with the roles of the two rates swapped otherwise; in both the
-    2F1 lies between 1 and m/s (or grows only polynomially), so it never overflows.
+    Closed form (`_log_integral`): (s/m) (alpha+t)^-(r+x) (beta+t)^-s 2F1(1, r+x; m+1; (alpha-beta)/(alpha+t))
+    when alpha >= beta, and the mirror image with the roles of the two rates swapped otherwise; in
+    both the 2F1 lies between 1 and m/s, so it never overflows.
     """
     r, alpha, s, beta = params
-    m = r + s + x
-    log_power = -(r + x) * np.log(alpha + t) - s * np.log(beta + t)
-    if alpha >= beta:
-        z = (alpha - beta) / (alpha + t)
-        log_f = np.log(hyp2f1_b_c(r + x, m + 1.0, z)[0])
-    else:
-        z = (beta - alpha) / (beta + t)
-        # (alpha+t)^(1-r-x) (beta+t)^-(s+1) = power * (alpha+t)/(beta+t) = power * (1 - z)
-        log_f = np.log(hyp2f1_b_c(s + 1.0, m + 1.0, z)[0]) + np.log1p(-z)
-    return np.log(s) - np.log(m) + log_power + log_f
+    return np.log(s) + _log_integral(r + x, s + 1.0, alpha + t, beta + t)
 
 
 def _tail_with_gradient(params, x, t) -> tuple[np.ndarray, np.ndarray]:
@@ -70,12 +62,25 @@ def _tail_with_gradient(params, x, t) -> tuple[np.ndarray, np.ndarray]:
     return log_tail, grad
 
 
-def _pairs(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Code of each row's distinct (x, t) pair, and the pairs' x and t."""
-    ux, ix = np.unique(x, return_inverse=True)
-    ut, it = np.unique(t, return_inverse=True)
-    keys, code = np.unique(ix.reshape(-1).astype(np.int64) * len(ut) + it.reshape(-1), return_inverse=True)
-    return code.reshape(-1), (ux[keys // len(ut)], ut[keys % len(ut)])
+def _log_integral(p, q, big_a, big_b) -> np.ndarray:
+    """log of the integral over u > 0 of (A+u)^-p (B+u)^-q, for p + q > 1, elementwise.
+
+    1/(p+q-1) A^-p B^-(q-1) 2F1(1, p; p+q; (A-B)/A) when A >= B, and the mirror image otherwise.
+    """
+    p, q, big_a, big_b = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (p, q, big_a, big_b)))
+    first = big_a >= big_b
+    lead, other = np.where(first, p, q), np.where(first, q, p)
+    high, low = np.where(first, big_a, big_b), np.where(first, big_b, big_a)
+    f = hyp2f1_b_c(lead, p + q, (high - low) / high)[0]
+    return -np.log(p + q - 1) - lead * np.log(high) - (other - 1) * np.log(low) + np.log(f)
+
+
+def _log_share_of_purchase(rho, s, rate_a, rate_b) -> np.ndarray:
+    """log E[lam / (lam + mu)] for independent lam ~ gamma(rho, rate_a), mu ~ gamma(s, rate_b).
+
+    lam/(lam+mu) is the integral over u of lam e^-u(lam+mu), whose expectation has closed form.
+    """
+    return np.log(rho) + rho * np.log(rate_a) + s * np.log(rate_b) + _log_integral(rho + 1.0, s, rate_a, rate_b)
 
 
 def _log_parts(params, x, t_x, big_t) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +115,8 @@ class ParetoNBDModel(PurchaseModel):
         parts are computed once per distinct (x, T) and (x, t_x) pair (a few percent of the distinct
         rows on real summaries); per row only their log-sum and its weights remain.
         """
-        code_big, pairs_big = _pairs(x, big_t)
-        code_t, pairs_t = _pairs(x, t_x)
+        code_big, pairs_big = distinct_rows(x, big_t)
+        code_t, pairs_t = distinct_rows(x, t_x)
         n_big = len(pairs_big[0])
         pair_x = np.concatenate([pairs_big[0], pairs_t[0]])
         pair_t = np.concatenate([pairs_big[1], pairs_t[1]])
@@ -153,16 +158,27 @@ class ParetoNBDModel(PurchaseModel):
         log_alive, log_total = _log_parts(params, x, t_x, big_t)
         return np.minimum(log_alive - log_total, 0.0)
 
-    def _conditional_purchases(self, params, t, x, t_x, big_t):
+    def _purchases_if_alive(self, params, t, x, big_t):
         r, alpha, s, beta = params
-        alive = np.exp(self._log_probability_alive(params, x, t_x, big_t))
         span = np.log1p(t / (beta + big_t))
         # (1 - ((beta+T)/(beta+T+t))^(s-1)) / (s-1), with its limit `span` at s = 1
         if abs(s - 1) < 1e-8:
             growth = span
         else:
             growth = -np.expm1(-(s - 1) * span) / (s - 1)
-        return alive * (r + x) * (beta + big_t) / (alpha + big_t) * growth
+        return (r + x) * (beta + big_t) / (alpha + big_t) * growth
+
+    def _quiet_if_alive(self, params, t, x, big_t):
+        """Alive at T, the rates are gamma(r+x, alpha+T) and gamma(s, beta+T); no purchase in t means
+        death before the next purchase, or neither within t: E[mu/(lam+mu)] + E[lam/(lam+mu) e^-(lam+mu)t].
+        """
+        r, alpha, s, beta = params
+        rho = r + x
+        rate_a, rate_b = alpha + big_t, beta + big_t
+        now = _log_share_of_purchase(rho, s, rate_a, rate_b)
+        later = _log_share_of_purchase(rho, s, rate_a + t, rate_b + t)
+        log_k = rho * (np.log(rate_a) - np.log(rate_a + t)) + s * (np.log(rate_b) - np.log(rate_b + t))
+        return np.clip(1.0 - np.exp(now) + np.exp(log_k + later), 0.0, 1.0)
 
     def _start(self, x, t_x, big_t, *, weights):
         mean_rate = max(float(weights @ x) / float(weights @ np.maximum(big_t, 1e-9)), 1e-3)
