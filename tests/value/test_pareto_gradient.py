@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import hyp2f1
 
-from flywheel.value import ParetoNBDModel
+from flywheel.value import GammaGammaModel, ParetoNBDModel
 from flywheel.value.clv import base
 from flywheel.value.clv.hypergeometric import hyp2f1_b_c
 from flywheel.value.clv.simulate import simulate_pareto_nbd
@@ -96,3 +96,17 @@ def test_warm_start_reaches_the_same_maximum(cdnow_summary, monkeypatch):
     for name in direct.params_:
         assert warm.params_[name] == pytest.approx(direct.params_[name], rel=1e-4)
         assert 0 < direct.standard_errors_[name] < direct.params_[name]
+
+
+def test_gamma_gamma_gradient_matches_finite_differences(cdnow_summary):
+    repeat = cdnow_summary[cdnow_summary["frequency"] > 0]
+    x, m = repeat["frequency"].to_numpy(float), repeat["monetary_value"].to_numpy(float)
+    model = GammaGammaModel()
+    for params in (np.array([6.25, 3.74, 15.44]), np.array([0.5, 20.0, 300.0])):
+        ll, grad = model._likelihood_with_gradient(x, m)(params)
+        np.testing.assert_allclose(ll, model._row_log_likelihood(params, x, m), rtol=1e-12)
+        for i in range(3):
+            step = np.zeros(3)
+            step[i] = 1e-6 * params[i]
+            numeric = (model._row_log_likelihood(params + step, x, m) - model._row_log_likelihood(params - step, x, m)) / (2 * step[i])
+            np.testing.assert_allclose(grad[i], numeric, rtol=1e-5, atol=1e-8)

@@ -9,7 +9,7 @@ including its Jacobian terms), which is what reproduces the published LL of -405
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 
 from flywheel.value.clv.base import BTYDModel, DataError, as_column, same_length
 from flywheel.value.clv.purchase_model import PurchaseModel
@@ -43,6 +43,24 @@ class GammaGammaModel(BTYDModel):
         px = p * x
         return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
                 + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(v + m * x))
+
+    def _likelihood_with_gradient(self, x, m):
+        """Exact per-row LL and gradient in (p, q, v); the logs of the data are taken once per fit."""
+        log_m, log_x, mx = np.log(m), np.log(x), m * x
+
+        def evaluate(params, weights=None):
+            p, q, v = params
+            px = p * x
+            log_vmx = np.log(v + mx)
+            psi_sum = digamma(px + q)
+            ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
+                  + (px - 1) * log_m + px * log_x - (px + q) * log_vmx)
+            grad = np.vstack([x * (psi_sum - digamma(px) + log_m + log_x - log_vmx),
+                              psi_sum - digamma(q) + np.log(v) - log_vmx,
+                              q / v - (px + q) / (v + mx)])
+            return ll, grad if weights is None else grad @ weights
+
+        return evaluate
 
     def _start(self, x, m, *, weights):
         mean = float(weights @ m) / float(weights.sum())
