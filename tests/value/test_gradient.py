@@ -24,6 +24,8 @@ def test_exact_gradient_matches_finite_differences(model_class):
         numeric = (model._row_log_likelihood(params + step, x, t_x, big_t).sum()
                    - model._row_log_likelihood(params - step, x, t_x, big_t).sum()) / 2e-6
         assert gradient[i].sum() == pytest.approx(numeric, rel=1e-5, abs=1e-4)
+    weights = np.random.default_rng(0).random(len(x))  # the fit's path: the weighted sum, built per pair
+    np.testing.assert_allclose(exact(params, weights)[1], gradient @ weights, rtol=1e-10)
 
 
 def test_warm_start_reaches_the_same_maximum(cdnow_summary, monkeypatch):

@@ -62,12 +62,15 @@ def test_pareto_predictions_match_integration(params):
         def individual(lam, mu):
             alive = lam**x * np.exp(-(lam + mu) * big_t)
             gone = lam**x * mu / (lam + mu) * (np.exp(-(lam + mu) * t_x) - np.exp(-(lam + mu) * big_t))
-            return alive + gone, alive, alive * lam / mu * (1 - np.exp(-mu * t))
+            quiet = alive * (mu / (lam + mu) + lam / (lam + mu) * np.exp(-(lam + mu) * t))
+            return alive + gone, alive, alive * lam / mu * (1 - np.exp(-mu * t)), quiet
 
-        total, alive, purchases = _integrate(stats.gamma(r, scale=1 / alpha), stats.gamma(s, scale=1 / beta), individual)
+        total, alive, purchases, quiet = _integrate(stats.gamma(r, scale=1 / alpha), stats.gamma(s, scale=1 / beta), individual)
         assert model.log_likelihood(x, t_x, big_t)[0] == pytest.approx(np.log(total), abs=1e-4)
         assert model.probability_alive(x, t_x, big_t)[0] == pytest.approx(alive / total, rel=1e-4)
         assert model.predict_purchases(t, x, t_x, big_t)[0] == pytest.approx(purchases / total, rel=1e-3)
+        dead = (total - alive) / total
+        assert model.probability_no_purchase(t, x, t_x, big_t)[0] == pytest.approx(dead + quiet / total, rel=1e-4)
 
 
 def test_predictions_need_a_fit():

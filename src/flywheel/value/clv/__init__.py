@@ -5,6 +5,8 @@ from flywheel.value.clv.beta_geo import BetaGeoModel, ModifiedBetaGeoModel
 from flywheel.value.clv.evaluate import evaluate_holdout, evaluate_transactions
 from flywheel.value.clv.gamma_gamma import GammaGammaModel
 from flywheel.value.clv.pareto import ParetoNBDModel
+from flywheel.value.clv.scoring import SCORE_COLUMNS, score_customers
+from flywheel.value.clv.simulate import simulate_bgnbd, simulate_gamma_gamma, simulate_pareto_nbd
 from flywheel.value.clv.summary import (
            SummaryError,
            calibration_and_holdout,
@@ -19,9 +21,14 @@ __all__ = [
            "NotFittedError",
            "ParameterError",
            "ParetoNBDModel",
+           "SCORE_COLUMNS",
            "SummaryError",
            "calibration_and_holdout",
            "evaluate_holdout",
            "evaluate_transactions",
+           "score_customers",
+           "simulate_bgnbd",
+           "simulate_gamma_gamma",
+           "simulate_pareto_nbd",
            "summary_from_transactions",
 ]

@@ -92,6 +92,30 @@ def compress(weights: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, lis
     return counts[keep], rows[::-1]
 
 
+def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Code of each row's distinct combination of values, and those combinations as columns.
+
+    `[col[code] for col in distinct]` rebuilds the input; predictions are computed once per
+    distinct row and gathered with `code`.
+    """
+    key, values = np.zeros(len(columns[0]), dtype=np.int64), []
+    size = 1
+    for column in columns:
+        distinct, code = np.unique(column, return_inverse=True)
+        values.append(distinct)
+        key = key * len(distinct) + code.reshape(-1)
+        size *= len(distinct)
+    if size >= 2**62:  # the combined key could overflow: sort whole rows instead
+        unique, code = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+        return code.reshape(-1), [unique[:, i] for i in range(unique.shape[1])]
+    keys, code = np.unique(key, return_inverse=True)
+    rows = []
+    for distinct in reversed(values):
+        rows.append(distinct[keys % len(distinct)])
+        keys = keys // len(distinct)
+    return code.reshape(-1), rows[::-1]
+
+
 def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
     grad = np.empty_like(x)
     for i in range(len(x)):
@@ -146,7 +170,10 @@ class BTYDModel:
         return np.ones(len(self.param_names))
 
     def _likelihood_with_gradient(self, *columns: np.ndarray) -> Callable | None:
-        """Optional: a function params -> (per-row LL, per-row gradient of shape (k, rows)).
+        """Optional: a function (params, weights=None) -> (per-row LL, gradient).
+
+        The gradient is per row, shape (k, rows), or with `weights` its weighted sum over rows,
+        shape (k,) (which a model may compute without building the per-row array).
 
         Models that supply it are fitted with the exact gradient and need no polishing pass; the
         function may precompute whatever depends on the data only (it is built once per fit).
@@ -220,7 +247,7 @@ class BTYDModel:
 
         try:
             if exact is not None:
-                hessian = _hessian_from_gradient(lambda p: -(exact(p)[1] @ counts), params)
+                hessian = _hessian_from_gradient(lambda p: -exact(p, counts)[1], params)
             else:
                 hessian = numerical_hessian(negative_ll, params)
             covariance = np.linalg.inv(hessian)
@@ -251,9 +278,9 @@ class BTYDModel:
         def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
             params = np.exp(log_params)
             with np.errstate(all="ignore"):
-                ll, grad = exact(params)
+                ll, grad = exact(params, counts)
                 value = -(counts @ ll) / total + penalizer * np.sum(params**2)
-                gradient = (-(grad @ counts) / total + 2 * penalizer * params) * params
+                gradient = (-grad / total + 2 * penalizer * params) * params
             if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
                 return 1e100, np.zeros_like(log_params)
             return float(value), gradient

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from flywheel.value.clv.purchase_model import PurchaseModel, customer_columns, horizon
+from flywheel.value.clv.base import distinct_rows
+from flywheel.value.clv.purchase_model import PurchaseModel
 
 
 class BetaGeoModel(PurchaseModel):
@@ -37,36 +38,48 @@ class BetaGeoModel(PurchaseModel):
     def _likelihood_with_gradient(self, x, t_x, big_t):
         """Exact per-row LL and gradient in (r, alpha, a, b).
 
-        Terms in x alone (gamma, beta and digamma functions) are computed once per distinct frequency
-        and the logs once per distinct recency and T, then gathered; a million customers cost a few
-        vectorised passes over their distinct rows per iteration.
+        The likelihood is head(x) x [alive(x, T) + dropped(x, t_x)]: the two parts are computed once
+        per distinct (x, T) and (x, t_x) pair, terms in x alone (gamma, beta, digamma) once per
+        distinct frequency; per row only their log-sum and its split remain, and with `weights` the
+        gradient is reduced by sums per pair instead of being built per row.
         """
         shift = self._death_at_first_purchase
         ux, ix = np.unique(x, return_inverse=True)
-        ut, it = np.unique(t_x, return_inverse=True)
-        u_big, i_big = np.unique(big_t, return_inverse=True)
+        ix = ix.reshape(-1)
+        code_big, (bx, bt) = distinct_rows(x, big_t)
+        code_t, (tx, tt) = distinct_rows(x, t_x)
+        bix, tix = np.searchsorted(ux, bx), np.searchsorted(ux, tx)
         has_drop = (ux > 0) | bool(shift)
         safe_x = np.where(has_drop, ux, 1.0)
 
-        def evaluate(params):
+        def evaluate(params, weights=None):
             r, alpha, a, b = params
-            rx = r + ux
-            log_big, log_t = np.log(alpha + u_big)[i_big], np.log(alpha + ut)[it]
-            inv_big, inv_t = (1.0 / (alpha + u_big))[i_big], (1.0 / (alpha + ut))[it]
             psi_sum = digamma(a + b + ux + shift)
-            alive = (betaln(a, b + ux + shift))[ix] - rx[ix] * log_big
-            dropped = np.where(has_drop, betaln(a + 1, b + safe_x - 1 + shift), -np.inf)[ix] - rx[ix] * log_t
-            both = np.logaddexp(alive, dropped)
-            w_alive, w_dropped = np.exp(alive - both), np.exp(dropped - both)
-            head = gammaln(rx) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-            ll = head[ix] + both
-            d_r = (digamma(rx) - digamma(r) + np.log(alpha))[ix] - w_alive * log_big - w_dropped * log_t
-            d_alpha = r / alpha - rx[ix] * (w_alive * inv_big + w_dropped * inv_t)
-            d_a = (-(digamma(a) - digamma(a + b)) + w_alive * (digamma(a) - psi_sum)[ix]
-                   + w_dropped * (digamma(a + 1) - psi_sum)[ix])
-            d_b = (-(digamma(b) - digamma(a + b)) + w_alive * (digamma(b + ux + shift) - psi_sum)[ix]
-                   + w_dropped * (digamma(b + safe_x - 1 + shift) - psi_sum)[ix])
-            return ll, np.vstack([d_r, d_alpha, d_a, d_b])
+            # alive at T, per (x, T) pair
+            log_big = np.log(alpha + bt)
+            alive = betaln(a, b + ux + shift)[bix] - (r + bx) * log_big
+            alive_grad = np.vstack([-log_big, -(r + bx) / (alpha + bt), (digamma(a) - psi_sum)[bix],
+                                    (digamma(b + ux + shift) - psi_sum)[bix]])
+            # dropped out right after the last purchase, per (x, t_x) pair
+            log_t = np.log(alpha + tt)
+            dropped = np.where(has_drop, betaln(a + 1, b + safe_x - 1 + shift), -np.inf)[tix] - (r + tx) * log_t
+            dropped_grad = np.vstack([-log_t, -(r + tx) / (alpha + tt), (digamma(a + 1) - psi_sum)[tix],
+                                      (digamma(b + safe_x - 1 + shift) - psi_sum)[tix]])
+            la, ld = alive[code_big], dropped[code_t]
+            both = np.logaddexp(la, ld)
+            share = np.exp(la - both)
+            head_x = gammaln(r + ux) - gammaln(r)
+            ll = head_x[ix] + r * np.log(alpha) - betaln(a, b) + both
+            constant = np.array([np.log(alpha) - digamma(r), r / alpha, digamma(a + b) - digamma(a), digamma(a + b) - digamma(b)])
+            psi_rx = digamma(r + ux)
+            if weights is None:
+                grad = (constant[:, None] + np.vstack([psi_rx[ix], np.zeros((3, len(x)))])
+                        + share * alive_grad[:, code_big] + (1 - share) * dropped_grad[:, code_t])
+                return ll, grad
+            grad = (constant * weights.sum() + np.array([psi_rx @ np.bincount(ix, weights, len(ux)), 0, 0, 0])
+                    + alive_grad @ np.bincount(code_big, weights * share, len(bx))
+                    + dropped_grad @ np.bincount(code_t, weights * (1 - share), len(tx)))
+            return ll, grad
 
         return evaluate
 
@@ -78,7 +91,7 @@ class BetaGeoModel(PurchaseModel):
         log_odds = np.log(a) - np.log(denominator) + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x))
         return np.where(has_drop, -np.logaddexp(0.0, log_odds), 0.0)
 
-    def _conditional_purchases(self, params, t, x, t_x, big_t):
+    def _purchases_if_alive(self, params, t, x, big_t):
         r, alpha, a, b = params
         if abs(a - 1) < 1e-7:  # removable singularity of the closed form at a = 1
             a = 1 + 1e-7
@@ -86,16 +99,11 @@ class BetaGeoModel(PurchaseModel):
         z = t / (alpha + big_t + t)
         # Euler's transformation keeps the 2F1 bounded: 1 - (1-z)^(a-1) 2F1(a+bb-1-r, a-1; a+bb+x-1; z).
         bracket = 1.0 - (1.0 - z) ** (a - 1) * hyp2f1(a + bb - 1 - r, a - 1, a + bb + x - 1, z)
-        alive = np.exp(self._log_probability_alive(params, x, t_x, big_t))
-        return alive * (a + bb + x - 1) / (a - 1) * bracket
+        return (a + bb + x - 1) / (a - 1) * bracket
 
-    def probability_no_purchase(self, t, frequency, recency, T) -> np.ndarray:
-        """Probability of no purchase in the next `t` periods: dropped out, or alive and quiet."""
-        r, alpha, a, b = self._param_array()
-        x, t_x, big_t = customer_columns(frequency, recency, T)
-        alive = np.exp(self._log_probability_alive(np.array([r, alpha, a, b]), x, t_x, big_t))
-        quiet = np.exp((r + x) * (np.log(alpha + big_t) - np.log(alpha + big_t + horizon(t))))
-        return 1.0 - alive * (1.0 - quiet)
+    def _quiet_if_alive(self, params, t, x, big_t):
+        r, alpha = params[:2]
+        return np.exp((r + x) * (np.log(alpha + big_t) - np.log(alpha + big_t + t)))
 
     def _start(self, x, t_x, big_t, *, weights):
         mean_rate = max(float(weights @ x) / float(weights @ np.maximum(big_t, 1e-9)), 1e-3)

@@ -9,7 +9,7 @@ including its Jacobian terms), which is what reproduces the published LL of -405
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 
 from flywheel.value.clv.base import BTYDModel, DataError, as_column, same_length
 from flywheel.value.clv.purchase_model import PurchaseModel
@@ -43,6 +43,31 @@ class GammaGammaModel(BTYDModel):
         px = p * x
         return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
                 + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(v + m * x))
+
+    def _likelihood_with_gradient(self, x, m):
+        """Exact per-row LL and gradient in (p, q, v).
+
+        The gamma and digamma terms depend on the frequency only, so they are computed once per
+        distinct frequency; the logs of the data once per fit.
+        """
+        ux, ix = np.unique(x, return_inverse=True)
+        ix = ix.reshape(-1)
+        log_m, log_x, mx = np.log(m), np.log(x), m * x
+        data_term = log_m + log_x
+
+        def evaluate(params, weights=None):
+            p, q, v = params
+            px = p * ux
+            log_vmx = np.log(v + mx)
+            psi_sum, psi_px = digamma(px + q), digamma(px)
+            per_x = gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
+            ll = per_x[ix] + p * x * data_term - log_m - (p * x + q) * log_vmx
+            grad = np.vstack([x * ((psi_sum - psi_px)[ix] + data_term - log_vmx),
+                              (psi_sum - digamma(q))[ix] + np.log(v) - log_vmx,
+                              q / v - (p * x + q) / (v + mx)])
+            return ll, grad if weights is None else grad @ weights
+
+        return evaluate
 
     def _start(self, x, m, *, weights):
         mean = float(weights @ m) / float(weights.sum())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flywheel.value.clv.base import BTYDModel, DataError, as_column, same_length
+from flywheel.value.clv.base import BTYDModel, DataError, as_column, distinct_rows, same_length
 
 
 def customer_columns(frequency, recency, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -60,16 +60,37 @@ class PurchaseModel(BTYDModel):
         params = self._param_array()
         return np.exp(self._log_probability_alive(params, *customer_columns(frequency, recency, T)))
 
-    def expected_purchases_by_period(self, horizon_periods: int, frequency, recency, T) -> np.ndarray:
-        """Expected purchases inside each future period 1..H, shape (customers, H); CLV sums these."""
+    def probability_no_purchase(self, t, frequency, recency, T) -> np.ndarray:
+        """Probability of no purchase in the next `t` periods: dropped out, or alive and quiet."""
         params = self._param_array()
         x, t_x, big_t = customer_columns(frequency, recency, T)
-        ts = np.arange(horizon_periods + 1, dtype=float)
-        cumulative = np.column_stack([np.zeros_like(x)] + [
-            self._conditional_purchases(params, np.array([t]), x, t_x, big_t) for t in ts[1:]])
-        return np.diff(cumulative, axis=1)
+        alive = np.exp(self._log_probability_alive(params, x, t_x, big_t))
+        return 1.0 - alive * (1.0 - self._quiet_if_alive(params, horizon(t), x, big_t))
+
+    def expected_purchases_by_period(self, horizon_periods: int, frequency, recency, T) -> np.ndarray:
+        """Expected purchases inside each future period 1..H, shape (customers, H); CLV sums these.
+
+        The part that depends on the horizon is a function of (frequency, T) alone, so it is
+        computed once per distinct pair and period.
+        """
+        params = self._param_array()
+        x, t_x, big_t = customer_columns(frequency, recency, T)
+        alive = np.exp(self._log_probability_alive(params, x, t_x, big_t))
+        code, (px, pt) = distinct_rows(x, big_t)
+        cumulative = np.column_stack([np.zeros_like(px)] + [
+            self._purchases_if_alive(params, np.array([float(k)]), px, pt) for k in range(1, int(horizon_periods) + 1)])
+        return alive[:, None] * np.diff(cumulative, axis=1)[code]
 
     def _conditional_purchases(self, params, t, x, t_x, big_t) -> np.ndarray:
+        alive = np.exp(self._log_probability_alive(params, x, t_x, big_t))
+        return alive * self._purchases_if_alive(params, t, x, big_t)
+
+    def _purchases_if_alive(self, params, t, x, big_t) -> np.ndarray:
+        """E[purchases in (T, T + t] | alive at T]: depends on frequency and T only."""
+        raise NotImplementedError
+
+    def _quiet_if_alive(self, params, t, x, big_t) -> np.ndarray:
+        """P(no purchase in (T, T + t] | alive at T)."""
         raise NotImplementedError
 
     def _log_probability_alive(self, params, x, t_x, big_t) -> np.ndarray:
