@@ -194,11 +194,13 @@ def demo(
 def _register_subcommands() -> None:
     from flywheel.server.cli import events_app, serve, sources_app
     from flywheel.value.cli import clv_app
+    from flywheel.value.score_cli import value_app
 
     app.command()(serve)
     app.add_typer(sources_app, name="sources")
     app.add_typer(events_app, name="events")
     app.add_typer(clv_app, name="clv", help="Customer lifetime value models (BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma).")
+    app.add_typer(value_app, name="value", help="Traits, tiers, RFM segments, clusters, CLV, value scores and alerts.")
 
 
 _register_subcommands()
