@@ -82,19 +82,22 @@ def predict_potential(transactions: pd.DataFrame, as_of: dt.datetime, tz: str, h
         return Potential(frame, {"skipped": f"fewer than {MIN_BUYERS} buyers"})
     x, t_x, big_t = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     try:
-        purchases = PURCHASE_MODELS[model]().fit(x, t_x, big_t)
-        repeat = (x > 0) & (summary["monetary_value"].to_numpy() > 0)
-        spend = GammaGammaModel().fit(x[repeat], summary["monetary_value"].to_numpy()[repeat])
-        weekly = (1 + annual_discount) ** (1 / 52) - 1
-        alive = purchases.probability_alive(x, t_x, big_t)
-        frame["p_alive"] = alive
-        frame["churn_probability"] = 1 - alive
-        frame["expected_orders"] = purchases.predict_purchases(horizon_weeks, x, t_x, big_t)
-        frame["potential_value"] = spend.clv(purchases, x, t_x, big_t, summary["monetary_value"].to_numpy(),
-                                             horizon_periods=horizon_weeks, discount_rate_per_period=weekly)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            purchases = PURCHASE_MODELS[model]().fit(x, t_x, big_t)
+            repeat = (x > 0) & (summary["monetary_value"].to_numpy() > 0)
+            spend = GammaGammaModel().fit(x[repeat], summary["monetary_value"].to_numpy()[repeat])
+            weekly = (1 + annual_discount) ** (1 / 52) - 1
+            alive = purchases.probability_alive(x, t_x, big_t)
+            frame["p_alive"] = alive
+            frame["churn_probability"] = 1 - alive
+            frame["expected_orders"] = purchases.predict_purchases(horizon_weeks, x, t_x, big_t)
+            frame["potential_value"] = spend.clv(purchases, x, t_x, big_t, summary["monetary_value"].to_numpy(),
+                                                 horizon_periods=horizon_weeks, discount_rate_per_period=weekly)
     except (FlywheelError, ValueError, FloatingPointError) as exc:
         log.warning("CLV models could not be fitted: %s", exc)
         return Potential(frame, {"error": str(exc)})
+    for column in columns:
+        frame[column] = frame[column].where(np.isfinite(frame[column].to_numpy(dtype=float)))
     models = {
         "period": "week", "horizon_weeks": horizon_weeks, "annual_discount": annual_discount,
         "purchase_model": model,

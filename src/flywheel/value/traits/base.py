@@ -8,6 +8,7 @@ engines translate identically (no engine-specific time-zone functions).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 import ibis
@@ -38,7 +39,7 @@ class TraitContext:
 
     @property
     def as_of_epoch(self) -> int:
-        return int(self.as_of.timestamp())
+        return math.floor(self.as_of.timestamp())
 
     @property
     def accounts(self) -> ibis.Table:
@@ -48,7 +49,8 @@ class TraitContext:
         return self._persons
 
     def epoch(self, ts: ibis.Value) -> ibis.Value:
-        return ts.epoch_seconds().cast("int64")
+        """Whole seconds since 1970 (floored, as on Spark; DuckDB would round a fraction)."""
+        return ts.epoch_seconds().floor().cast("int64")
 
     def until_as_of(self, ts: ibis.Value) -> ibis.Value:
         """The instant is on or before the as-of time (later rows are the future)."""
