@@ -46,11 +46,13 @@ def default_as_of(wh: Warehouse) -> dt.datetime:
 def trait_expression(wh: Warehouse, as_of: dt.datetime, run_id: str = "") -> ibis.Table:
     """One row per person with every trait of the catalog, typed as declared."""
     ctx = TraitContext.create(wh, as_of)
-    wide = ctx.accounts.select("person_id").distinct()
-    for module in FAMILIES:
-        for part in module.tables(ctx):
-            joined = wide.left_join(part, "person_id")
-            wide = joined.select(*[c for c in joined.columns if c != "person_id_right"])
+    base = ctx.accounts.select("person_id").distinct()
+    parts = [part for module in FAMILIES for part in module.tables(ctx)]
+    wide = base
+    for n, part in enumerate(parts):
+        part = part.rename({f"key_{n}": "person_id"})
+        wide = wide.left_join(part, base.person_id == part[f"key_{n}"])
+    wide = wide.select(*[c for c in wide.columns if not c.startswith("key_")])
     wide = wide.mutate(**lifecycle.derive(ctx, wide))
     zero = set().union(*(m.ZERO for m in FAMILIES))
     columns = {"person_id": wide.person_id,
