@@ -158,6 +158,7 @@ def demo(
     from flywheel.collect.summary import summarize
     from flywheel.report import build_report
     from flywheel.simulate import generate as simulate
+    from flywheel.value import score
     from flywheel.warehouse import Warehouse
 
     state: State = ctx.obj
@@ -172,6 +173,9 @@ def demo(
             ingest_task = bar.add_task("ingesting files", total=None)
             report = ingest_paths(wh, [out_dir / "data"], progress=lambda p, d, t: bar.update(
                 ingest_task, total=t, completed=d, description=f"ingesting {p.name}"))
+            value_task = bar.add_task("scoring value", total=1)
+            value = score(wh, progress=lambda step, done, total: bar.update(
+                value_task, total=total, completed=done, description=f"scoring value: {step}"))
             report_task = bar.add_task("writing report", total=1)
             summary = summarize(wh)
             html_path = build_report(wh, out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons",
@@ -180,6 +184,8 @@ def demo(
     seconds = time.perf_counter() - started
     payload = {"persons": persons, "seed": seed, "report": str(html_path), "warehouse": str(settings.db_path),
                "generated_files": sim.files, "ingest": report.as_json(), "totals": summary.totals,
+               "value": {k: value[k] for k in ("run_id", "as_of", "persons", "buyers", "traits", "tiers",
+                                               "concentration", "kocs", "alerts")},
                "seconds": round(seconds, 1)}
     if state.json:
         _emit(state, payload)
@@ -188,6 +194,9 @@ def demo(
     t = summary.totals
     out.print(f"[bold]{t['accounts']:,}[/] accounts · [bold]{t['paid_orders']:,}[/] paid orders · GMV "
               f"[bold]¥{t['gmv_cents'] / 100:,.0f}[/] (net ¥{t['net_cents'] / 100:,.0f}) · {t['events']:,} events")
+    tiers = " · ".join(f"{t['tier']} {t['persons']:,}" for t in value["tiers"])
+    out.print(f"Value: {value['buyers']:,} buyers of {value['persons']:,} persons · tiers: {tiers} · "
+              f"predicted 1-year CLV ¥{value['clv']['total']:,.0f}")
     out.print(f"Report: [bold]{html_path}[/]   Warehouse: {settings.db_path}   ({seconds:.0f} s)")
 
 

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.preprocessing import StandardScaler
-
 from flywheel.errors import InputError
 
 FEATURES: dict[str, tuple[str, bool]] = {
@@ -65,6 +62,9 @@ def describe(centre: pd.Series, top: int = 3, threshold: float = 0.25) -> str:
 
 def cluster_persons(traits: pd.DataFrame, k: int = 8, seed: int = 0) -> ClusterResult:
     """Fit k-means on the standardised features of every person; clusters numbered by size."""
+    from sklearn.cluster import KMeans  # imported here: scikit-learn takes a second to load
+    from sklearn.preprocessing import StandardScaler
+
     if k < 1:
         raise InputError(f"k must be at least 1. Got {k}.")
     features = feature_matrix(traits)
