@@ -73,7 +73,8 @@ def compute_traits(wh: Warehouse, as_of: dt.datetime | None = None, run_id: str 
     traits = wh.fetch(trait_expression(wh, as_of, run_id))
     if store:
         schema = catalog_table("person_traits").schema
-        wh.con.create_table("person_traits", schema=schema, overwrite=True)
+        wh.con.drop_table("person_traits", force=True)  # Spark cannot overwrite a table by schema alone
+        wh.con.create_table("person_traits", schema=schema)
         wh.append("person_traits", traits)
     log.info("computed %d traits for %d persons as of %s", len(trait_fields()), traits.num_rows, as_of)
     return traits
