@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from flywheel.value.traits import compute_traits, default_as_of
-from value_merchant import build_merchant, expected_purchases, expected_stage
+from value_merchant import copy_merchant, expected_purchases, expected_stage, simulated_merchant  # noqa: F401
 
 
 @pytest.fixture(scope="module")
-def merchant(tmp_path_factory):
-    return build_merchant(tmp_path_factory.mktemp("merchant"))
+def merchant(simulated_merchant, tmp_path_factory):
+    return copy_merchant(simulated_merchant, tmp_path_factory.mktemp("traits"))
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from flywheel.collect import ingest_paths
 from flywheel.config import Settings
@@ -114,3 +115,20 @@ def expected_stage(row) -> str:
     if row.recency_days <= 90:
         return "won-back" if gap > 180 else "active"
     return "at-risk" if row.recency_days <= 180 else "lapsed"
+
+
+def copy_merchant(merchant: Merchant, root: Path) -> Merchant:
+    """An independent copy of a built merchant's warehouse (runs written to it stay there)."""
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)
+    db = root / "w.duckdb"
+    shutil.copyfile(merchant.settings.db_path, db)
+    settings = Settings(db_path=db, engine="duckdb", key_file=merchant.settings.key_file)
+    return Merchant(merchant.data, settings, set(merchant.ambiguous))
+
+
+@pytest.fixture(scope="session")
+def simulated_merchant(tmp_path_factory) -> Merchant:
+    """One 400-person merchant per test run, truth-linked; copy it before writing to it."""
+    return build_merchant(tmp_path_factory.mktemp("merchant"))

@@ -56,7 +56,8 @@ def _holdout(tx: pd.DataFrame, end: pd.Timestamp, holdout_weeks: int, model: str
         return None
     try:
         summary = calibration_and_holdout(tx, "person_id", "day", calibration_end, end, period="week")
-        report = evaluate_holdout(summary, models=(model,))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            report = evaluate_holdout(summary, models=(model,))
     except (FlywheelError, ValueError, FloatingPointError) as exc:
         log.warning("calibration/holdout check skipped: %s", exc)
         return None
