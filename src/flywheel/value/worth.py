@@ -54,9 +54,9 @@ class ValueSettings:
 
 def percentile(values: pd.Series) -> pd.Series:
     """0 for missing or non-positive values; otherwise the share of persons at or below the value."""
-    positive = values.where(values > 0)
-    ranks = positive.rank(method="max", pct=False)
-    return (ranks / len(values)).fillna(0.0)
+    filled = values.astype("float64").fillna(-np.inf)
+    share = filled.rank(method="max") / len(values)
+    return share.where(filled > 0, 0.0)
 
 
 def value_scores(traits: pd.DataFrame, potential: pd.Series, settings: ValueSettings) -> pd.DataFrame:
