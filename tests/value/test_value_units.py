@@ -88,3 +88,14 @@ def test_clusters_are_numbered_by_size_and_described_by_what_sets_them_apart():
     assert describe(pd.Series({"net_value": 0.1, "aov": -0.1})) == "close to the average person"
     with pytest.raises(InputError):
         cluster_persons(traits, k=0)
+
+
+def test_cluster_descriptions_are_distinct():
+    from flywheel.value.clusters import distinct_descriptions
+
+    centres = pd.DataFrame({"net_value": [2.0, 1.5, 0.0], "aov": [1.0, 0.9, 0.0], "events": [0.5, -0.6, 0.0],
+                            "purchase_days": [0.4, 0.4, 0.0]})
+    got = distinct_descriptions(centres, top=2)
+    assert got[0] == "high net spend, high order value"
+    assert got[1] == "high net spend, high order value, low site activity"
+    assert got[2] == "close to the average person"

@@ -54,10 +54,28 @@ def feature_matrix(traits: pd.DataFrame) -> pd.DataFrame:
 
 def describe(centre: pd.Series, top: int = 3, threshold: float = 0.25) -> str:
     """'high net spend, high purchase days, low days since last order' from a centre in z-scores."""
-    ordered = centre.reindex(centre.abs().sort_values(ascending=False).index)
-    words = [f"{'high' if z > 0 else 'low'} {FEATURES[name][0]}" for name, z in ordered.items()
-             if abs(z) >= threshold][:top]
+    words = _words(centre, threshold)[:top]
     return ", ".join(words) if words else "close to the average person"
+
+
+def _words(centre: pd.Series, threshold: float) -> list[str]:
+    ordered = centre.reindex(centre.abs().sort_values(ascending=False, kind="stable").index)
+    return [f"{'high' if z > 0 else 'low'} {FEATURES[name][0]}" for name, z in ordered.items() if abs(z) >= threshold]
+
+
+def distinct_descriptions(centres: pd.DataFrame, top: int = 3) -> dict[int, str]:
+    """One description per cluster; a cluster whose words repeat another's gets its next trait added."""
+    out: dict[int, str] = {}
+    for c in centres.index:
+        words, n = _words(centres.loc[c], 0.25), top
+        text = ", ".join(words[:n]) or "close to the average person"
+        while text in out.values() and n < len(words):
+            n += 1
+            text = ", ".join(words[:n])
+        if text in out.values():
+            text = f"{text} (group {int(c)})"
+        out[int(c)] = text
+    return out
 
 
 def cluster_persons(traits: pd.DataFrame, k: int = 8, seed: int = 0) -> ClusterResult:
@@ -81,6 +99,6 @@ def cluster_persons(traits: pd.DataFrame, k: int = 8, seed: int = 0) -> ClusterR
     labels = np.array([renumber[x] for x in raw], dtype=np.int64)
     zframe = pd.DataFrame(z, columns=features.columns)
     centres = zframe.groupby(labels).mean()
-    descriptions = {int(c): describe(centres.loc[c]) for c in centres.index}
+    descriptions = distinct_descriptions(centres)
     sizes = {int(c): int(n) for c, n in pd.Series(labels).value_counts().sort_index().items()}
     return ClusterResult(labels, descriptions, sizes, centres)
