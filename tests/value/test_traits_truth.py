@@ -84,18 +84,26 @@ def test_events_reviews_and_wecom_match_truth(merchant, traits):
     assert (frame.loc[persons, "wecom_member"] == frame.loc[persons].index.isin(wecom)).all()
 
 
-def test_invites_follow_truth_referrals(merchant, traits):
-    _, frame = traits
+def test_invites_and_conversions_follow_truth_referrals(merchant, traits):
+    as_of, frame = traits
     truth = pd.read_csv(merchant.data / "truth" / "persons.csv", dtype=str)
-    invited = truth.dropna(subset=["referred_by"])
-    per_sharer = invited.groupby("referred_by").size()
-    kocs = set(truth.loc[truth["is_koc"] == "1", "person_id"])
-    assert kocs, "the simulated merchant plants KOCs"
-    persons = _clear(merchant, frame).intersection(per_sharer.index)
-    got = frame.loc[persons, "invitees"]
-    # an invitee counts once they accepted inside the exported period; no one is invented
-    assert (got <= per_sharer.loc[persons]).all() and got.sum() >= 0.9 * per_sharer.loc[persons].sum()
-    assert frame.loc[frame.index.isin(kocs), "shares_sent"].min() >= 1
+    bought = expected_purchases(merchant.data, as_of)["gmv"]
+    invited = truth.dropna(subset=["referred_by"]).assign(gmv=lambda f: f["person_id"].map(bought).fillna(0.0))
+    clean = invited.groupby("referred_by")["person_id"].agg(lambda p: not set(p) & merchant.ambiguous)
+    want = invited.groupby("referred_by").agg(invitees=("person_id", "size"),
+                                              converted=("gmv", lambda g: int((g > 0).sum())),
+                                              gmv=("gmv", "sum"))
+    sharers = _clear(merchant, frame).intersection(want.index)
+    assert len(sharers) >= 3 and want.loc[sharers, "invitees"].max() > 5, "KOCs with many invites are planted"
+    got = frame.loc[sharers]
+    assert (got["invitees"] == want.loc[sharers, "invitees"]).all()
+    assert (got["invites_converted"] == want.loc[sharers, "converted"]).all()
+    exact = sharers.intersection(clean.index[clean])  # no invitee on an account shared with someone else
+    assert len(exact) >= 2
+    np.testing.assert_allclose(got.loc[exact, "invited_gmv"], want.loc[exact, "gmv"], atol=1e-6)
+    assert (got["invites_accepted"] >= got["invitees"]).all() and (got["shares_sent"] >= 1).all()
+    was = frame.loc[_clear(merchant, frame), "was_invited"]
+    assert set(was.index[was]) <= set(invited["person_id"])
 
 
 def test_trait_types_and_bounds(traits):
