@@ -26,7 +26,7 @@ def test_score_json_then_alerts_json(db):
                                 "--weights", "social=0.5"])
     assert first.exit_code == 0, first.output
     payload = json.loads(first.stdout)
-    assert payload["as_of"].startswith("2025-03-01T23:59:59") and len(payload["clusters"]) == 3
+    assert payload["as_of"].startswith("2025-03-01T15:59:59")  # end of the day in Shanghai and len(payload["clusters"]) == 3
     assert payload["weights"]["social"] == 0.5 and payload["traits"] >= 100
     assert {"run_id", "persons", "buyers", "tiers", "rfm_segments", "lifecycle", "clv", "concentration", "kocs",
             "alerts", "high_potential_low_activity"} <= set(payload)

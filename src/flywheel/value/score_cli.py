@@ -31,8 +31,8 @@ def _root(ctx: typer.Context, as_json: bool):
     return settings, as_json or bool(getattr(root, "json", False))
 
 
-def parse_as_of(text: str | None) -> dt.datetime | None:
-    """A date (end of that day, merchant time is not assumed: UTC) or an ISO instant."""
+def parse_as_of(text: str | None, tz: dt.tzinfo) -> dt.datetime | None:
+    """A date means the end of that day on the merchant's calendar; a time without zone is merchant time."""
     if text is None:
         return None
     try:
@@ -41,14 +41,14 @@ def parse_as_of(text: str | None) -> dt.datetime | None:
         raise InputError(f"--as-of: {text!r} is not a date (YYYY-MM-DD) or ISO time") from None
     if len(text) <= 10:
         value = value + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(dt.timezone.utc)
 
 
 @value_app.command("score")
 def score_command(
     ctx: typer.Context,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of this date (end of day, UTC) or "
-                                                 "ISO time. Default: the latest order or event.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of the end of this date (merchant "
+                                                 "time zone) or an ISO time. Default: the latest order or event.")] = None,
     tiers: Annotated[Optional[Path], typer.Option("--tiers", help="Tier rules YAML (default: the shipped "
                                                   "diamond/gold/silver/churn-warning file).")] = None,
     k: Annotated[int, typer.Option("--k", help="Number of k-means clusters.")] = 8,
@@ -64,7 +64,7 @@ def score_command(
         raise InputError(f"--k must be at least 1. Got {k}.")
     if horizon_weeks < 1:
         raise InputError(f"--horizon-weeks must be at least 1. Got {horizon_weeks}.")
-    options = ScoreOptions(as_of=parse_as_of(as_of), tiers_file=tiers, k=k, horizon_weeks=horizon_weeks, model=model,
+    options = ScoreOptions(as_of=parse_as_of(as_of, settings.tz), tiers_file=tiers, k=k, horizon_weeks=horizon_weeks, model=model,
                            value=ValueSettings(weights=ValueSettings.parse_weights(weights)))
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=False, disable=not err.is_terminal and as_json)

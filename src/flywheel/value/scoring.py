@@ -122,7 +122,7 @@ def _summary(traits, scores, clusters, potential, rules, options, run_id, as_of,
     for tier in rules.tiers:
         members = scores.index[scores["tier"] == tier.name]
         tier_rows.append({"tier": tier.name, "description": tier.description, "persons": len(members),
-                          "gmv": float(gmv.reindex(members).sum()),
+                          "gmv": round(float(gmv.reindex(members).sum()), 2),
                           "gmv_share": float(gmv.reindex(members).sum() / gmv.sum()) if gmv.sum() else 0.0})
     p = scores["p_alive"]
     grid = pd.DataFrame({"recency_days": traits["recency_days"], "purchase_days": traits["purchase_days"],
