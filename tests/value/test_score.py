@@ -78,6 +78,9 @@ def test_kocs_are_the_planted_ones(scored):
     planted = set(truth.index[truth["is_koc"] == 1])
     found = set(now.index[now["is_koc"]])
     assert planted and found == planted
+    # k-means has no notion of KOC, but the cluster of at least one of them is named for what they do
+    labels = now.loc[sorted(planted), "cluster_label"]
+    assert any("high invites brought" in label or "high reviews" in label for label in labels), labels
 
 
 def test_a_clv_drop_over_20_percent_raises_an_alert_with_churn_probability(scored):
