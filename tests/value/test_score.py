@@ -108,3 +108,15 @@ def test_value_flags_and_concentration(scored):
     gmv = np.sort(traits["gmv"][traits["gmv"] > 0].to_numpy())[::-1]
     n = int(np.ceil(0.2 * len(gmv)))
     assert next(r for r in top if r["top_share"] == 0.2)["gmv_share"] == pytest.approx(gmv[:n].sum() / gmv.sum())
+
+
+def test_a_shop_too_small_for_the_models_still_gets_tiers_and_segments(warehouse):
+    from test_tiers import AS_OF, EXPECTED, load_hand_built
+
+    load_hand_built(warehouse)
+    summary = score(warehouse, ScoreOptions(as_of=AS_OF, k=8))
+    assert summary["clv"]["models"] == {"skipped": "fewer than 20 buyers"}
+    scores = warehouse.fetch("person_scores").to_pandas()
+    assert len(scores) == len(EXPECTED) and scores["potential_value"].isna().all()
+    assert sum(c["persons"] for c in summary["clusters"]) == len(EXPECTED)
+    assert {t["tier"]: t["persons"] for t in summary["tiers"]}["diamond"] == 2
