@@ -52,7 +52,44 @@ def render() -> str:
             f = fields[name]
             out.append(f"| `{name}` | `{f.type}` | {unit[name]} | L{f.level} | {f.description.replace('|', '/')} |")
         out.append("")
-    return "\n".join(out)
+    return "\n".join(out + _scores())
+
+
+def _scores() -> list[str]:
+    """How `flywheel value score` turns traits into tiers, segments and value (defaults from the code)."""
+    from flywheel.schema import table
+    from flywheel.value.rfm import SEGMENTS
+    from flywheel.value.tiers import load_tiers
+    from flywheel.value.worth import ValueSettings
+
+    v = ValueSettings()
+    out = ["# Tiers, segments and value", "",
+           "`flywheel value score` reads the traits above and writes one row per person and run to "
+           "`person_scores` (kept across runs), the run itself to `value_runs`, and CLV risk alerts to "
+           "`value_alerts`.", "",
+           "## Default tiers (`src/flywheel/value/tiers.yaml`)", "",
+           "The first tier whose conditions all hold wins; replace the file with `--tiers FILE`.", "",
+           "| tier | conditions | meaning |", "|---|---|---|"]
+    for tier in load_tiers().tiers:
+        rule = "everyone else" if tier.catch_all else " and ".join(f"`{c.trait} {c.op} {c.value}`"
+                                                                 for c in tier.conditions)
+        out.append(f"| {tier.name} | {rule} | {tier.description} |")
+    out += ["", "## RFM segments", "",
+            "R, F and M are quintiles 1–5 among buyers of `recency_days` (lower is better), `purchase_days` "
+            "and `net_value`; ties share a quintile.", "", "| segment | who |", "|---|---|"]
+    out += [f"| {name} | {who} |" for name, who in SEGMENTS]
+    weights = ", ".join(f"{name} {w:g}" for name, w in zip(("current", "potential", "social", "content"),
+                                                          v.weights))
+    out += ["", "## Scores per person (`person_scores`)", "", "| score | meaning |", "|---|---|"]
+    for f in table("person_scores").fields:
+        if f.name not in ("run_id", "person_id", "as_of"):
+            out.append(f"| `{f.name}` | {f.description} |")
+    out += ["", f"Default weights of `value_score`: {weights} (`--weights`). `high_potential_low_activity`: "
+            f"potential value in the top {v.high_potential_share:.0%} of buyers and no activity for more than "
+            f"{v.quiet_days:g} days. KOC: at least {v.koc_invites} accepted invites, {v.koc_converted} invitees "
+            f"who bought, or {v.koc_media_reviews} reviews with media. A risk alert is raised when potential "
+            "value falls by more than 20% since the previous run (`flywheel value alerts`).", ""]
+    return out
 
 
 if __name__ == "__main__":
