@@ -128,7 +128,15 @@ def copy_merchant(merchant: Merchant, root: Path) -> Merchant:
     return Merchant(merchant.data, settings, set(merchant.ambiguous))
 
 
+_BUILT: list[Merchant] = []
+
+
 @pytest.fixture(scope="session")
 def simulated_merchant(tmp_path_factory) -> Merchant:
-    """One 400-person merchant per test run, truth-linked; copy it before writing to it."""
-    return build_merchant(tmp_path_factory.mktemp("merchant"))
+    """One 400-person merchant per test run, truth-linked; copy it before writing to it.
+
+    Test modules import this fixture, and pytest then keeps one instance per module; the list
+    above makes them share the one build."""
+    if not _BUILT:
+        _BUILT.append(build_merchant(tmp_path_factory.mktemp("merchant")))
+    return _BUILT[0]
