@@ -99,3 +99,19 @@ def test_priority_and_limits_come_from_the_rules(warehouse):
     assert partition(warehouse) == {frozenset({a}), frozenset({b})}
     _resolve(warehouse, full=True)
     assert partition(warehouse) == {frozenset({a, b})}
+
+
+def test_an_openid_stays_under_its_unionid(warehouse):
+    """An openid seen with two different unionids (a recycled or mis-attributed openid) cannot join
+    them: the openid belongs under one unionid, so the link is refused, while an openid seen alone
+    joins the person of its unionid."""
+    w = World(warehouse)
+    a = w.account("wecom", "wm1", wechat_unionid="unA", wechat_openid="op1")
+    b = w.account("miniprogram", "u2", wechat_unionid="unB", wechat_openid="op1")
+    c = w.account("miniprogram", "anon:x", wechat_openid="op2")
+    d = w.account("wecom", "wm3", wechat_unionid="unA", wechat_openid="op2")
+    w.land()
+    _resolve(warehouse)
+    assert partition(warehouse) == {frozenset({a, c, d}), frozenset({b})}
+    refused = {(r["id_type"], r["reason"]) for r in warehouse.fetch("identity_refusals").to_pylist()}
+    assert refused == {("wechat_openid", "limit")}
