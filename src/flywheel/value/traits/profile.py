@@ -22,7 +22,7 @@ ZERO = {"accounts", "account_sources", "wecom_member", "wecom_tags", "has_phone"
 def _accounts(ctx: TraitContext) -> list[ibis.Table]:
     a = ctx.wh.table("accounts").join(ctx.accounts, ["source", "account_key"])
     totals = a.group_by("person_id").agg(accounts=a.count(), account_sources=a.source.nunique(),
-                                         account_first_seen=a.first_seen_at.min())
+                                         account_first_seen=a.first_seen_at.min(where=ctx.until_as_of(a.first_seen_at)))
     wecom = a.filter(a.source == "wecom")
     tags = wecom.tags.fill_null("")
     wecom = wecom.mutate(tag_count=ibis.cases(
