@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "value"))
 
 from value_merchant import copy_merchant, simulated_merchant  # noqa: E402, F401
@@ -14,6 +16,8 @@ from flywheel.value import score  # noqa: E402
 
 SECTIONS = ("Customer value", "Tiers", "Lifetime value", "Probability alive", "GMV concentration",
             "Calibration / holdout", "Segments")
+
+pytestmark = pytest.mark.slow  # scores a simulated merchant: several seconds
 
 
 def test_value_sections_after_scoring(simulated_merchant, tmp_path):

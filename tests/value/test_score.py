@@ -12,6 +12,8 @@ from value_merchant import copy_merchant, simulated_merchant  # noqa: F401
 from flywheel.value import ScoreOptions, score
 from flywheel.value.traits import default_as_of
 
+pytestmark = pytest.mark.slow  # scores a simulated merchant: several seconds
+
 
 @pytest.fixture(scope="module")
 def scored(simulated_merchant, tmp_path_factory):

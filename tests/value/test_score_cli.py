@@ -14,6 +14,8 @@ from value_merchant import copy_merchant, simulated_merchant  # noqa: F401
 from flywheel.cli import app
 from flywheel.errors import InputError
 
+pytestmark = pytest.mark.slow  # scores a simulated merchant: several seconds
+
 
 @pytest.fixture(scope="module")
 def db(simulated_merchant, tmp_path_factory):

@@ -30,10 +30,12 @@ def rows(tmp_path_factory):
 
 def _load_and_compute(wh) -> dict[str, dict]:
     wh.append("accounts", pa.table({
-        "source": ["shopify", "wecom", "web", "web"], "account_key": ["ann", "wx-ann", "u_ann", "anon:dev-bob"],
-        "account_key_type": ["email", "wecom_external_userid", "user_id", "anonymous_id"],
-        "tags": [None, "vip|会员|复购", None, None], "owner": [None, "zhangli", None, None],
-        "first_seen_at": pa.array([_t(2024, 1, 1), _t(2024, 6, 1), _t(2024, 2, 1), _t(2025, 1, 20)], TS)}))
+        "source": ["shopify", "wecom", "web", "web", "web"],
+        "account_key": ["ann", "wx-ann", "u_ann", "anon:dev-bob", "anon:dev-late"],
+        "account_key_type": ["email", "wecom_external_userid", "user_id", "anonymous_id", "anonymous_id"],
+        "tags": [None, "vip|会员|复购", None, None, None], "owner": [None, "zhangli", None, None, None],
+        "first_seen_at": pa.array([_t(2024, 1, 1), _t(2024, 6, 1), _t(2024, 2, 1), _t(2025, 1, 20),
+                                   _t(2025, 2, 5)], TS)}))
     wh.append("person_accounts", pa.table({"source": ["shopify", "wecom", "web"],
                                            "account_key": ["ann", "wx-ann", "u_ann"], "person_id": ["ann"] * 3}))
     # Saturday 2025-01-04 21:30 and Saturday 2025-01-11 21:10 in Shanghai; Wednesday 2024-12-25 09:00
@@ -103,3 +105,5 @@ def test_profile_consent_wecom_events_and_referrals(rows):
     assert bob["was_invited"] and bob["orders"] == 0 and bob["lifecycle_stage"] == "prospect"
     assert ann["first_seen_at"] == _t(2024, 1, 1) and ann["last_activity_at"] == _t(2025, 1, 30, 0, 1)
     assert ann["lifecycle_stage"] == "active" and ann["tenure_days"] == (AS_OF - _t(2024, 1, 1)).days
+    late = rows["a:web:anon:dev-late"]  # first seen after the as-of time: known, but not yet there
+    assert late["first_seen_at"] is None and late["tenure_days"] is None and late["accounts"] == 1

@@ -14,6 +14,8 @@ from flywheel.simulate import generate
 from flywheel.value.tiers import assign_tiers, load_tiers
 from flywheel.value.traits import compute_traits, default_as_of
 
+pytestmark = pytest.mark.slow  # a minute on local Spark
+
 
 COPIED = ("accounts", "identifiers", "orders", "order_items", "products", "events", "touchpoints", "referrals",
           "reviews", "consents", "person_accounts")

@@ -68,7 +68,7 @@ def test_persons_who_never_bought_have_zero_counts_and_unknown_averages(traits):
 
 
 def test_events_reviews_and_wecom_match_truth(merchant, traits):
-    _, frame = traits
+    as_of, frame = traits
     truth_events = pd.read_csv(merchant.data / "truth" / "events.csv")
     with merchant.open() as wh:
         stored = wh.fetch(wh.table("events").select("message_id")).to_pandas()
@@ -80,8 +80,13 @@ def test_events_reviews_and_wecom_match_truth(merchant, traits):
     written = mine.merge(reviews, on="message_id").groupby("person_id").size().reindex(persons, fill_value=0)
     assert written.sum() > 0 and (frame.loc[persons, "reviews_written"] == written).all()
     accounts = pd.read_csv(merchant.data / "truth" / "accounts.csv", dtype=str)
-    wecom = set(accounts.loc[accounts["source"] == "wecom", "person_id"])
-    assert (frame.loc[persons, "wecom_member"] == frame.loc[persons].index.isin(wecom)).all()
+    with merchant.open() as wh:
+        seen = wh.fetch(wh.table("accounts").select("source", "account_key", "first_seen_at")).to_pandas()
+    wecom = accounts[accounts["source"] == "wecom"].merge(
+        seen, left_on=["source", "account_ref"], right_on=["source", "account_key"])
+    joined = wecom.loc[wecom["first_seen_at"] <= pd.Timestamp(as_of), "person_id"]  # members by the as-of time
+    assert len(joined) > 10 and (wecom["first_seen_at"] > pd.Timestamp(as_of)).any()
+    assert (frame.loc[persons, "wecom_member"] == frame.loc[persons].index.isin(set(joined))).all()
 
 
 def test_invites_and_conversions_follow_truth_referrals(merchant, traits):

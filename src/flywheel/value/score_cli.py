@@ -72,10 +72,8 @@ def score_command(
         task = progress.add_task("scoring", total=len(STEPS))
         summary = score(wh, options, lambda step, done, total: progress.update(
             task, completed=done, description=f"scoring: {step}"))
-    public = {k: v for k, v in summary.items() if k != "concentration_curve"}
-    public["clv"] = {k: v for k, v in summary["clv"].items() if k not in ("values", "p_alive_grid")}
     if as_json:
-        sys.stdout.write(json.dumps(public, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False, default=str) + "\n")
         return
     _print_summary(summary)
 

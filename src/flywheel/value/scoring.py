@@ -26,7 +26,7 @@ from flywheel.value.tiers import assign_tiers, load_tiers
 from flywheel.value.traits import compute_traits, default_as_of
 from flywheel.value.traits.purchases import purchases
 from flywheel.value.traits.base import TraitContext
-from flywheel.value.worth import ValueSettings, concentration, concentration_curve, value_scores
+from flywheel.value.worth import ValueSettings, concentration, value_scores
 from flywheel.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,6 @@ def _summary(traits, scores, clusters, potential, rules, options, run_id, as_of,
                           "gmv": round(float(gmv.reindex(members).sum()), 2),
                           "gmv_share": float(gmv.reindex(members).sum() / gmv.sum()) if gmv.sum() else 0.0})
     p = scores["p_alive"]
-    grid = pd.DataFrame({"recency_days": traits["recency_days"], "purchase_days": traits["purchase_days"],
-                         "p_alive": p}).dropna()
     return {
         "run_id": run_id, "as_of": as_of.isoformat(), "persons": int(len(traits)),
         "buyers": int((traits["orders"] > 0).sum()), "traits": int(traits.shape[1] - 2),
@@ -137,10 +135,8 @@ def _summary(traits, scores, clusters, potential, rules, options, run_id, as_of,
                      for c in sorted(clusters.sizes)],
         "clv": {"models": potential.models, "holdout": potential.holdout,
                 "total": float(scores["potential_value"].sum()),
-                "mean_p_alive": float(p.mean()) if p.notna().any() else None,
-                "values": [round(float(v), 2) for v in scores["potential_value"].dropna()],
-                "p_alive_grid": grid.round(4).to_dict(orient="list")},
-        "concentration": concentration(gmv), "concentration_curve": concentration_curve(gmv),
+                "mean_p_alive": float(p.mean()) if p.notna().any() else None},
+        "concentration": concentration(gmv),
         "high_potential_low_activity": int(scores["high_potential_low_activity"].sum()),
         "kocs": int(scores["is_koc"].sum()),
         "alerts": int(len(alerts)),
@@ -153,8 +149,6 @@ def _store(wh, run_id, as_of, started, scores, alerts, summary, rules, options, 
     wh.append("person_scores", pa.Table.from_pandas(rows, preserve_index=False))
     if len(alerts):
         wh.append("value_alerts", pa.Table.from_pandas(alerts, preserve_index=False))
-    light = {k: v for k, v in summary.items() if k not in ("clv",)}
-    light["clv"] = {k: v for k, v in summary["clv"].items() if k not in ("values", "p_alive_grid")}
     settings = {"k": options.k, "model": options.model, "horizon_weeks": options.horizon_weeks, "alert_drop": options.alert_drop,
                 "value": options.value.__dict__}
     record = {
@@ -163,6 +157,6 @@ def _store(wh, run_id, as_of, started, scores, alerts, summary, rules, options, 
         "persons": [summary["persons"]], "buyers": [summary["buyers"]],
         "tiers_file": [f"{rules.source} sha256:{rules.sha256}"],
         "settings": [json.dumps(settings, default=list)], "models": [json.dumps(models)],
-        "summary": [json.dumps(light)],
+        "summary": [json.dumps(summary)],
     }
     wh.append("value_runs", pa.table(record))

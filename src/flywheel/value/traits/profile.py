@@ -22,8 +22,8 @@ ZERO = {"accounts", "account_sources", "wecom_member", "wecom_tags", "has_phone"
 def _accounts(ctx: TraitContext) -> list[ibis.Table]:
     a = ctx.wh.table("accounts").join(ctx.accounts, ["source", "account_key"])
     totals = a.group_by("person_id").agg(accounts=a.count(), account_sources=a.source.nunique(),
-                                         account_first_seen=a.first_seen_at.min())
-    wecom = a.filter(a.source == "wecom")
+                                         account_first_seen=a.first_seen_at.min(where=ctx.until_as_of(a.first_seen_at)))
+    wecom = a.filter((a.source == "wecom") & (a.first_seen_at.isnull() | ctx.until_as_of(a.first_seen_at)))
     tags = wecom.tags.fill_null("")
     wecom = wecom.mutate(tag_count=ibis.cases(
         (tags == "", 0), else_=tags.length() - tags.replace("|", "").length() + 1).cast("int64"))
