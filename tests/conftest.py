@@ -37,15 +37,13 @@ def spark_dir(tmp_path_factory) -> Path:
 def spark_warehouse(spark_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A Spark warehouse on the run's shared local session, emptied before each test."""
     pytest.importorskip("pyspark")
-    from flywheel.schema import TABLES
-    from flywheel.warehouse import Warehouse
+    from flywheel.warehouse import Warehouse, spark_session
+    from flywheel.warehouse.engines import SPARK_DATABASE
 
     monkeypatch.setenv("FLYWHEEL_ENGINE", "spark")
     monkeypatch.setenv("FLYWHEEL_DB", str(spark_dir / "warehouse"))
     load_settings.cache_clear()
+    session = spark_session(str((spark_dir / "warehouse").resolve()))
+    session.sql(f"DROP DATABASE IF EXISTS {SPARK_DATABASE} CASCADE")
     wh = Warehouse.open()
-    for t in TABLES:
-        wh.con.raw_sql(f"DROP TABLE IF EXISTS {t.name}")
-    wh.con.raw_sql("DROP TABLE IF EXISTS schema_version")
-    wh.migrate()
     yield wh

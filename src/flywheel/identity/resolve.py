@@ -56,7 +56,11 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
     persons = _forced_merges(wh, persons, _override_pairs(wh, "merge"))
 
     links, refusals = [], []
+    present = set(wh.fetch((fresh if fresh is not None else evidence).select("id_type").distinct())
+                  .column("id_type").to_pylist()) | {NAME_PHONE}
     for i, rule in enumerate(rules.types, 1):
+        if rule.id_type not in present:
+            continue
         say(f"linking by {rule.id_type} ({i}/{len(rules.types)})")
         if rule.id_type == NAME_PHONE:
             of_type = name_phone_evidence(wh, persons, salt)
