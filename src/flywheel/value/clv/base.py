@@ -227,7 +227,7 @@ class BTYDModel:
             converged = bool(best.success)
         else:
             result = optimize.minimize(objective, x0, jac=lambda x: _central_gradient(objective, x),
-                                       method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
+                                       method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
             # Nelder-Mead polish: cheap at a handful of parameters and tolerant of a rough gradient.
             polish = optimize.minimize(objective, result.x, method="Nelder-Mead",
                                        options={"xatol": 1e-7, "fatol": 1e-13, "maxiter": 150 * len(x0)})
@@ -286,7 +286,7 @@ class BTYDModel:
             return float(value), gradient
 
         return optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
-                                 options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
+                                 options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(penalizer={self.penalizer!r})"
