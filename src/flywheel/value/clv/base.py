@@ -221,9 +221,10 @@ class BTYDModel:
         x0 = np.log(self._start(*rows, weights=counts))
         exact = self._likelihood_with_gradient(*rows)
         if exact is not None:
+            inverse_hessian = None
             if len(counts) > WARM_START_ROWS:
-                x0 = self._warm_start(rows, counts, x0)
-            best = self._maximise_exact(exact, counts, x0)
+                x0, inverse_hessian = self._warm_start(rows, counts, x0)
+            best = self._maximise_exact(exact, counts, x0, inverse_hessian)
             converged = bool(best.success)
         else:
             result = optimize.minimize(objective, x0, jac=lambda x: _central_gradient(objective, x),
@@ -258,20 +259,32 @@ class BTYDModel:
         log.info("%s fitted on %d customers (%d unique rows): %s", type(self).__name__,
                  self.n_customers_, self.n_unique_rows_, self.params_)
 
-    def _warm_start(self, rows: list[np.ndarray], counts: np.ndarray, x0: np.ndarray) -> np.ndarray:
-        """Log-parameters fitted on a random sample of customers: the full fit then needs few iterations.
+    def _warm_start(self, rows: list[np.ndarray], counts: np.ndarray, x0: np.ndarray):
+        """Log-parameters fitted on a random sample of customers, and the sample's inverse Hessian there.
 
-        Only the starting point changes; the estimate is still the full-data maximum.
+        The full fit then starts near the maximum with the curvature already known (BFGS), so it needs
+        a few iterations over all rows; only the path changes, the estimate is the full-data maximum.
         """
         rng = np.random.default_rng(0)
         sample = rng.multinomial(WARM_START_ROWS, counts / counts.sum()).astype(float)
         keep = sample > 0
         sampled = [row[keep] for row in rows]
-        result = self._maximise_exact(self._likelihood_with_gradient(*sampled), sample[keep], x0)
-        return result.x if np.isfinite(result.fun) and result.fun < 1e99 else x0
+        exact = self._likelihood_with_gradient(*sampled)
+        result = self._maximise_exact(exact, sample[keep], x0)
+        if not (np.isfinite(result.fun) and result.fun < 1e99):
+            return x0, None
+        objective = self._mean_objective(exact, sample[keep])
+        try:
+            inverse = np.linalg.inv(_hessian_from_gradient(lambda z: objective(z)[1], result.x))
+            inverse = (inverse + inverse.T) / 2
+        except np.linalg.LinAlgError:
+            return result.x, None
+        if not (np.all(np.isfinite(inverse)) and np.all(np.linalg.eigvalsh(inverse) > 0)):
+            return result.x, None
+        return result.x, inverse
 
-    def _maximise_exact(self, exact: Callable, counts: np.ndarray, x0: np.ndarray):
-        """L-BFGS-B over log-parameters with the model's own gradient (chain rule: d/dlog p = p d/dp)."""
+    def _mean_objective(self, exact: Callable, counts: np.ndarray) -> Callable:
+        """Minus the mean LL (plus penalty) over log-parameters, with its gradient (d/dlog p = p d/dp)."""
         total = counts.sum()
         penalizer = float(self.penalizer)
 
@@ -285,6 +298,21 @@ class BTYDModel:
                 return 1e100, np.zeros_like(log_params)
             return float(value), gradient
 
+        return objective
+
+    def _maximise_exact(self, exact: Callable, counts: np.ndarray, x0: np.ndarray, inverse_hessian=None):
+        """L-BFGS-B over log-parameters with the model's own gradient; BFGS when the curvature is known."""
+        objective = self._mean_objective(exact, counts)
+        if inverse_hessian is not None:
+            try:
+                result = optimize.minimize(objective, x0, jac=True, method="BFGS",
+                                           options={"maxiter": 200, "gtol": 1e-8, "hess_inv0": inverse_hessian})
+            except (ValueError, np.linalg.LinAlgError):  # curvature scipy does not accept: plain start
+                result = None
+            if result is not None and (result.success or np.max(np.abs(result.jac)) < 1e-7):
+                return result  # a line search that stalls this close to the maximum has found it
+            if result is not None and result.fun < 1e99:
+                x0 = result.x
         return optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
                                  options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
 
