@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flywheel.value.clv.base import DataError, as_column, distinct_rows
+from flywheel.value.clv.base import DataError, as_column, distinct_rows, single_thread_blas
 from flywheel.value.clv.gamma_gamma import GammaGammaModel
 from flywheel.value.clv.purchase_model import PurchaseModel, customer_columns
 
@@ -42,6 +42,11 @@ def score_customers(purchase_model: PurchaseModel, frequency, recency, T, horizo
 
     Customers without repeat purchases get the spend model's population mean spend.
     """
+    with single_thread_blas():
+        return _score(purchase_model, frequency, recency, T, horizon, spend_model, monetary_value, discount_rate)
+
+
+def _score(purchase_model, frequency, recency, T, horizon, spend_model, monetary_value, discount_rate) -> pd.DataFrame:
     if not isinstance(purchase_model, PurchaseModel):
         raise DataError("purchase_model must be a BetaGeoModel, ModifiedBetaGeoModel or ParetoNBDModel")
     with_clv = spend_model is not None
