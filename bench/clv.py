@@ -77,6 +77,13 @@ def peer(rows: list, persons: int, pareto_persons: int, bg_data, pareto_data, ou
         print("lifetimes is not installed: peer skipped")
         return
     warnings.filterwarnings("ignore")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # the same BLAS setting flywheel's fits use
+        _peer(rows, persons, pareto_persons, bg_data, pareto_data, ours, lifetimes)
+
+
+def _peer(rows: list, persons: int, pareto_persons: int, bg_data, pareto_data, ours: dict, lifetimes) -> None:
     x, t_x, big_t = (c[:persons] for c in bg_data)
     fitted = timed("lifetimes BetaGeoFitter", lambda: lifetimes.BetaGeoFitter().fit(x, t_x, big_t), rows, persons)
     print("   ", ", ".join(f"{k}={v:.4g}" for k, v in fitted.params_.items()))
