@@ -1,8 +1,8 @@
 """Shared machinery of the buy-till-you-die models: checks, compression, maximum likelihood.
 
-Every model states its parameter names and a per-row log-likelihood; this module does the rest the
-same way for all of them, so `fit` behaves identically across BG/NBD, MBG/NBD, Pareto/NBD and
-Gamma-Gamma (scikit-learn shape: `__init__` stores, `fit` validates and learns, returns `self`).
+Every model states its parameter names, a per-row log-likelihood and its exact gradient; this module
+does the rest the same way for all of them, so `fit` behaves identically across BG/NBD, MBG/NBD,
+Pareto/NBD and Gamma-Gamma (scikit-learn shape: `__init__` stores, `fit` validates and learns, returns `self`).
 """
 
 from __future__ import annotations
@@ -130,31 +130,6 @@ def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return code.reshape(-1), rows[::-1]
 
 
-def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
-    grad = np.empty_like(x)
-    for i in range(len(x)):
-        e = np.zeros_like(x)
-        e[i] = step
-        grad[i] = (f(x + e) - f(x - e)) / (2 * step)
-    return grad
-
-
-def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian with steps relative to each coordinate."""
-    k = len(x)
-    h = 1e-4 * np.maximum(np.abs(x), 1e-2)
-    hess = np.empty((k, k))
-    for i in range(k):
-        for j in range(i, k):
-            ei = np.zeros(k)
-            ej = np.zeros(k)
-            ei[i] = h[i]
-            ej[j] = h[j]
-            value = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
-            hess[i, j] = hess[j, i] = value
-    return hess
-
-
 def _hessian_from_gradient(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
     """Forward differences of an exact gradient: k + 1 evaluations instead of 4k² for a k-parameter model."""
     k = len(x)
@@ -169,7 +144,8 @@ def _hessian_from_gradient(gradient: Callable[[np.ndarray], np.ndarray], x: np.n
 
 
 class BTYDModel:
-    """Base of the models: subclasses set `param_names` and implement `_row_log_likelihood`."""
+    """Base of the models: subclasses set `param_names` and implement `_row_log_likelihood` and
+    `_likelihood_with_gradient`."""
 
     param_names: tuple[str, ...] = ()
 
@@ -183,16 +159,14 @@ class BTYDModel:
     def _start(self, *columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return np.ones(len(self.param_names))
 
-    def _likelihood_with_gradient(self, *columns: np.ndarray) -> Callable | None:
-        """Optional: a function (params, weights=None) -> (per-row LL, gradient).
+    def _likelihood_with_gradient(self, *columns: np.ndarray) -> Callable:
+        """A function (params, weights=None) -> (per-row LL, exact gradient), built once per fit.
 
         The gradient is per row, shape (k, rows), or with `weights` its weighted sum over rows,
-        shape (k,) (which a model may compute without building the per-row array).
-
-        Models that supply it are fitted with the exact gradient and need no polishing pass; the
-        function may precompute whatever depends on the data only (it is built once per fit).
+        shape (k,) (which a model may compute without building the per-row array). The function may
+        precompute whatever depends on the data only.
         """
-        return None
+        raise NotImplementedError
 
     # --- shared ------------------------------------------------------------------------------
     def _check_parameters(self) -> None:
@@ -232,31 +206,13 @@ class BTYDModel:
         """Maximum likelihood over log-parameters, then the full LL and standard errors."""
         counts, rows = compress(weights, *columns)
         total = counts.sum()
-        penalizer = float(self.penalizer)
-
-        def objective(log_params: np.ndarray) -> float:
-            params = np.exp(log_params)
-            with np.errstate(all="ignore"):  # far-off trial points may overflow; they score as 1e100
-                ll = self._row_log_likelihood(params, *rows)
-            value = -(counts @ ll) / total + penalizer * np.sum(params**2)
-            return float(value) if np.isfinite(value) else 1e100
-
         x0 = np.log(self._start(*rows, weights=counts))
         exact = self._likelihood_with_gradient(*rows)
-        if exact is not None:
-            inverse_hessian = None
-            if len(counts) > WARM_START_ROWS:
-                x0, inverse_hessian = self._warm_start(rows, counts, x0)
-            best = self._maximise_exact(exact, counts, x0, inverse_hessian)
-            converged = bool(best.success)
-        else:
-            result = optimize.minimize(objective, x0, jac=lambda x: _central_gradient(objective, x),
-                                       method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
-            # Nelder-Mead polish: cheap at a handful of parameters and tolerant of a rough gradient.
-            polish = optimize.minimize(objective, result.x, method="Nelder-Mead",
-                                       options={"xatol": 1e-7, "fatol": 1e-13, "maxiter": 150 * len(x0)})
-            best = polish if polish.fun <= result.fun else result
-            converged = bool(result.success or polish.success)
+        inverse_hessian = None
+        if len(counts) > WARM_START_ROWS:
+            x0, inverse_hessian = self._warm_start(rows, counts, x0)
+        best = self._maximise_exact(exact, counts, x0, inverse_hessian)
+        converged = bool(best.success)
         if not np.isfinite(best.fun) or best.fun >= 1e99:
             raise DataError(f"{type(self).__name__} found no finite likelihood for these data")
         params = np.exp(best.x)
@@ -266,14 +222,8 @@ class BTYDModel:
         self.n_unique_rows_ = len(counts)
         self.converged_ = converged
 
-        def negative_ll(natural: np.ndarray) -> float:
-            return float(-(counts @ self._row_log_likelihood(natural, *rows)))
-
         try:
-            if exact is not None:
-                hessian = _hessian_from_gradient(lambda p: -exact(p, counts)[1], params)
-            else:
-                hessian = numerical_hessian(negative_ll, params)
+            hessian = _hessian_from_gradient(lambda p: -exact(p, counts)[1], params)
             covariance = np.linalg.inv(hessian)
             errors = np.sqrt(np.where(np.diag(covariance) >= 0, np.diag(covariance), np.nan))
         except np.linalg.LinAlgError:
