@@ -40,7 +40,8 @@ def score_customers(purchase_model: PurchaseModel, frequency, recency, T, horizo
     purchase) within the horizon and, with a fitted `spend_model` and `monetary_value`, expected spend
     per purchase and CLV = sum over periods k = 1..horizon of E[purchases in k] x spend / (1 + d)^k.
 
-    Customers without repeat purchases get the spend model's population mean spend.
+    Customers without repeat purchases get the spend model's population mean spend. When
+    `frequency` is a pandas Series, the result keeps its index (e.g. person ids).
     """
     with single_thread_blas():
         return _score(purchase_model, frequency, recency, T, horizon, spend_model, monetary_value, discount_rate)
@@ -68,7 +69,7 @@ def _score(purchase_model, frequency, recency, T, horizon, spend_model, monetary
         "expected_purchases": purchases_rows[row_code],
         "probability_alive": alive_rows[row_code],
         "probability_no_purchase": quiet_rows[row_code],
-    })
+    }, index=frequency.index if isinstance(frequency, pd.Series) else None)
     if not with_clv:
         return frame
 
