@@ -27,6 +27,22 @@ from pathlib import Path
 import httpx
 
 SERVER = "from flywheel.config import load_settings; from flywheel.server import serve; serve(load_settings(), port={port})"
+NOOP = """
+import uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    body = b'{"success":true}'
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"16")]})
+    await send({"type": "http.response.body", "body": body})
+uvicorn.run(app, port={port}, log_level="warning", access_log=False, server_header=False, date_header=False)
+"""
+"""The ceiling: a do-nothing ASGI app on the same uvicorn (uvloop, httptools) that reads the body and answers 200."""
 
 
 def free_port() -> int:
@@ -82,12 +98,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--max-events", type=int, default=200_000)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--server", choices=("flywheel", "noop"), default="flywheel",
+                        help="noop: a do-nothing ASGI app on the same uvicorn, the HTTP ceiling of this machine")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
     env = os.environ | {"FLYWHEEL_DB": str(work / "bench.duckdb"), "FLYWHEEL_KEY_FILE": str(work / "key")}
     write_key = _library(env, "print(WriteKeys(keys_file(load_settings().db_path)).add('bench'))")
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env)
+    code = (SERVER if args.server == "flywheel" else NOOP).replace("{port}", str(port))
+    server = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:
         _wait(port)
         event = {"userId": "u-1", "event": "Product Viewed", "properties": {"sku": "A-1", "price": 99.0},
@@ -102,8 +121,11 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(120)
-    results["stored_after_shutdown"] = int(_library(env, "print(event_stats(load_settings())['total'])"))
+    if args.server == "flywheel":
+        results["stored_after_shutdown"] = int(_library(env, "print(event_stats(load_settings())['total'])"))
+    results["server"] = args.server
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    results["load_average"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(json.dumps(results, indent=2))
 
 

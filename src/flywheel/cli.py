@@ -156,8 +156,11 @@ def demo(
     """Simulate a merchant, run every stage, write DIR/report.html and print a summary."""
     from flywheel.collect import ingest_paths
     from flywheel.collect.summary import summarize
+    from flywheel.identity import resolve as resolve_identities
+    from flywheel.identity.probabilistic import match_accounts
     from flywheel.report import build_report
     from flywheel.simulate import generate as simulate
+    from flywheel.value import score
     from flywheel.warehouse import Warehouse
 
     state: State = ctx.obj
@@ -172,6 +175,12 @@ def demo(
             ingest_task = bar.add_task("ingesting files", total=None)
             report = ingest_paths(wh, [out_dir / "data"], progress=lambda p, d, t: bar.update(
                 ingest_task, total=t, completed=d, description=f"ingesting {p.name}"))
+            identity_task = bar.add_task("resolving identities", total=1)
+            people = resolve_identities(wh, matcher=match_accounts)
+            bar.update(identity_task, completed=1)
+            value_task = bar.add_task("scoring value", total=1)
+            value = score(wh, progress=lambda step, done, total: bar.update(
+                value_task, total=total, completed=done, description=f"scoring value: {step}"))
             report_task = bar.add_task("writing report", total=1)
             summary = summarize(wh)
             html_path = build_report(wh, out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons",
@@ -179,7 +188,10 @@ def demo(
             bar.update(report_task, completed=1)
     seconds = time.perf_counter() - started
     payload = {"persons": persons, "seed": seed, "report": str(html_path), "warehouse": str(settings.db_path),
-               "generated_files": sim.files, "ingest": report.as_json(), "totals": summary.totals,
+               "generated_files": sim.files, "ingest": report.as_json(), "identity": people.as_dict(),
+               "totals": summary.totals,
+               "value": {k: value[k] for k in ("run_id", "as_of", "persons", "buyers", "traits", "tiers",
+                                               "concentration", "kocs", "alerts")},
                "seconds": round(seconds, 1)}
     if state.json:
         _emit(state, payload)
@@ -188,17 +200,25 @@ def demo(
     t = summary.totals
     out.print(f"[bold]{t['accounts']:,}[/] accounts · [bold]{t['paid_orders']:,}[/] paid orders · GMV "
               f"[bold]¥{t['gmv_cents'] / 100:,.0f}[/] (net ¥{t['net_cents'] / 100:,.0f}) · {t['events']:,} events")
+    out.print(f"[bold]{people.persons:,}[/] persons from {people.accounts:,} accounts after identity resolution")
+    tiers = " · ".join(f"{t['tier']} {t['persons']:,}" for t in value["tiers"])
+    out.print(f"Value: {value['buyers']:,} buyers of {value['persons']:,} persons · tiers: {tiers} · "
+              f"predicted 1-year CLV ¥{value['clv']['total']:,.0f}")
     out.print(f"Report: [bold]{html_path}[/]   Warehouse: {settings.db_path}   ({seconds:.0f} s)")
 
 
 def _register_subcommands() -> None:
     from flywheel.server.cli import events_app, serve, sources_app
+    from flywheel.identity.cli import identity_app
     from flywheel.value.cli import clv_app
+    from flywheel.value.score_cli import value_app
 
     app.command()(serve)
     app.add_typer(sources_app, name="sources")
     app.add_typer(events_app, name="events")
+    app.add_typer(identity_app, name="identity")
     app.add_typer(clv_app, name="clv", help="Customer lifetime value models (BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma).")
+    app.add_typer(value_app, name="value", help="Traits, tiers, RFM segments, clusters, CLV, value scores and alerts.")
 
 
 _register_subcommands()

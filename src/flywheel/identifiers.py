@@ -115,6 +115,37 @@ def normalize(id_type: str, raw: str) -> str:
     return NORMALIZERS.get(id_type, normalize_token)(raw)
 
 
+PLACEHOLDER_PHONES = frozenset({"+8613800138000", "+8613888888888", "+8613900000000", "+8613000000000",
+                                 "+8618888888888"})
+_REPEATED_DIGITS = re.compile(r"^(\d)\1{6,}$")
+_TEST_EMAIL = re.compile(r"^(test|testing|null|none|noemail|no-?reply|anonymous|example|xxx|-1)"
+                         r"(@|$)|@test\.com$")
+PLACEHOLDER_TOKENS = frozenset({"null", "none", "nil", "undefined", "anonymous", "unknown", "-1", "0", "n/a",
+                                "na", "test", "guest", "匿名", "无", "未知"})
+
+
+def placeholder_reason(id_type: str, value: str) -> str | None:
+    """Why a normalised identifier is a placeholder that must never link persons, or None.
+
+    Shop staff and test scripts type `13800138000`, `00000000000`, `test@test.com` or `null` into
+    contact fields; such values are shared by unrelated people, so they are dropped at ingest with
+    this reason (visible in the quarantine) instead of becoming identity evidence.
+    """
+    if id_type == "phone":
+        digits = value.lstrip("+")
+        national = digits[2:] if value.startswith("+86") else digits
+        if value in PLACEHOLDER_PHONES:
+            return "placeholder phone number"
+        if _REPEATED_DIGITS.match(national) or _REPEATED_DIGITS.match(national[1:]) or set(national[3:]) <= {"0"}:
+            return "placeholder phone number (repeated digits)"
+        return None
+    if id_type == "email":
+        return "placeholder e-mail address" if _TEST_EMAIL.search(value) else None
+    if value.strip().lower() in PLACEHOLDER_TOKENS:
+        return "placeholder value"
+    return None
+
+
 def mask_value(value: str, id_type: str = "") -> str:
     """Display form: phones keep prefix 3 and suffix 4, e-mails the first letter and domain,
     ID numbers the first 6 and last 4, names the first character, other tokens the ends."""

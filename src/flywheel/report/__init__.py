@@ -7,6 +7,7 @@ from pathlib import Path
 from flywheel.collect.summary import CollectSummary, summarize
 from flywheel.report.html import Report
 from flywheel.report.overview import add_collect_sections
+from flywheel.report.value import add_value_sections
 from flywheel.warehouse import Warehouse
 
 
@@ -15,6 +16,7 @@ def build_report(wh: Warehouse, path: Path, title: str = "Flywheel report",
     """Write the report for everything in the warehouse to `path`."""
     report = Report(title, f"warehouse {wh.settings.db_path} ({wh.engine.name})")
     add_collect_sections(report, summary or summarize(wh))
+    add_value_sections(report, wh)
     return report.write(path)
 
 

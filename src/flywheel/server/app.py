@@ -1,7 +1,8 @@
-"""The HTTP edge of collection: parse the request, call `Intake.collect`, answer. No rules here.
+"""The collection app: a bare ASGI edge for `POST /v1/*` (see `edge`) in front of FastAPI.
 
 Routes follow the Segment HTTP Tracking API (`POST /v1/track|identify|page|screen|group|alias|batch`)
-so Segment's own client libraries work when pointed at this server with their `host` option.
+so Segment's own client libraries work when pointed at this server with their `host` option. FastAPI
+serves `/health` and the OpenAPI schema (`/openapi.json`, `/docs`) that documents the same calls.
 """
 
 from __future__ import annotations
@@ -13,39 +14,27 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from flywheel.config import Settings
-from flywheel.errors import FlywheelError
 from flywheel.jsoncodec import dumps
+from flywheel.server.edge import TOO_LARGE, Edge, read_body, respond
 from flywheel.server.intake import Intake
-from flywheel.server.rules import BATCH_LIMIT, CALLS, CollectError
 
 log = logging.getLogger(__name__)
 
-ROUTES = (*CALLS, "batch")
-OK = dumps({"success": True})
+
+SWITCH_INTERVAL = 0.0005
+"""Seconds a thread may hold the GIL while another waits (Python's default: 0.005). The spool writer
+wakes from each fsync wanting the GIL back to acknowledge the requests; with the default it could wait
+5 ms behind the event loop on every commit, which is most of a single event's latency."""
 
 
-def _json(status: int, body: dict) -> Response:
-    return Response(dumps(body), status_code=status, media_type="application/json")
+def create_app(settings: Settings, load_interval: float = 1.0, commit_window: float = 0.0,
+               loader_process: bool = False) -> Edge:
+    """The collection ASGI app; its lifespan starts the intake (spool, loader) and drains it on shutdown.
 
-
-async def read_body(request: Request) -> bytes:
-    """The request body, refused as soon as it passes the batch limit (before it is all read)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > BATCH_LIMIT:
-        raise CollectError(413, "request_too_large", f"request body exceeds the 500 KB limit ({BATCH_LIMIT} bytes)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > BATCH_LIMIT:
-            raise CollectError(413, "request_too_large",
-                               f"request body exceeds the 500 KB limit ({BATCH_LIMIT} bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def create_app(settings: Settings, load_interval: float = 1.0, commit_window: float = 0.001) -> FastAPI:
-    """The collection app; its lifespan starts the intake (spool, loader) and drains it on shutdown."""
-    intake = Intake(settings, load_interval=load_interval, commit_window=commit_window)
+    `app.state.intake` is the running `Intake`. `loader_process`: load the spool in a separate
+    process (`loadworker`) instead of a thread of this one — what `serve` does."""
+    intake = Intake(settings, load_interval=load_interval, commit_window=commit_window,
+                    loader_process=loader_process)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -55,42 +44,45 @@ def create_app(settings: Settings, load_interval: float = 1.0, commit_window: fl
         finally:
             intake.stop()
 
-    app = FastAPI(title="Flywheel collection API", version="1", lifespan=lifespan,
-                  description="Segment-compatible event intake: durable (fsync before 200), exactly once.")
-    app.state.intake = intake
+    api = FastAPI(title="Flywheel collection API", version="1", lifespan=lifespan,
+                  description="Segment-compatible event intake: durable (fsync before 200), exactly once. "
+                              "A batch answers 200 with the items it rejected; 400 when all are bad.")
+    api.state.intake = intake
 
-    @app.exception_handler(CollectError)
-    async def refused(request: Request, e: CollectError) -> Response:
-        return _json(e.status, e.body())
-
-    @app.exception_handler(FlywheelError)
-    async def unavailable(request: Request, e: FlywheelError) -> Response:
-        return _json(503, {"error": "unavailable", "message": str(e), "path": "$"})
-
-    @app.post("/v1/{call}", summary="Segment Tracking API call (track, identify, page, screen, group, alias, batch)",
-              responses={400: {"description": "invalid message"}, 401: {"description": "bad write key"},
+    @api.post("/v1/{call}", summary="Segment Tracking API call (track, identify, page, screen, group, alias, batch)",
+              responses={200: {"description": "accepted: {success, accepted, duplicates, rejected?: "
+                                               "[{index, error, message, path}]}"},
+                         400: {"description": "invalid message, or every batch item invalid"},
+                         401: {"description": "bad write key"},
                          413: {"description": "over the 32 KB event or 500 KB batch limit"}})
     async def collect(call: str, request: Request) -> Response:
-        if call not in ROUTES:
-            raise CollectError(404, "unknown_call", f"no such call; use one of {', '.join(ROUTES)}", "$")
-        body = await read_body(request)
-        await intake.collect(call, body, request.headers.get("authorization"),
-                             request.headers.get("content-encoding"))
-        return Response(OK, media_type="application/json")
+        body = await read_body(request.receive)
+        if body is None:
+            return Response(dumps(TOO_LARGE.body()), status_code=TOO_LARGE.status, media_type="application/json")
+        status, data = await respond(intake, call, body, request.headers.get("authorization"),
+                                     request.headers.get("content-encoding"))
+        return Response(data, status_code=status, media_type="application/json")
 
-    @app.get("/health", summary="Liveness and spool/loader counters")
+    @api.get("/health", summary="Liveness and spool/loader counters")
     async def health() -> Response:
         loader = intake.loader
-        return _json(200, {"ok": intake.spool is not None, "loaded": loader.loaded if loader else 0,
-                           "load_failures": loader.failures if loader else 0,
-                           "fsyncs": intake.spool.commits if intake.spool else 0})
+        return Response(status_code=200, media_type="application/json", content=dumps(
+            {"ok": intake.spool is not None, "loaded": loader.loaded if loader else 0,
+             "load_failures": loader.failures if loader else 0, "lock_waits": loader.lock_waits if loader else 0,
+             "quarantined": loader.quarantined if loader else 0,
+             "fsyncs": intake.spool.commits if intake.spool else 0}))
 
-    return app
+    return Edge(intake, api)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, load_interval: float = 1.0) -> None:
-    """Run the collection server until SIGINT/SIGTERM; shutdown drains the spool into the warehouse."""
+    """Run the collection server until SIGINT/SIGTERM; shutdown drains the spool into the warehouse.
+
+    uvloop and httptools (uvicorn's fast event loop and HTTP parser) are used when installed."""
+    import sys
+
     import uvicorn
 
-    uvicorn.run(create_app(settings, load_interval=load_interval), host=host, port=port,
-                log_level="warning", access_log=False, server_header=False)
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    uvicorn.run(create_app(settings, load_interval=load_interval, loader_process=True), host=host, port=port, log_level="warning",
+                access_log=False, server_header=False, date_header=False, proxy_headers=False)

@@ -1,5 +1,9 @@
 """From spool to warehouse: closed segments applied with `ingest_file`, then deleted.
 
+The warehouse is opened for each load cycle and closed after it, so other processes (`flywheel
+events stats`, `flywheel ingest`) can use it between cycles while the server runs; when another
+process holds DuckDB's writer lock, the cycle waits and tries again instead of failing.
+
 Exactly once: a segment is one `.jsonl` file applied atomically; the `events` table keeps one row per
 `messageId`, and ingestion recognises a file it already applied by checksum. So a crash anywhere —
 before the commit, after it but before the delete — only means the segment is applied again, and
@@ -11,10 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from pathlib import Path
 
 from flywheel.collect import ingest_file
 from flywheel.config import Settings
+from flywheel.server.loadworker import apply_once
 from flywheel.server.spool import (
     Spool,
     SpoolLock,
@@ -29,17 +35,21 @@ log = logging.getLogger(__name__)
 DEDUPE_DAYS = 7
 
 
-def apply_segments(wh: Warehouse, directory: Path) -> int:
-    """Apply every closed segment, oldest first; returns the number of events newly stored."""
-    loaded = 0
+def apply_segments(wh: Warehouse, directory: Path) -> tuple[int, int]:
+    """Apply every closed segment, oldest first; returns the events newly stored and quarantined.
+
+    Call with the warehouse open: DuckDB's one-writer lock is what keeps two processes (a server's
+    loader and `flywheel events stats` after a crash) from applying the same segment at once."""
+    loaded = quarantined = 0
     for path in closed_segments(directory):
         report = ingest_file(wh, path, source="segment")
         loaded += report.loaded
+        quarantined += report.quarantined
         if report.quarantined:
             log.warning("%s: %d spooled lines quarantined: %s", path.name, report.quarantined,
                         report.quarantine_reasons)
-        path.unlink()
-    return loaded
+        path.unlink(missing_ok=True)
+    return loaded, quarantined
 
 
 def recover(settings: Settings) -> int:
@@ -55,8 +65,8 @@ def recover(settings: Settings) -> int:
         close_leftovers(directory)
         if not closed_segments(directory):
             return 0
-        with Warehouse.open(settings) as wh:
-            return apply_segments(wh, directory)
+        with open_when_free(settings) as wh:
+            return apply_segments(wh, directory)[0]
     finally:
         lock.release()
 
@@ -69,16 +79,37 @@ def recent_message_ids(wh: Warehouse, days: int = DEDUPE_DAYS) -> list[str]:
     return wh.fetch(recent).column("message_id").to_pylist()
 
 
+def is_lock_conflict(error: Exception) -> bool:
+    """DuckDB's "Could not set lock on file … Conflicting lock is held" (another process writes)."""
+    text = str(error)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+def open_when_free(settings: Settings, wait: float = 30.0) -> Warehouse:
+    """Open the warehouse, retrying with back-off for up to `wait` s while another process holds it."""
+    deadline, pause = time.monotonic() + wait, 0.05
+    while True:
+        try:
+            return Warehouse.open(settings)
+        except Exception as e:
+            if not is_lock_conflict(e) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+
 class Loader:
     """A background thread: every `interval` seconds, rotate the spool and apply closed segments.
 
-    The warehouse is opened in the thread and used only there (DuckDB has a single writer).
+    `apply(wait)` does one load cycle — in this process (`apply_once`, the default) or in a
+    `LoadWorker` process (what `flywheel serve` uses) — and reports `{"loaded", "quarantined"}` or
+    `{"error": "busy"|"failed"}`. A busy warehouse (another process has it) just means a later cycle.
     """
 
-    def __init__(self, settings: Settings, spool: Spool, interval: float = 1.0):
+    def __init__(self, settings: Settings, spool: Spool, interval: float = 1.0, apply=None):
         self.settings, self.spool, self.interval = settings, spool, interval
-        self.loaded = 0
-        self.failures = 0
+        self.apply = apply or (lambda wait: apply_once(settings, wait))
+        self.loaded = self.quarantined = self.failures = self.lock_waits = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -94,29 +125,39 @@ class Loader:
         self._idle.wait(timeout)
 
     def stop(self) -> None:
-        """Stop after one last rotation and load."""
+        """Stop after one last rotation and load (waiting up to a minute for a busy warehouse)."""
         self._stop.set()
         self._wake.set()
         self._thread.join()
 
     def _run(self) -> None:
-        wh = Warehouse.open(self.settings)
         try:
             while True:
                 self._wake.wait(self.interval)
                 self._wake.clear()
                 stopping = self._stop.is_set()
-                self._cycle(wh)
+                self._cycle(wait=60.0 if stopping else 0.5)
                 self._idle.set()
                 if stopping:
                     return
         finally:
-            wh.close()
+            close = getattr(self.apply, "close", None)
+            if close:
+                close()
 
-    def _cycle(self, wh: Warehouse) -> None:
+    def _cycle(self, wait: float) -> None:
         try:
             self.spool.rotate()
-            self.loaded += apply_segments(wh, self.spool.directory)
-        except Exception:  # a bad segment must not stop collection; it stays in the spool for the next try
-            self.failures += 1
+            if not closed_segments(self.spool.directory):
+                return
+            result = self.apply(wait)
+        except Exception:
             log.exception("loading the spool failed; segments are kept and retried")
+            result = {"error": "failed"}
+        if result.get("error") == "busy":
+            self.lock_waits += 1
+        elif result.get("error"):
+            self.failures += 1
+        else:
+            self.loaded += result["loaded"]
+            self.quarantined += result["quarantined"]

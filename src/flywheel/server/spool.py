@@ -78,7 +78,7 @@ class Spool:
     segment for the loader.
     """
 
-    def __init__(self, directory: Path, window: float = 0.001):
+    def __init__(self, directory: Path, window: float = 0.0):
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.window = window

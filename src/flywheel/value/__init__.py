@@ -1,4 +1,4 @@
-"""Customer value: lifetime-value models now; traits and tiers join later."""
+"""Customer value: traits, tiers, segments, lifetime-value models and value scores."""
 
 from flywheel.value.clv import (
     BetaGeoModel,
@@ -14,7 +14,10 @@ from flywheel.value.clv import (
     evaluate_transactions,
     summary_from_transactions,
 )
+from flywheel.value.scoring import ScoreOptions, score
+from flywheel.value.worth import ValueSettings, concentration, concentration_curve
 
 __all__ = ["BetaGeoModel", "DataError", "GammaGammaModel", "ModifiedBetaGeoModel", "NotFittedError",
            "ParameterError", "ParetoNBDModel", "SummaryError", "calibration_and_holdout", "evaluate_holdout",
-           "evaluate_transactions", "summary_from_transactions"]
+           "evaluate_transactions", "summary_from_transactions",
+           "ScoreOptions", "ValueSettings", "concentration", "concentration_curve", "score"]

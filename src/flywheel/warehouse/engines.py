@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import ibis
+import ibis.expr.datatypes as dt
 import pyarrow as pa
 from ibis.backends import BaseBackend
+from ibis.backends.sql.datatypes import DuckDBType, PySparkType
 
 from flywheel.errors import EngineError
 
@@ -34,6 +36,17 @@ class Engine:
     @contextlib.contextmanager
     def transaction(self, con: BaseBackend) -> Iterator[None]:
         yield
+
+    def materialize(self, con: BaseBackend, name: str, expr) -> None:
+        """Store an intermediate result under `name` for the next step of an iterative algorithm."""
+        con.create_table(name, expr, overwrite=True)
+
+    def drop_materialized(self, con: BaseBackend, name: str) -> None:
+        con.drop_table(name, force=True)
+
+    def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
+        """Add a nullable column to a stored table (schema migrations); Ibis has no ALTER TABLE."""
+        raise NotImplementedError
 
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """Replace the stored rows that share a natural key with `rows` by `rows`.
@@ -73,6 +86,13 @@ class DuckDBEngine(Engine):
             raise
         con.raw_sql("COMMIT")
 
+    def materialize(self, con: BaseBackend, name: str, expr) -> None:
+        """A temporary table: kept in memory (spilling if needed), never written to the file."""
+        con.create_table(name, expr, temp=True, overwrite=True)
+
+    def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
+        con.raw_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')
+
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """DuckDB deletes in place (inside the file's transaction): raw SQL, since Ibis has no DELETE."""
         raw = con.con
@@ -96,11 +116,26 @@ class SparkEngine(Engine):
     name = "spark"
     transactional = False
 
+
+    def materialize(self, con: BaseBackend, name: str, expr) -> None:
+        """A locally checkpointed temporary view, not a table: writing Parquet and the metastore for
+        every round of label propagation costs seconds, and the checkpoint cuts the lineage that
+        would otherwise grow with every round."""
+        con._run_pre_execute_hooks(expr)
+        frame = con._session.sql(con.compile(expr)).localCheckpoint(eager=True)
+        frame.createOrReplaceTempView(name)
+
+    def drop_materialized(self, con: BaseBackend, name: str) -> None:
+        con._session.catalog.dropTempView(name)
+
     def connect(self, db_path: Path) -> BaseBackend:
         session = spark_session(str(Path(db_path).resolve()))
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
         session.catalog.setCurrentDatabase(SPARK_DATABASE)
         return ibis.pyspark.connect(session)
+
+    def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
+        con.raw_sql(f"ALTER TABLE `{table}` ADD COLUMNS (`{column}` {PySparkType.to_string(dtype)})")
 
 
 @functools.cache
@@ -122,6 +157,8 @@ def spark_session(warehouse_dir: str):
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={derby}")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
+        # Union constraint rewriting fails on views over local checkpoints (identity graph rounds).
+        .config("spark.sql.constraintPropagation.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .enableHiveSupport()

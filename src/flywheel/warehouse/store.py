@@ -32,7 +32,20 @@ def _create_all(wh: "Warehouse") -> None:
             wh.con.create_table(t.name, schema=t.schema)
 
 
-MIGRATIONS = {1: _create_all}
+def _add_missing_columns(wh: "Warehouse") -> None:
+    """Columns the catalog gained after a table was created (v2: `events.extra`), added as nullable."""
+    existing = set(wh.con.list_tables())
+    for t in TABLES:
+        if t.name not in existing:
+            continue
+        stored = set(wh.con.table(t.name).columns)
+        for f in t.fields:
+            if f.name not in stored:
+                wh.engine.add_column(wh.con, t.name, f.name, f.dtype.copy(nullable=True))
+                log.info("added column %s.%s", t.name, f.name)
+
+
+MIGRATIONS = {1: _create_all, 2: _add_missing_columns}
 """Forward migrations by target version; each takes the warehouse and brings it to that version."""
 
 
@@ -193,6 +206,38 @@ class Warehouse:
         changed = batch.filter(pc.is_in(batch.column(LINE), value_set=lines))
         self.engine.replace_rows(self.con, name, key, self.conform(name, changed.drop_columns([LINE])))
         return changed.column(LINE).combine_chunks()
+
+    def materialize(self, name: str, expr: ibis.Table) -> ibis.Table:
+        """Compute `expr` into a work table (prefixed `_work_`) and return it.
+
+        Iterative algorithms (label propagation) need each step stored, or the expression tree and
+        the engine's plan grow with every iteration.
+        """
+        work = f"_work_{name}"
+        self.engine.materialize(self.con, work, expr)
+        return self.con.table(work)
+
+    def drop_work(self) -> None:
+        for name in self.con.list_tables():
+            if name.startswith("_work_"):
+                self.engine.drop_materialized(self.con, name)
+
+    def typed(self, name: str, expr: ibis.Table) -> ibis.Table:
+        """`expr` with exactly the catalog table's columns and types; absent columns are null."""
+        schema = catalog_table(name).schema
+        return expr.select(*[(expr[c] if c in expr.columns else ibis.null()).cast(t.copy(nullable=True)).name(c)
+                             for c, t in schema.items()])
+
+    def insert_from(self, name: str, expr: ibis.Table) -> None:
+        """Append the rows of an expression to a catalog table."""
+        self.con.insert(name, self.materialize(f"insert_{name}", self.typed(name, expr)))
+
+    def replace(self, name: str, expr: ibis.Table) -> int:
+        """Replace a catalog table's contents with `expr` (which may read the table itself)."""
+        staged = self.materialize(f"replace_{name}", self.typed(name, expr))
+        self.con.create_table(name, staged, overwrite=True)
+        self.engine.drop_materialized(self.con, f"_work_replace_{name}")
+        return self.count(name)
 
 
 def _rank(column: ibis.Value, ranks: dict[str, int]) -> ibis.Value:

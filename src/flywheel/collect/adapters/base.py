@@ -28,6 +28,7 @@ from flywheel.identifiers import (
     mask_value,
     normalize,
     normalize_phone,
+    placeholder_reason,
 )
 from flywheel.warehouse import LINE, first_occurrence
 
@@ -210,6 +211,9 @@ def identifier_rows(
                 norm, kind, partial = phone.value, phone.id_type, phone.partial
             else:
                 norm, kind, partial = normalize(id_type, v), id_type, False
+            placeholder = placeholder_reason(kind, norm)
+            if placeholder:
+                raise InvalidIdentifier(placeholder)
             hashes.append(ctx.hasher.hash(kind, norm))
             masks.append(mask_value(norm, kind))
             kinds.append(kind)

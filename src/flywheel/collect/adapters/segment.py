@@ -1,6 +1,7 @@
 """Segment-spec events, one JSON object per line (`.jsonl` / `.ndjson`).
 
-Every line is decoded once in Python and spread into plain lists; everything after that (validation,
+Top-level fields outside the Segment spec (`integrations`, `category`, a sender's own) are kept as
+JSON in `extra`. Every line is decoded once in Python and spread into plain lists; everything after that (validation,
 times, identifiers, hashing) is columnar, so a million-line file stays in seconds. Contact fields
 (e-mail, phone, name, address) never reach the `events` table: e-mail and phone become hashed
 identifiers, and all four are removed from the stored `traits` and `context`.
@@ -115,7 +116,7 @@ class SegmentEvents(Adapter):
             "previous_id": s["previous_id"], "source": source, "timestamp": happened,
             "original_timestamp": times["original_timestamp"], "sent_at": times["sent_at"],
             "received_at": times["received_at"], "properties": s["properties"], "traits": s["traits"],
-            "context": s["context"],
+            "context": s["context"], "extra": s["extra"],
         }, p, lines))
         batch.add("accounts", landed({
             "source": source, "account_key": account_key,

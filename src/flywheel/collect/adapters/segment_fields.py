@@ -51,7 +51,8 @@ class EventColumns:
     """What one pass over the messages found: JSON columns, identifiers by slot, sparse tables."""
 
     sources: list[str] = field(default_factory=list)
-    json: dict[str, JsonColumn] = field(default_factory=lambda: {k: JsonColumn() for k in ("properties", "traits", "context")})
+    json: dict[str, JsonColumn] = field(default_factory=lambda: {k: JsonColumn() for k in ("properties", "traits", "context",
+                                                                                          "extra")})
     identifiers: dict[tuple[str, str, int], list] = field(default_factory=dict)
     sparse: dict[str, dict[str, list]] = field(default_factory=lambda: {
         "touchpoints": {"row": [], "channel": [], "medium": [], "campaign_id": []},
@@ -76,6 +77,8 @@ SPEC = {"message_id": "messageId", "type": "type", "event": "event", "name": "na
         "anonymous_id": "anonymousId", "group_id": "groupId", "previous_id": "previousId", "timestamp": "timestamp",
         "original_timestamp": "originalTimestamp", "sent_at": "sentAt", "received_at": "receivedAt"}
 _SPEC_TYPE = pa.struct([(k, pa.string()) for k in SPEC.values()])
+KNOWN = frozenset(SPEC.values()) | {"properties", "traits", "context", "identities", "writeKey"}
+"""Top-level fields with a column (or consumed); the rest are kept in `extra`."""
 
 
 def _text(value) -> str | None:
@@ -100,6 +103,7 @@ def collect(messages: list[dict], default_source: str) -> EventColumns:
     cols = EventColumns()
     add_source, add_props = cols.sources.append, cols.json["properties"].add
     add_traits, add_context = cols.json["traits"].add, cols.json["context"].add
+    add_extra, known = cols.json["extra"].add, KNOWN.issuperset
     for row, m in enumerate(messages):
         get = m.get
         found: list[tuple[str, str, object]] = []
@@ -137,6 +141,10 @@ def collect(messages: list[dict], default_source: str) -> EventColumns:
         else:
             add_context(None)
         add_source(source)
+        if known(m):
+            add_extra(None)
+        else:
+            add_extra(_contacts({k: v for k, v in m.items() if k not in KNOWN}, "", found) or None)
         if found:
             _slot_identifiers(cols, row, n, found)
         if props is not None and get("event") in SPECIAL_EVENTS and get("type") == "track":
@@ -150,7 +158,7 @@ def _contacts(traits: dict, label: str, found: list) -> dict:
         return traits
     for id_type in ("email", "phone"):
         if id_type in traits:
-            found.append((id_type, f"{label}.{id_type}", traits[id_type]))
+            found.append((id_type, f"{label}.{id_type}" if label else id_type, traits[id_type]))
     return {k: v for k, v in traits.items() if k not in CONTACT_FIELDS}
 
 

@@ -35,6 +35,7 @@ from flywheel.identifiers import (
     mask_value,
     normalize_email,
     normalize_name,
+    placeholder_reason,
 )
 
 STATUS = {
@@ -171,10 +172,13 @@ class ShopifyOrders(Adapter):
 
 
 def _email_key(ctx: ReadContext, value: str) -> str | None:
+    """The account key of a customer known by e-mail; none for a placeholder such as test@test.com,
+    which would otherwise make one account of every stranger who typed it (the order stays a guest)."""
     try:
-        return "h:" + ctx.hasher.hash("email", normalize_email(value))[:32]
+        email = normalize_email(value)
     except InvalidIdentifier:
         return None
+    return None if placeholder_reason("email", email) else "h:" + ctx.hasher.hash("email", email)[:32]
 
 
 def _masked_email(value: str) -> str | None:

@@ -7,7 +7,10 @@ consent to be contacted on WeCom, so every row records `wecom_outreach` granted 
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flywheel.collect.adapters.base import (
     Adapter,
@@ -37,6 +40,7 @@ class WeComContacts(Adapter):
         "external_userid": ("external_userid",),
         "unionid": ("unionid",),
         "name": ("name", "客户名称"),
+        "remark": ("remark", "备注"),
         "follow_userid": ("follow_userid", "添加人"),
         "remark_mobiles": ("remark_mobiles", "备注手机号"),
         "tags": ("tags", "标签"),
@@ -58,7 +62,7 @@ class WeComContacts(Adapter):
         p.require(c["createtime"], field["createtime"], f"time added ({field['createtime']}) is missing")
         p.reject(bad_added, field["createtime"], c["createtime"], "unparseable date-time or Unix time")
 
-        name = map_distinct(c["name"], normalize_name)
+        name = pc.coalesce(map_distinct(c["remark"], remark_name), map_distinct(c["name"], normalize_name))
         batch = Batch(problems=p, source=source)
         batch.add("accounts", landed({
             "source": source, "account_key": account_key, "account_key_type": "wecom_external_userid",
@@ -81,3 +85,16 @@ class WeComContacts(Adapter):
         batch.add("consents", consent_rows(account_key, source, "wecom_outreach", granted, added_at, lines,
                                            str(raw.path), p))
         return batch
+
+
+_REMARK_SUFFIX = re.compile(r"\s*[-—–_/|(（].*$")
+
+
+def remark_name(remark: str) -> str | None:
+    """The customer's name as the employee noted it: `田辉涵-新客` → `田辉涵`.
+
+    Sales staff write the real name into the remark; the contact's own `name` is often a WeChat
+    nickname (向日葵), so the remark is the better name for matching when it has one.
+    """
+    text = normalize_name(_REMARK_SUFFIX.sub("", normalize_name(remark)))
+    return text or None

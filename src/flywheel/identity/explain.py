@@ -1,0 +1,83 @@
+"""`identity explain PERSON`: the accounts, the identifiers, the links with their evidence, and the
+links that were refused and why — everything needed to trust or correct a person."""
+
+from __future__ import annotations
+
+import ibis
+
+from flywheel.errors import InputError
+from flywheel.identity.evidence import node_of
+from flywheel.warehouse import Warehouse
+
+
+class UnknownPerson(InputError):
+    """No person with that id."""
+
+
+def _rows(wh: Warehouse, expr: ibis.Table) -> list[dict]:
+    return wh.fetch(expr).to_pylist()
+
+
+def explain(wh: Warehouse, person_id: str) -> dict:
+    persons = wh.table("persons")
+    found = _rows(wh, persons.filter(persons.person_id == person_id))
+    if not found:
+        raise UnknownPerson(f"No person {person_id!r}. `flywheel identity export --of accounts` lists them.")
+    person = found[0]
+    target = person["merged_into"] if person["status"] == "merged" and person["merged_into"] else person_id
+    absorbed = persons.filter(persons.merged_into == target).select("person_id")
+    ids_of_person = [target] + [r["person_id"] for r in _rows(wh, absorbed)]
+
+    links_map = wh.table("person_accounts").filter(ibis._.person_id == target)
+    accounts = wh.table("accounts")
+    acc = accounts.join(links_map, ["source", "account_key"])
+    account_rows = _rows(wh, acc.select("source", "display_key", "account_key_type", "name_masked",
+                                        "linked_by", "linked_at", "first_seen_at").order_by(["first_seen_at", "source"]))
+    ids = wh.table("identifiers")
+    held = ids.join(links_map.select("source", "account_key"), ["source", "account_key"])
+    identifier_rows = _rows(wh, held.join(accounts.select("source", "account_key", "display_key"),
+                                          ["source", "account_key"]).select(
+        "id_type", "id_masked", "is_partial", "source", account="display_key", first_seen_at=held.first_seen_at,
+        ref=held.id_hash.substr(0, 6),
+    ).order_by(["id_type", "id_masked", "source"]))
+    values = held.select("id_type", "id_hash").distinct()
+
+    links = wh.table("identity_links")
+    value_keys = values.select(k=values.id_type + ibis.literal(":") + values.id_hash).k
+    mine = links.filter(links.person_id.isin(ids_of_person)
+                        | (links.id_type + ibis.literal(":") + links.id_hash).isin(value_keys))
+    link_rows = _latest(wh, mine, ["rule", "id_type", "id_masked", "accounts", "match_weight", "evidence",
+                                   "decided_at", "resolution_id", "ref"])
+    refusals = wh.table("identity_refusals").semi_join(values, ["id_type", "id_hash"])
+    refusal_rows = _latest(wh, refusals, ["id_type", "id_masked", "reason", "detail", "persons", "accounts",
+                                          "decided_at", "resolution_id", "ref"])
+    events = wh.table("identity_events")
+    event_rows = _rows(wh, events.filter(events.person_id.isin(ids_of_person)
+                                         | events.other_person_id.isin(ids_of_person)).order_by("occurred_at"))
+    overrides = wh.table("identity_overrides")
+    nodes = links_map.select(node=node_of(links_map.source, links_map.account_key))
+    o = overrides.mutate(a=node_of(overrides.left_source, overrides.left_account_key),
+                         b=node_of(overrides.right_source, overrides.right_account_key))
+    o = o.filter(o.a.isin(nodes.node) | o.b.isin(nodes.node))
+    override_rows = _rows(wh, o.select("override_id", "kind", "left_source", "right_source", "actor", "note",
+                                       "created_at").order_by("created_at"))
+    return {
+        "person_id": target,
+        "asked_for": person_id,
+        "status": person["status"] if target == person_id else f"merged into {target}",
+        "created_at": person["created_at"],
+        "accounts": account_rows,
+        "identifiers": identifier_rows,
+        "links": link_rows,
+        "refusals": refusal_rows,
+        "events": event_rows,
+        "overrides": override_rows,
+    }
+
+
+def _latest(wh: Warehouse, table: ibis.Table, columns: list[str]) -> list[dict]:
+    """The most recent decision per identifier value (runs repeat earlier decisions)."""
+    w = ibis.window(group_by=["id_type", "id_hash"], order_by=ibis.desc("decided_at"))
+    ranked = table.mutate(rank=ibis.row_number().over(w), ref=table.id_hash.substr(0, 6))
+    latest = ranked.filter(ranked.rank == 0).select(*columns)
+    return _rows(wh, latest.order_by(["id_type", "id_masked"]))

@@ -1,0 +1,87 @@
+"""The hot path: `POST /v1/*` answered by a bare ASGI handler in front of FastAPI.
+
+FastAPI's request objects, routing and dependency machinery cost more than the rest of a request
+(parse, check, spool) on a small machine; this handler reads the body, calls `Intake.collect` and
+writes the JSON answer itself. Everything else (`/health`, `/docs`, `/openapi.json`) goes to FastAPI,
+whose `/v1/{call}` route documents the same calls and answers them through the same `respond`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flywheel.errors import FlywheelError
+from flywheel.jsoncodec import dumps
+from flywheel.server.rules import BATCH_LIMIT, CALLS, CollectError
+
+log = logging.getLogger(__name__)
+
+ROUTES = frozenset((*CALLS, "batch"))
+JSON_HEADERS = [(b"content-type", b"application/json")]
+TOO_LARGE = CollectError(413, "request_too_large", f"request body exceeds the 500 KB limit ({BATCH_LIMIT} bytes)")
+
+
+async def respond(intake, call: str, body: bytes, authorization: str | None, encoding: str | None) -> tuple[int, bytes]:
+    """Status and JSON body for one `/v1/<call>` request; never raises for bad input."""
+    try:
+        if call not in ROUTES:
+            raise CollectError(404, "unknown_call", f"no such call; use one of {', '.join(sorted(ROUTES))}")
+        outcome = await intake.collect(call, body, authorization, encoding)
+    except CollectError as e:
+        return e.status, dumps(e.body())
+    except FlywheelError as e:
+        return 503, dumps({"error": "unavailable", "message": str(e), "path": "$"})
+    answer = {"success": True, "accepted": outcome.accepted, "duplicates": outcome.duplicates}
+    if outcome.rejected:
+        answer["rejected"] = outcome.rejected
+    return 200, dumps(answer)
+
+
+class Edge:
+    """ASGI app: POST /v1/<call> handled here, everything else passed to `fallback` (FastAPI)."""
+
+    def __init__(self, intake, fallback):
+        self.intake, self.fallback = intake, fallback
+        self.state = fallback.state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/v1/"):
+            await self.fallback(scope, receive, send)
+            return
+        authorization = encoding = None
+        declared = -1
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = int(value) if value.isdigit() else -1
+            elif name == b"content-encoding":
+                encoding = value.decode("latin-1")
+        if declared > BATCH_LIMIT:
+            status, body = TOO_LARGE.status, dumps(TOO_LARGE.body())
+        else:
+            data = await read_body(receive)
+            if data is None:
+                status, body = TOO_LARGE.status, dumps(TOO_LARGE.body())
+            else:
+                status, body = await respond(self.intake, scope["path"][4:], data, authorization, encoding)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": JSON_HEADERS + [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive) -> bytes | None:
+    """The whole request body, or None as soon as it passes the batch limit."""
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body"):
+        return body
+    chunks, size = [body], len(body)
+    while message.get("more_body"):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > BATCH_LIMIT:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

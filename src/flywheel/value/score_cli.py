@@ -1,0 +1,137 @@
+"""`flywheel value score` and `flywheel value alerts`: parse, call `score()`, print."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import ibis
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flywheel.config import load_settings
+from flywheel.errors import InputError
+from flywheel.value.scoring import STEPS, ScoreOptions, score
+from flywheel.value.worth import ValueSettings
+from flywheel.warehouse import Warehouse
+
+value_app = typer.Typer(help="Customer value: traits, tiers, RFM, clusters, CLV, value scores and alerts.",
+                        no_args_is_help=True)
+err = Console(stderr=True)
+
+
+def _root(ctx: typer.Context, as_json: bool):
+    root = ctx.find_root().obj
+    settings = getattr(root, "settings", None) or load_settings()
+    return settings, as_json or bool(getattr(root, "json", False))
+
+
+def parse_as_of(text: str | None, tz: dt.tzinfo) -> dt.datetime | None:
+    """A date means the end of that day on the merchant's calendar; a time without zone is merchant time."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--as-of: {text!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    if len(text) <= 10:
+        value = value + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(dt.timezone.utc)
+
+
+@value_app.command("score")
+def score_command(
+    ctx: typer.Context,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of the end of this date (merchant "
+                                                 "time zone) or an ISO time. Default: the latest order or event.")] = None,
+    tiers: Annotated[Optional[Path], typer.Option("--tiers", help="Tier rules YAML (default: the shipped "
+                                                  "diamond/gold/silver/churn-warning file).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Number of k-means clusters.")] = 8,
+    weights: Annotated[str, typer.Option("--weights", help="current=0.4,potential=0.4,social=0.1,content=0.1")] = "",
+    horizon_weeks: Annotated[int, typer.Option("--horizon-weeks", help="CLV horizon in weeks.")] = 52,
+    model: Annotated[str, typer.Option("--model", help="Purchase model for P(alive) and CLV: mbgnbd, bgnbd "
+                                       "or pareto.")] = "mbgnbd",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary object.")] = False,
+) -> None:
+    """Compute traits, tiers, RFM segments, clusters, CLV and value scores for every person."""
+    settings, as_json = _root(ctx, as_json)
+    if k < 1:
+        raise InputError(f"--k must be at least 1. Got {k}.")
+    if horizon_weeks < 1:
+        raise InputError(f"--horizon-weeks must be at least 1. Got {horizon_weeks}.")
+    options = ScoreOptions(as_of=parse_as_of(as_of, settings.tz), tiers_file=tiers, k=k, horizon_weeks=horizon_weeks, model=model,
+                           value=ValueSettings(weights=ValueSettings.parse_weights(weights)))
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, transient=False, disable=not err.is_terminal and as_json)
+    with Warehouse.open(settings) as wh, progress:
+        task = progress.add_task("scoring", total=len(STEPS))
+        summary = score(wh, options, lambda step, done, total: progress.update(
+            task, completed=done, description=f"scoring: {step}"))
+    if as_json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False, default=str) + "\n")
+        return
+    _print_summary(summary)
+
+
+def _print_summary(s: dict) -> None:
+    out = Console()
+    out.print(f"Scored [bold]{s['persons']:,}[/] persons ({s['buyers']:,} buyers, {s['traits']} traits) "
+              f"as of {s['as_of']} · run {s['run_id']}")
+    tiers = Table(title="Tiers")
+    for col in ("tier", "persons", "GMV share", "rule"):
+        tiers.add_column(col, justify="right" if col in ("persons", "GMV share") else "left")
+    for row in s["tiers"]:
+        tiers.add_row(row["tier"], f"{row['persons']:,}", f"{row['gmv_share']:.1%}", row["description"])
+    out.print(tiers)
+    conc = " · ".join(f"top {r['top_share']:.0%} → {r['gmv_share']:.0%}" for r in s["concentration"])
+    out.print(f"GMV concentration: {conc}")
+    clusters = Table(title="Clusters")
+    for col in ("cluster", "persons", "description"):
+        clusters.add_column(col)
+    for c in s["clusters"]:
+        clusters.add_row(str(c["cluster"]), f"{c['persons']:,}", c["description"])
+    out.print(clusters)
+    out.print(f"CLV total ¥{s['clv']['total']:,.0f} · KOCs {s['kocs']} · high potential, low activity "
+              f"{s['high_potential_low_activity']} · risk alerts {s['alerts']}")
+
+
+@value_app.command("alerts")
+def alerts_command(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", help="Show at most this many alerts (largest drop first).")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Risk alerts of the latest scoring run: persons whose CLV fell > 20% since the previous run."""
+    settings, as_json = _root(ctx, as_json)
+    with Warehouse.open(settings) as wh:
+        runs = wh.table("value_runs")
+        latest = wh.fetch(runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id"))
+        if latest.num_rows == 0:
+            raise InputError("no scoring run yet: run `flywheel value score` first")
+        run_id = latest.column("run_id")[0].as_py()
+        alerts = wh.table("value_alerts")
+        alerts = alerts.filter(alerts.run_id == run_id).order_by([ibis.desc("drop_share"), "person_id"])
+        rows = wh.fetch(alerts).to_pylist()
+    payload = {"run_id": run_id, "alerts": len(rows), "shown": min(len(rows), limit),
+               "items": [{k: r[k] for k in ("person_id", "previous_value", "potential_value", "drop_share",
+                                            "churn_probability", "tier", "previous_run_id")} for r in rows[:limit]]}
+    if as_json:
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+        return
+    out = Console()
+    if not rows:
+        out.print(f"No risk alerts in run {run_id}.")
+        return
+    table = Table(title=f"{len(rows):,} risk alert(s) in run {run_id}: CLV down more than 20% since the previous run")
+    for col in ("person", "previous CLV", "CLV", "drop", "churn probability", "tier"):
+        table.add_column(col, justify="left" if col in ("person", "tier") else "right")
+    for r in rows[:limit]:
+        churn = "n/a" if r["churn_probability"] is None else f"{r['churn_probability']:.0%}"
+        table.add_row(r["person_id"], f"¥{r['previous_value']:,.0f}", f"¥{r['potential_value']:,.0f}",
+                      f"{r['drop_share']:.0%}", churn, r["tier"] or "")
+    out.print(table)
