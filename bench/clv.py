@@ -3,6 +3,7 @@
     .venv/bin/python bench/clv.py                        # 1M customers; lifetimes peer on 100k
     .venv/bin/python bench/clv.py --persons 200000 --peer-persons 20000   # a quicker look
     .venv/bin/python bench/clv.py --peer-persons 0       # without the peer
+    .venv/bin/python bench/clv.py --peer-pareto-persons 20000   # lifetimes' Pareto/NBD on fewer
 
 Customers come from the models' own generative processes (`flywheel.value.clv.simulate`, weekly
 periods, T of 26-104 weeks, recency and T in whole days): BG/NBD data for BG/NBD and MBG/NBD,
@@ -69,24 +70,35 @@ def params_note(model) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
 
 
-def peer(rows: list, persons: int, bg_data, pareto_data, ours: dict) -> None:
+def peer(rows: list, persons: int, pareto_persons: int, bg_data, pareto_data, ours: dict) -> None:
     try:
         import lifetimes
     except ImportError:
         print("lifetimes is not installed: peer skipped")
         return
     warnings.filterwarnings("ignore")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # the same BLAS setting flywheel's fits use
+        _peer(rows, persons, pareto_persons, bg_data, pareto_data, ours, lifetimes)
+
+
+def _peer(rows: list, persons: int, pareto_persons: int, bg_data, pareto_data, ours: dict, lifetimes) -> None:
     x, t_x, big_t = (c[:persons] for c in bg_data)
     fitted = timed("lifetimes BetaGeoFitter", lambda: lifetimes.BetaGeoFitter().fit(x, t_x, big_t), rows, persons)
     print("   ", ", ".join(f"{k}={v:.4g}" for k, v in fitted.params_.items()))
     mine = timed("flywheel BetaGeoModel (same data)", lambda: BetaGeoModel().fit(x, t_x, big_t), rows, persons)
-    ours["bgnbd"] = (rows[-2][2], rows[-1][2])
+    ours["bgnbd"] = (rows[-2][2], rows[-1][2], persons)
     print("   ", params_note(mine))
-    x, t_x, big_t = (c[:persons] for c in pareto_data)
-    fitted = timed("lifetimes ParetoNBDFitter", lambda: lifetimes.ParetoNBDFitter().fit(x, t_x, big_t), rows, persons)
+    if pareto_persons <= 0:
+        return
+    x, t_x, big_t = (c[:pareto_persons] for c in pareto_data)
+    fitted = timed("lifetimes ParetoNBDFitter", lambda: lifetimes.ParetoNBDFitter().fit(x, t_x, big_t), rows,
+                   pareto_persons)
     print("   ", ", ".join(f"{k}={v:.4g}" for k, v in fitted.params_.items()))
-    mine = timed("flywheel ParetoNBDModel (same data)", lambda: ParetoNBDModel().fit(x, t_x, big_t), rows, persons)
-    ours["pareto"] = (rows[-2][2], rows[-1][2])
+    mine = timed("flywheel ParetoNBDModel (same data)", lambda: ParetoNBDModel().fit(x, t_x, big_t), rows,
+                 pareto_persons)
+    ours["pareto"] = (rows[-2][2], rows[-1][2], pareto_persons)
     print("   ", params_note(mine))
 
 
@@ -94,13 +106,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--persons", type=int, default=1_000_000, help="customers for flywheel's fits and scoring")
     parser.add_argument("--peer-persons", type=int, default=100_000, help="customers for the lifetimes peer (0: skip)")
+    parser.add_argument("--peer-pareto-persons", type=int, default=None,
+                        help="customers for lifetimes' Pareto/NBD (default: --peer-persons; 0: skip it)")
     args = parser.parse_args()
     n = args.persons
     print(f"machine: {machine()}; load at start {load()}")
 
+    size = max(n, args.peer_persons, args.peer_pareto_persons or 0)
     started = time.perf_counter()
-    bg_x, bg_tx, bg_t, _ = simulate_bgnbd(max(n, args.peer_persons), **BG_TRUTH, seed=1)
-    pa_x, pa_tx, pa_t, _ = simulate_pareto_nbd(max(n, args.peer_persons), **PARETO_TRUTH, seed=2)
+    bg_x, bg_tx, bg_t, _ = simulate_bgnbd(size, **BG_TRUTH, seed=1)
+    pa_x, pa_tx, pa_t, _ = simulate_pareto_nbd(size, **PARETO_TRUTH, seed=2)
     spend = simulate_gamma_gamma(bg_x, **GG_TRUTH, seed=3)
     print(f"simulated in {time.perf_counter() - started:.1f} s")
 
@@ -123,16 +138,16 @@ def main() -> None:
 
     ours: dict = {}
     if args.peer_persons > 0:
-        peer(rows, args.peer_persons, (bg_x, bg_tx, bg_t), (pa_x, pa_tx, pa_t), ours)
+        pareto_persons = args.peer_persons if args.peer_pareto_persons is None else args.peer_pareto_persons
+        peer(rows, args.peer_persons, pareto_persons, (bg_x, bg_tx, bg_t), (pa_x, pa_tx, pa_t), ours)
 
     print(f"\nload at end {load()}\n")
     print("| step | customers | seconds | load (1, 5, 15 min) at start |")
     print("|---|---|---|---|")
     for label, persons, seconds, _, before in rows:
         print(f"| {label} | {persons:,} | {seconds:.2f} | {before} |")
-    for name, (theirs, mine) in ours.items():
-        print(f"\n{name}: lifetimes {theirs:.1f} s vs flywheel {mine:.2f} s on {args.peer_persons:,} customers "
-              f"= {theirs / mine:.0f}x")
+    for name, (theirs, mine, persons) in ours.items():
+        print(f"\n{name}: lifetimes {theirs:.1f} s vs flywheel {mine:.2f} s on {persons:,} customers = {theirs / mine:.0f}x")
 
 
 if __name__ == "__main__":

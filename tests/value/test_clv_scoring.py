@@ -82,6 +82,12 @@ def test_extreme_customers_and_a_million_rows_stay_finite(model_cls, params):
     assert busy.min() > 20 and (scores["probability_alive"][:10] > 0.99).all()
 
 
+def test_scores_keep_the_customer_index(cdnow_summary):
+    data = cdnow_summary.set_index("ID").head(5)
+    scores = score_customers(_fitted(ParetoNBDModel, PARETO), data["frequency"], data["recency"], data["T"], horizon=10)
+    assert list(scores.index) == list(data.index)
+
+
 def test_bad_scoring_input():
     model = _fitted(BetaGeoModel, BG)
     with pytest.raises(DataError, match="horizon must be"):

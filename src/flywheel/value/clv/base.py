@@ -1,12 +1,13 @@
 """Shared machinery of the buy-till-you-die models: checks, compression, maximum likelihood.
 
-Every model states its parameter names and a per-row log-likelihood; this module does the rest the
-same way for all of them, so `fit` behaves identically across BG/NBD, MBG/NBD, Pareto/NBD and
-Gamma-Gamma (scikit-learn shape: `__init__` stores, `fit` validates and learns, returns `self`).
+Every model states its parameter names, a per-row log-likelihood and its exact gradient; this module
+does the rest the same way for all of them, so `fit` behaves identically across BG/NBD, MBG/NBD,
+Pareto/NBD and Gamma-Gamma (scikit-learn shape: `__init__` stores, `fit` validates and learns, returns `self`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -14,6 +15,11 @@ import numpy as np
 from scipy import optimize
 
 from flywheel.errors import FlywheelError, InputError
+
+try:  # installed with scikit-learn
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - without it BLAS keeps its own thread count
+    threadpool_limits = None
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,14 @@ PARAMETER_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "penalizer": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0,
                   "≥ 0"),
 }
+
+
+def single_thread_blas():
+    """Context in which BLAS runs on one thread: the models' matrix products are 4 x rows, too small
+    to pay for waking BLAS threads (which costs milliseconds per call on a busy machine)."""
+    if threadpool_limits is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def as_column(name: str, values, *, integer: bool = False) -> np.ndarray:
@@ -116,31 +130,6 @@ def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return code.reshape(-1), rows[::-1]
 
 
-def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
-    grad = np.empty_like(x)
-    for i in range(len(x)):
-        e = np.zeros_like(x)
-        e[i] = step
-        grad[i] = (f(x + e) - f(x - e)) / (2 * step)
-    return grad
-
-
-def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian with steps relative to each coordinate."""
-    k = len(x)
-    h = 1e-4 * np.maximum(np.abs(x), 1e-2)
-    hess = np.empty((k, k))
-    for i in range(k):
-        for j in range(i, k):
-            ei = np.zeros(k)
-            ej = np.zeros(k)
-            ei[i] = h[i]
-            ej[j] = h[j]
-            value = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
-            hess[i, j] = hess[j, i] = value
-    return hess
-
-
 def _hessian_from_gradient(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
     """Forward differences of an exact gradient: k + 1 evaluations instead of 4k² for a k-parameter model."""
     k = len(x)
@@ -155,7 +144,8 @@ def _hessian_from_gradient(gradient: Callable[[np.ndarray], np.ndarray], x: np.n
 
 
 class BTYDModel:
-    """Base of the models: subclasses set `param_names` and implement `_row_log_likelihood`."""
+    """Base of the models: subclasses set `param_names` and implement `_row_log_likelihood` and
+    `_likelihood_with_gradient`."""
 
     param_names: tuple[str, ...] = ()
 
@@ -169,16 +159,14 @@ class BTYDModel:
     def _start(self, *columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return np.ones(len(self.param_names))
 
-    def _likelihood_with_gradient(self, *columns: np.ndarray) -> Callable | None:
-        """Optional: a function (params, weights=None) -> (per-row LL, gradient).
+    def _likelihood_with_gradient(self, *columns: np.ndarray) -> Callable:
+        """A function (params, weights=None) -> (per-row LL, exact gradient), built once per fit.
 
         The gradient is per row, shape (k, rows), or with `weights` its weighted sum over rows,
-        shape (k,) (which a model may compute without building the per-row array).
-
-        Models that supply it are fitted with the exact gradient and need no polishing pass; the
-        function may precompute whatever depends on the data only (it is built once per fit).
+        shape (k,) (which a model may compute without building the per-row array). The function may
+        precompute whatever depends on the data only.
         """
-        return None
+        raise NotImplementedError
 
     # --- shared ------------------------------------------------------------------------------
     def _check_parameters(self) -> None:
@@ -206,33 +194,25 @@ class BTYDModel:
         return w
 
     def _maximise(self, columns: list[np.ndarray], weights: np.ndarray) -> None:
+        """Maximum likelihood over log-parameters, with BLAS on one thread.
+
+        The optimiser's and the gradient's BLAS calls are tiny (4 parameters); a multi-threaded BLAS
+        spends more on waking its threads than on the work, 5x the whole fit on a busy 2-core machine.
+        """
+        with single_thread_blas():
+            self._maximise_single_thread(columns, weights)
+
+    def _maximise_single_thread(self, columns: list[np.ndarray], weights: np.ndarray) -> None:
         """Maximum likelihood over log-parameters, then the full LL and standard errors."""
         counts, rows = compress(weights, *columns)
         total = counts.sum()
-        penalizer = float(self.penalizer)
-
-        def objective(log_params: np.ndarray) -> float:
-            params = np.exp(log_params)
-            with np.errstate(all="ignore"):  # far-off trial points may overflow; they score as 1e100
-                ll = self._row_log_likelihood(params, *rows)
-            value = -(counts @ ll) / total + penalizer * np.sum(params**2)
-            return float(value) if np.isfinite(value) else 1e100
-
         x0 = np.log(self._start(*rows, weights=counts))
         exact = self._likelihood_with_gradient(*rows)
-        if exact is not None:
-            if len(counts) > WARM_START_ROWS:
-                x0 = self._warm_start(rows, counts, x0)
-            best = self._maximise_exact(exact, counts, x0)
-            converged = bool(best.success)
-        else:
-            result = optimize.minimize(objective, x0, jac=lambda x: _central_gradient(objective, x),
-                                       method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
-            # Nelder-Mead polish: cheap at a handful of parameters and tolerant of a rough gradient.
-            polish = optimize.minimize(objective, result.x, method="Nelder-Mead",
-                                       options={"xatol": 1e-7, "fatol": 1e-13, "maxiter": 150 * len(x0)})
-            best = polish if polish.fun <= result.fun else result
-            converged = bool(result.success or polish.success)
+        inverse_hessian = None
+        if len(counts) > WARM_START_ROWS:
+            x0, inverse_hessian = self._warm_start(rows, counts, x0)
+        best = self._maximise_exact(exact, counts, x0, inverse_hessian)
+        converged = bool(best.success)
         if not np.isfinite(best.fun) or best.fun >= 1e99:
             raise DataError(f"{type(self).__name__} found no finite likelihood for these data")
         params = np.exp(best.x)
@@ -242,14 +222,8 @@ class BTYDModel:
         self.n_unique_rows_ = len(counts)
         self.converged_ = converged
 
-        def negative_ll(natural: np.ndarray) -> float:
-            return float(-(counts @ self._row_log_likelihood(natural, *rows)))
-
         try:
-            if exact is not None:
-                hessian = _hessian_from_gradient(lambda p: -exact(p, counts)[1], params)
-            else:
-                hessian = numerical_hessian(negative_ll, params)
+            hessian = _hessian_from_gradient(lambda p: -exact(p, counts)[1], params)
             covariance = np.linalg.inv(hessian)
             errors = np.sqrt(np.where(np.diag(covariance) >= 0, np.diag(covariance), np.nan))
         except np.linalg.LinAlgError:
@@ -258,20 +232,32 @@ class BTYDModel:
         log.info("%s fitted on %d customers (%d unique rows): %s", type(self).__name__,
                  self.n_customers_, self.n_unique_rows_, self.params_)
 
-    def _warm_start(self, rows: list[np.ndarray], counts: np.ndarray, x0: np.ndarray) -> np.ndarray:
-        """Log-parameters fitted on a random sample of customers: the full fit then needs few iterations.
+    def _warm_start(self, rows: list[np.ndarray], counts: np.ndarray, x0: np.ndarray):
+        """Log-parameters fitted on a random sample of customers, and the sample's inverse Hessian there.
 
-        Only the starting point changes; the estimate is still the full-data maximum.
+        The full fit then starts near the maximum with the curvature already known (BFGS), so it needs
+        a few iterations over all rows; only the path changes, the estimate is the full-data maximum.
         """
         rng = np.random.default_rng(0)
         sample = rng.multinomial(WARM_START_ROWS, counts / counts.sum()).astype(float)
         keep = sample > 0
         sampled = [row[keep] for row in rows]
-        result = self._maximise_exact(self._likelihood_with_gradient(*sampled), sample[keep], x0)
-        return result.x if np.isfinite(result.fun) and result.fun < 1e99 else x0
+        exact = self._likelihood_with_gradient(*sampled)
+        result = self._maximise_exact(exact, sample[keep], x0)
+        if not (np.isfinite(result.fun) and result.fun < 1e99):
+            return x0, None
+        objective = self._mean_objective(exact, sample[keep])
+        try:
+            inverse = np.linalg.inv(_hessian_from_gradient(lambda z: objective(z)[1], result.x))
+            inverse = (inverse + inverse.T) / 2
+        except np.linalg.LinAlgError:
+            return result.x, None
+        if not (np.all(np.isfinite(inverse)) and np.all(np.linalg.eigvalsh(inverse) > 0)):
+            return result.x, None
+        return result.x, inverse
 
-    def _maximise_exact(self, exact: Callable, counts: np.ndarray, x0: np.ndarray):
-        """L-BFGS-B over log-parameters with the model's own gradient (chain rule: d/dlog p = p d/dp)."""
+    def _mean_objective(self, exact: Callable, counts: np.ndarray) -> Callable:
+        """Minus the mean LL (plus penalty) over log-parameters, with its gradient (d/dlog p = p d/dp)."""
         total = counts.sum()
         penalizer = float(self.penalizer)
 
@@ -285,8 +271,23 @@ class BTYDModel:
                 return 1e100, np.zeros_like(log_params)
             return float(value), gradient
 
+        return objective
+
+    def _maximise_exact(self, exact: Callable, counts: np.ndarray, x0: np.ndarray, inverse_hessian=None):
+        """L-BFGS-B over log-parameters with the model's own gradient; BFGS when the curvature is known."""
+        objective = self._mean_objective(exact, counts)
+        if inverse_hessian is not None:
+            try:
+                result = optimize.minimize(objective, x0, jac=True, method="BFGS",
+                                           options={"maxiter": 200, "gtol": 1e-8, "hess_inv0": inverse_hessian})
+            except (ValueError, np.linalg.LinAlgError):  # curvature scipy does not accept: plain start
+                result = None
+            if result is not None and (result.success or np.max(np.abs(result.jac)) < 1e-7):
+                return result  # a line search that stalls this close to the maximum has found it
+            if result is not None and result.fun < 1e99:
+                x0 = result.x
         return optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
-                                 options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
+                                 options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(penalizer={self.penalizer!r})"

@@ -8,8 +8,8 @@ digits, and the parameter derivatives come from the same terms:
     dF/db = sum_n t_n sum_{k<n} 1/(b + k),   dF/dc = -sum_n t_n sum_{k<n} 1/(c + k),   dF/dz = sum_n n t_n / z
 
 The term ratio is at most z, so rows with small z need a dozen terms; the loop keeps only rows that
-have not converged, so the few rows with z near 1 (customers seen at t near 0 when alpha and beta
-differ a lot) cost little. Rows still open after MAX_TERMS (z above ~0.99 with b in the thousands,
+have not converged and sums them in growing blocks, so the few rows with z near 1 (customers seen at t near 0 when alpha and beta
+differ a lot) cost little. Rows still open after MAX_TERMS (z above ~0.999 with b in the thousands,
 met only at far-off trial parameters of a fit on tiny or degenerate data) take their value from
 scipy's hyp2f1 where that is finite and add a geometric estimate of the remaining terms to the
 derivative sums: there the gradient is approximate, never NaN, and the fit stays fast.
@@ -23,7 +23,7 @@ from scipy.special import hyp2f1
 # Relative size of the neglected tail (all four sums) at which a row stops.
 TOLERANCE = 1e-17
 # Bound on the terms of the rows with z closest to 1 (z > 0.999 only at absurd trial parameters).
-MAX_TERMS = 2_000
+MAX_TERMS = 20_000
 
 
 def hyp2f1_b_c(b: np.ndarray, c: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -37,16 +37,28 @@ def hyp2f1_b_c(b: np.ndarray, c: np.ndarray, z: np.ndarray) -> tuple[np.ndarray,
     s0, sb, sc, sn = np.ones(size), np.zeros(size), np.zeros(size), np.zeros(size)
     # Tail bound factor: the remaining terms shrink at least geometrically with ratio z.
     slack = 1.0 / np.square(1.0 - np.minimum(rz, 1 - 1e-12))
-    n = 0
+    n, block = 0, 1
     while idx.size and n < MAX_TERMS:
-        sum_b += 1.0 / (rb + n)
-        sum_c += 1.0 / (rc + n)
-        term *= (rb + n) / (rc + n) * rz
-        n += 1
-        s0 += term
-        sb += term * sum_b
-        sc += term * sum_c
-        sn += n * term
+        if block == 1:  # one term for every open row while most rows are still open
+            sum_b += 1.0 / (rb + n)
+            sum_c += 1.0 / (rc + n)
+            term *= (rb + n) / (rc + n) * rz
+            s0 += term
+            sb += term * sum_b
+            sc += term * sum_c
+            sn += (n + 1) * term
+        else:  # then the few slow rows (z near 1) in growing blocks of terms at once
+            ks = n + np.arange(block, dtype=float)
+            terms = term[:, None] * np.cumprod((rb[:, None] + ks) / (rc[:, None] + ks) * rz[:, None], axis=1)
+            acc_b = sum_b[:, None] + np.cumsum(1.0 / (rb[:, None] + ks), axis=1)
+            acc_c = sum_c[:, None] + np.cumsum(1.0 / (rc[:, None] + ks), axis=1)
+            s0 += terms.sum(axis=1)
+            sb += (terms * acc_b).sum(axis=1)
+            sc += (terms * acc_c).sum(axis=1)
+            sn += terms @ (ks + 1.0)
+            term, sum_b, sum_c = terms[:, -1].copy(), acc_b[:, -1].copy(), acc_c[:, -1].copy()
+        n += block
+        block = 1 if n < 24 else min(max(2 * block, 16), 256)
         done = term * (n + 1 + sum_b + sum_c) * slack <= TOLERANCE * s0
         if done.any():
             finished = idx[done]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flywheel.value.clv.base import DataError, as_column, distinct_rows
+from flywheel.value.clv.base import DataError, as_column, distinct_rows, single_thread_blas
 from flywheel.value.clv.gamma_gamma import GammaGammaModel
 from flywheel.value.clv.purchase_model import PurchaseModel, customer_columns
 
@@ -40,8 +40,14 @@ def score_customers(purchase_model: PurchaseModel, frequency, recency, T, horizo
     purchase) within the horizon and, with a fitted `spend_model` and `monetary_value`, expected spend
     per purchase and CLV = sum over periods k = 1..horizon of E[purchases in k] x spend / (1 + d)^k.
 
-    Customers without repeat purchases get the spend model's population mean spend.
+    Customers without repeat purchases get the spend model's population mean spend. When
+    `frequency` is a pandas Series, the result keeps its index (e.g. person ids).
     """
+    with single_thread_blas():
+        return _score(purchase_model, frequency, recency, T, horizon, spend_model, monetary_value, discount_rate)
+
+
+def _score(purchase_model, frequency, recency, T, horizon, spend_model, monetary_value, discount_rate) -> pd.DataFrame:
     if not isinstance(purchase_model, PurchaseModel):
         raise DataError("purchase_model must be a BetaGeoModel, ModifiedBetaGeoModel or ParetoNBDModel")
     with_clv = spend_model is not None
@@ -63,7 +69,7 @@ def score_customers(purchase_model: PurchaseModel, frequency, recency, T, horizo
         "expected_purchases": purchases_rows[row_code],
         "probability_alive": alive_rows[row_code],
         "probability_no_purchase": quiet_rows[row_code],
-    })
+    }, index=frequency.index if isinstance(frequency, pd.Series) else None)
     if not with_clv:
         return frame
 
