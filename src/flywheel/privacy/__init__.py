@@ -1,0 +1,1 @@
+"""Privacy: consent, erasure, masking and the tamper-evident audit log."""
