@@ -299,3 +299,24 @@ def test_cli_verify_ok_show_and_broken(tmp_path):
 def test_spark_log_lives_inside_the_warehouse_directory(tmp_path):
     settings = Settings(db_path=tmp_path / "warehouse", engine="spark", key_file=tmp_path / "identifier.key")
     assert audit_dir(settings) == tmp_path / "warehouse" / "audit"
+
+
+@pytest.mark.parametrize("damage", ["delete", "garbage", "wrong peaks", "wrong size"])
+def test_checkpoints_stay_right_when_the_merkle_cache_is_lost_or_wrong(tmp_path, damage):
+    directory, key_file = _write_log(tmp_path, 7, every=5)
+    state = directory / "merkle.state"
+    if damage == "delete":
+        state.unlink()
+    elif damage == "garbage":
+        state.write_text("{not json")
+    elif damage == "wrong peaks":
+        cached = json.loads(state.read_text())
+        state.write_text(json.dumps({**cached, "peaks": ["00" * 32] * len(cached["peaks"])}))
+    else:
+        cached = json.loads(state.read_text())
+        state.write_text(json.dumps({**cached, "size": 3, "hash": "ff" * 32}))
+    with AuditLog.open(directory, key_file, checkpoint_every=5) as log:
+        for i in range(4):
+            log.append(actor="a", role="admin", action="privacy.erase", target=f"t{i}")
+    report = _check(directory, key_file)
+    assert report.ok and report.checkpoints == 4 and report.covered == 11

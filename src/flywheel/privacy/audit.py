@@ -179,31 +179,45 @@ class AuditLog:
         seq, last_hash = self._tail()
         size = seq + 1
         last = _last_line(self.directory / CHECKPOINTS)
-        covered = json.loads(last)["size"] if last else 0
+        try:
+            last = json.loads(last) if last else None
+            covered = last["size"] if last else 0
+        except (ValueError, KeyError, TypeError):
+            raise AuditLogBroken(f"The last line of {self.directory / CHECKPOINTS} is not a checkpoint; "
+                                 "run `flywheel audit verify`.") from None
         if covered > size:
             raise AuditLogBroken(f"The last checkpoint covers {covered} entries but {size} exist; "
                                  "run `flywheel audit verify`.")
         if covered == size:
             return None
-        root, at = self._tree(size, last_hash).root(), _now()
+        root, at = self._tree(size, last_hash, last).root(), _now()
         cp = {"size": size, "root": root, "at": at, "key_id": self._key_id,
               "sig": signing.sign(self._key, checkpoint_message(size, root, at))}
         _append_line(self.directory / CHECKPOINTS, canonical(cp))
         return cp
 
-    def _tree(self, size: int, last_hash: str) -> MerkleRange:
+    def _tree(self, size: int, last_hash: str, last: dict | None) -> MerkleRange:
         """The Merkle range over all entries, resumed from `merkle.state` when that still fits the file.
 
-        The state is a cache, never trusted by `verify`; if it disagrees with the file, start over.
+        The state is a cache written with each checkpoint and never read by `verify`. It is used only when
+        its root is the one our last checkpoint signed and the entries after it chain on; else start over.
         """
         try:
             state = json.loads((self.directory / STATE).read_text())
             tree = MerkleRange(state["size"], [bytes.fromhex(p) for p in state["peaks"]])
+            if not (last and tree.size == last["size"] and tree.root() == last["root"] and signing.signature_valid(
+                    signing.public_bytes(self._key), checkpoint_message(last["size"], last["root"], last["at"]),
+                    last["sig"])):
+                raise ValueError("merkle.state is not what the last checkpoint signed")
             tree, offset, prev = self._extend(tree, state["offset"], state["hash"])
         except (OSError, ValueError, KeyError, TypeError):
-            tree, offset, prev = self._extend(MerkleRange(), 0, GENESIS)
+            tree, offset, prev = MerkleRange(), 0, None
         if tree.size != size or prev != last_hash:
-            tree, offset, prev = self._extend(MerkleRange(), 0, GENESIS)
+            try:
+                tree, offset, prev = self._extend(MerkleRange(), 0, GENESIS)
+            except (ValueError, KeyError, TypeError):
+                raise AuditLogBroken(f"{self.directory / ENTRIES} is not a consistent chain; "
+                                     "run `flywheel audit verify`.") from None
         state = {"size": tree.size, "offset": offset, "hash": prev, "peaks": [p.hex() for p in tree.peaks]}
         tmp = self.directory / f".{STATE}.tmp"
         tmp.write_text(json.dumps(state))
@@ -228,10 +242,13 @@ def read_entries(directory: Path, *, subject: str | None = None, action: str | N
     if not path.exists():
         return
     with open(path, "rb") as f:
-        for raw in f:
+        for n, raw in enumerate(f, 1):
             if not raw.endswith(b"\n"):
                 return
-            entry = json.loads(raw)
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                raise AuditLogBroken(f"{path} line {n} is not JSON; run `flywheel audit verify`.") from None
             if (subject is None or entry.get("subject") == subject) and (action is None or entry.get("action") == action):
                 yield entry
 
@@ -394,7 +411,7 @@ def _checked_entry(n: int, raw: bytes, seq: int, prev: str) -> str:
     if not isinstance(entry, dict) or set(entry) != FIELDS:
         raise _Problem(seq, f"{where}: not an audit entry (its fields are not {', '.join(sorted(FIELDS))})")
     where += f" (seq {entry['seq']})"
-    if entry["seq"] != seq or not isinstance(entry["seq"], int):
+    if entry["seq"] != seq or not _is_int(entry["seq"]):
         how = "missing before it, or entries were reordered" if _is_int(entry["seq"]) and entry["seq"] > seq \
             else "inserted, repeated or moved"
         raise _Problem(seq, f"{where}: expected seq {seq} — an entry was {how}")
