@@ -37,7 +37,7 @@ def verify_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     elif report.ok:
         tail = f", {report.unsigned_tail:,} after it not yet signed" if report.unsigned_tail else ""
         out.print(f"Audit log OK: {report.entries:,} entries, {report.checkpoints:,} signed checkpoints "
-                  f"(last covers {report.covered:,}){tail}", highlight=False)
+                  f"(last covers {report.covered:,}){tail}", highlight=False, soft_wrap=True)
     if not report.ok:
         raise AuditLogBroken(report.problem)
 
