@@ -50,12 +50,16 @@ def main_options(
     db: Annotated[Optional[Path], typer.Option("--db", help="Warehouse file (DuckDB) or directory (Spark). Env FLYWHEEL_DB.")] = None,
     engine: Annotated[Optional[str], typer.Option("--engine", help="duckdb or spark. Env FLYWHEEL_ENGINE.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout, nothing else.")] = False,
+    role: Annotated[Optional[str], typer.Option("--role", help="Acting role: owner, privacy_officer, analyst, marketer, service, auditor. Env FLYWHEEL_ROLE; default analyst.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    settings = load_settings().with_overrides(db_path=db, engine=engine)
+    settings = load_settings().with_overrides(db_path=db, engine=engine, role=role)
+    from flywheel.privacy.roles import role_named
+
+    role_named(settings.role)
     ctx.obj = State(settings, as_json, db is not None)
 
 
@@ -212,6 +216,8 @@ def _register_subcommands() -> None:
     from flywheel.identity.cli import identity_app
     from flywheel.value.cli import clv_app
     from flywheel.value.score_cli import value_app
+    from flywheel.privacy.audit_cli import audit_app
+    from flywheel.privacy.cli import consent_app, person_app, privacy_app
 
     app.command()(serve)
     app.add_typer(sources_app, name="sources")
@@ -219,6 +225,10 @@ def _register_subcommands() -> None:
     app.add_typer(identity_app, name="identity")
     app.add_typer(clv_app, name="clv", help="Customer lifetime value models (BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma).")
     app.add_typer(value_app, name="value", help="Traits, tiers, RFM segments, clusters, CLV, value scores and alerts.")
+    app.add_typer(privacy_app, name="privacy")
+    app.add_typer(consent_app, name="consent")
+    app.add_typer(person_app, name="person")
+    app.add_typer(audit_app, name="audit")
 
 
 _register_subcommands()

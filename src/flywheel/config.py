@@ -24,6 +24,8 @@ class Settings:
     key_file: Path = Path.home() / ".config" / "flywheel" / "identifier.key"
     timezone: str = "Asia/Shanghai"
     currency: str = "CNY"
+    role: str = "analyst"
+    """The acting role (privacy roles decide what it may see and do); `--role` / FLYWHEEL_ROLE."""
 
     def with_overrides(self, **changes) -> "Settings":
         """A copy with the non-None `changes` applied and checked."""
@@ -55,6 +57,7 @@ def load_settings() -> Settings:
         key_file=Path(env.get("FLYWHEEL_KEY_FILE", defaults.key_file)).expanduser(),
         timezone=env.get("FLYWHEEL_TIMEZONE", defaults.timezone),
         currency=env.get("FLYWHEEL_CURRENCY", defaults.currency),
+        role=env.get("FLYWHEEL_ROLE", defaults.role),
     )
     settings.validate()
     return settings

@@ -264,7 +264,7 @@ def test_signing_key_is_private_and_public_half_is_trusted_without_it(tmp_path):
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "w.duckdb", key_file=tmp_path / "keys" / "identifier.key")
+    return Settings(db_path=tmp_path / "w.duckdb", key_file=tmp_path / "keys" / "identifier.key", role="auditor")
 
 
 def _cli(settings: Settings, *args: str, as_json: bool = False):

@@ -29,6 +29,7 @@ from flywheel.collect.adapters import (
     detect,
 )
 from flywheel.collect.reading import decode, header_of
+from flywheel.collect.suppress import apply_suppressions, load_suppressor
 from flywheel.collect.values import Problems
 from flywheel.errors import InputError, UnknownFormatError
 from flywheel.identifiers import IdentifierHasher
@@ -195,14 +196,17 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     problems = batch.problems or Problems(raw.num_rows)
     quarantine = problems.table(run_id, label, raw.lines)
-    quarantine = pa.concat_tables([quarantine, _malformed(raw, run_id, label)])
-    rejected_rows = int(problems.rejected.sum()) + len(raw.rejected)
+    tables, suppressed, suppressed_rows = apply_suppressions(
+        load_suppressor(wh, load_or_create_key(wh.settings.key_file)), batch.tables, raw.lines, run_id, label)
+    quarantine = pa.concat_tables([quarantine, _malformed(raw, run_id, label)]
+                                  + ([suppressed] if suppressed.num_rows else []))
+    rejected_rows = int(problems.rejected.sum()) + len(raw.rejected) + len(suppressed_rows)
     rows = raw.num_rows + len(raw.rejected)
     new_lines: list[pa.Array] = []
     changed_lines: list[pa.Array] = []
     with wh.transaction():
         for name in TABLE_ORDER:
-            t = batch.tables.get(name)
+            t = tables.get(name)
             if t is None or t.num_rows == 0:
                 continue
             t = t.append_column("run_id", pa.array([run_id] * t.num_rows, pa.string())) if "run_id" not in t.column_names else t

@@ -30,7 +30,9 @@ def _emit(payload) -> None:
 def verify_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Check every entry's hash chain and every checkpoint's Merkle root and signature; exit 1 if broken."""
     from flywheel.privacy.audit import AuditLogBroken, verify_settings
+    from flywheel.privacy.roles import actor_for
 
+    actor_for(_state(ctx).settings).require("audit.read")
     report = verify_settings(_state(ctx).settings)
     if _state(ctx).json or as_json:
         _emit(report.as_dict())
@@ -51,8 +53,10 @@ def show_command(
 ) -> None:
     """List the most recent entries, oldest first (one JSON object per line with --json). Does not verify."""
     from flywheel.privacy.audit import audit_dir, read_entries
+    from flywheel.privacy.roles import actor_for
 
     state = _state(ctx)
+    actor_for(state.settings).require("audit.read")
     entries = deque(read_entries(audit_dir(state.settings), action=action), maxlen=limit)
     if state.json or as_json:
         for entry in entries:

@@ -379,6 +379,45 @@ TABLES: tuple[Table, ...] = (
         ("resolution_id",),
     ),
     Table(
+        "subject_keys",
+        "Per-person data keys, wrapped (AES-GCM) by the merchant's master key. Records about a person in "
+        "append-only stores (the audit log) are sealed with the person's key; erasure destroys it.",
+        (
+            F("person_id", "string", "person the key belongs to", 2, False),
+            F("wrapped_key", "string", "the data key encrypted under the master key (hex nonce + ciphertext)", 5, False),
+            F("created_at", TS, "when the key was made", 1, False),
+        ),
+        ("person_id",),
+    ),
+    Table(
+        "suppressions",
+        "Keyed hashes of an erased person's accounts and identifiers, so new data carrying them is not "
+        "silently loaded and re-linked. The hashes use their own key derivation: they match none of "
+        "the identifier hashes stored elsewhere.",
+        (
+            F("token", "string", "HMAC of kind and value under the suppression key (hex)", 4, False),
+            F("kind", "string", "account, user_id, anonymous_id or identifier", 1, False),
+            F("erasure_id", "string", "erasure that wrote it", 1, False),
+            F("created_at", TS, "when", 1, False),
+        ),
+        ("token",),
+    ),
+    Table(
+        "erasures",
+        "One record per data-subject erasure: what was removed, in counts only.",
+        (
+            F("erasure_id", "string", "erasure id (the audit log refers to it)", 1, False),
+            F("erased_at", TS, "when", 1, False),
+            F("actor", "string", "who erased", 2),
+            F("role", "string", "role they acted in", 1),
+            F("accounts", "int64", "accounts removed", 1),
+            F("rows_removed", "int64", "rows deleted across all tables", 1),
+            F("rows_anonymised", "int64", "rows kept with the person's ids removed (another person's events)", 1),
+            F("detail", "string", "JSON: rows removed and anonymised per table", 1),
+        ),
+        ("erasure_id",),
+    ),
+    Table(
         "quarantine",
         "Rejected rows and dropped values, with the reason; nothing is silently dropped.",
         (

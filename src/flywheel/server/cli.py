@@ -35,8 +35,13 @@ def sources_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="So
     """Create a source and print its new write key (shown once; only its hash is stored)."""
     from flywheel.server import WriteKeys, keys_file
 
+    from flywheel.privacy import Gate
+
     state = ctx.find_root().obj
-    key = WriteKeys(keys_file(state.settings.db_path)).add(name)
+    with Gate.open(state.settings, None, "sources add") as gate:
+        gate.require("keys.manage")
+        key = WriteKeys(keys_file(state.settings.db_path)).add(name)
+        gate.audit("keys.create", f"write key for source {name}", detail={"source": name})
     if state.json:
         sys.stdout.write(json.dumps({"source": name, "write_key": key}) + "\n")
     else:

@@ -107,8 +107,11 @@ def alerts_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Risk alerts of the latest scoring run: persons whose CLV fell > 20% since the previous run."""
+    from flywheel.privacy import Gate
+
     settings, as_json = _root(ctx, as_json)
-    with Warehouse.open(settings) as wh:
+    with Warehouse.open(settings) as wh, Gate.open(settings, wh, "value alerts") as gate:
+        gate.require("read.persons")
         runs = wh.table("value_runs")
         latest = wh.fetch(runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id"))
         if latest.num_rows == 0:
@@ -116,7 +119,7 @@ def alerts_command(
         run_id = latest.column("run_id")[0].as_py()
         alerts = wh.table("value_alerts")
         alerts = alerts.filter(alerts.run_id == run_id).order_by([ibis.desc("drop_share"), "person_id"])
-        rows = wh.fetch(alerts).to_pylist()
+        rows = gate.disclosure.records("value_alerts", wh.fetch(alerts).to_pylist())
     payload = {"run_id": run_id, "alerts": len(rows), "shown": min(len(rows), limit),
                "items": [{k: r[k] for k in ("person_id", "previous_value", "potential_value", "drop_share",
                                             "churn_probability", "tier", "previous_run_id")} for r in rows[:limit]]}

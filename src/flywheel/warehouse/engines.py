@@ -48,6 +48,9 @@ class Engine:
         """Add a nullable column to a stored table (schema migrations); Ibis has no ALTER TABLE."""
         raise NotImplementedError
 
+    def compact(self, con: BaseBackend) -> None:
+        """Make deleted rows physically gone from storage (after an erasure)."""
+
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """Replace the stored rows that share a natural key with `rows` by `rows`.
 
@@ -92,6 +95,10 @@ class DuckDBEngine(Engine):
 
     def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
         con.raw_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')
+
+    def compact(self, con: BaseBackend) -> None:
+        """A checkpoint writes the tables' current state and frees the blocks of replaced ones."""
+        con.raw_sql("FORCE CHECKPOINT")
 
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """DuckDB deletes in place (inside the file's transaction): raw SQL, since Ibis has no DELETE."""

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flywheel.jsoncodec import dumps
+from flywheel.schema.purposes import expand
 
 CONTACT_FIELDS = frozenset(("email", "phone", "address", "name", "firstName", "lastName"))
 """Removed from stored traits and context; e-mail and phone become hashed identifiers instead."""
@@ -192,11 +193,12 @@ def _consents(cols: EventColumns, row: int, consent: dict) -> None:
     preferences = choices.pop("categoryPreferences", None)
     if preferences.__class__ is dict:
         choices.update(preferences)
-    for purpose, choice in choices.items():
+    for given, choice in choices.items():
         status = CONSENT.get(choice.lower() if choice.__class__ is str else choice)
         if status is None:
-            cols.drop(f"context.consent.{purpose}", row, choice, "consent must be granted, denied or withdrawn")
-        else:
+            cols.drop(f"context.consent.{given}", row, choice, "consent must be granted, denied or withdrawn")
+            continue
+        for purpose in expand([given]):
             cols.add("consents", row, purpose=purpose, status=status)
 
 

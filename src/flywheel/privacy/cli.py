@@ -1,0 +1,235 @@
+"""`flywheel privacy …`, `flywheel consent …` and `flywheel person show`: parse, pass the gate, call, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+privacy_app = typer.Typer(help="Data-subject rights: access copy and erasure (privacy_officer, owner).",
+                          no_args_is_help=True)
+consent_app = typer.Typer(help="The consent ledger: record, withdraw, show, and audiences a purpose allows.",
+                          no_args_is_help=True)
+person_app = typer.Typer(help="One person's data, as the acting role may see it.", no_args_is_help=True)
+out = Console()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Same as the global --json.")]
+PurposeOpt = Annotated[list[str], typer.Option("--purpose", help="Purpose (repeat); `all` = every bundleable one.")]
+
+
+def _root(ctx: typer.Context):
+    return ctx.find_root().obj
+
+
+def _emit(payload) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+
+
+def _session(ctx: typer.Context, command: str):
+    from flywheel.privacy.gate import Gate
+    from flywheel.warehouse import Warehouse
+
+    wh = Warehouse.open(_root(ctx).settings)
+    return wh, Gate.open(wh.settings, wh, command)
+
+
+@privacy_app.command("export")
+def export_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
+                   out_file: Annotated[Path, typer.Option("--out", help="JSON file to write.")],
+                   as_json: JsonOpt = False) -> None:
+    """Everything held about a person, unmasked for the person themself, as one JSON file."""
+    from flywheel.privacy.dossier import access_copy
+    from flywheel.privacy.subjects import find_subject
+
+    wh, gate = _session(ctx, "privacy export")
+    with wh, gate:
+        gate.require("privacy.export")
+        subject = find_subject(wh, person)
+        entries = _audit_about(gate, subject)
+        copy = access_copy(wh, subject, entries)
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(copy, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+        gate.audit("privacy.export", f"access copy of {subject.person_id}", person=subject.person_id,
+                   purpose="data_subject_access", detail={"tables": sorted(copy["data"])})
+    rows = sum(len(v) for v in copy["data"].values())
+    if _root(ctx).json or as_json:
+        _emit({"person_id": subject.person_id, "out": str(out_file), "tables": len(copy["data"]), "rows": rows,
+               "audit_entries": len(entries)})
+    else:
+        out.print(f"Wrote {rows:,} rows from {len(copy['data'])} tables and {len(entries)} audit entries "
+                  f"about {subject.person_id} to {out_file}")
+
+
+def _audit_about(gate, subject) -> list[dict]:
+    entries = []
+    for pid in subject.person_ids:
+        token = gate.vault.token(pid, create=False)
+        if token is None:
+            continue
+        for e in gate.log.entries(subject=token):
+            entries.append({k: e[k] for k in ("seq", "at", "actor", "role", "action", "purpose", "detail")}
+                           | {"target": gate.vault.open(pid, e["target"]) or e["target"]})
+    return sorted(entries, key=lambda e: e["seq"])
+
+
+@privacy_app.command("erase")
+def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
+                  yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+                  as_json: JsonOpt = False) -> None:
+    """Remove a person from every table, destroy their data keys, and keep a suppression entry."""
+    from flywheel.privacy.erase import erase
+    from flywheel.privacy.subjects import find_subject
+
+    wh, gate = _session(ctx, "privacy erase")
+    with wh, gate:
+        gate.require("privacy.erase")
+        subject = find_subject(wh, person)
+        if not yes and not typer.confirm(f"Erase person {subject.person_id} ({len(subject.accounts)} accounts) "
+                                         "from every table? This cannot be undone.", err=True):
+            raise typer.Abort()
+        report = erase(wh, subject, actor=gate.actor.name, role=gate.actor.role.name)
+        gate.audit("privacy.erase", f"erasure {report.erasure_id}", purpose="data_subject_erasure",
+                   detail=report.as_dict())
+    if _root(ctx).json or as_json:
+        _emit(report.as_dict())
+    else:
+        d = report.as_dict()
+        out.print(f"Erased: {d['rows_removed']:,} rows removed from {len(report.removed)} tables, "
+                  f"{d['rows_anonymised']:,} rows of others anonymised, {report.keys_destroyed} data key(s) "
+                  f"destroyed, {report.suppressed} suppression entries (erasure {report.erasure_id})")
+
+
+def _record(ctx, person: str, purposes: list[str], status: str, action: str, legal_basis: str,
+            notice: str | None, evidence: str | None, as_json: bool) -> None:
+    from flywheel.privacy.consent import record_consent
+    from flywheel.privacy.subjects import find_subject
+
+    wh, gate = _session(ctx, f"consent {status}")
+    with wh, gate:
+        gate.require(action)
+        subject = find_subject(wh, person)
+        written = record_consent(wh, subject, purposes, status, actor=gate.actor.name, legal_basis=legal_basis,
+                                 notice_version=notice, evidence=evidence)
+        for w in written:
+            gate.audit(action, f"{w['purpose']} {status} for {subject.person_id}", person=subject.person_id,
+                       purpose=w["purpose"], detail={"legal_basis": legal_basis, "notice_version": notice})
+    if _root(ctx).json or as_json:
+        _emit({"person_id": subject.person_id, "recorded": written})
+    else:
+        out.print(f"{subject.person_id}: " + ", ".join(f"{w['purpose']} {w['status']}" for w in written))
+
+
+@consent_app.command("record")
+def consent_record(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
+                   purpose: PurposeOpt,
+                   status: Annotated[str, typer.Option(help="granted, denied or withdrawn.")] = "granted",
+                   legal_basis: Annotated[str, typer.Option("--basis", help="Legal basis.")] = "consent",
+                   notice: Annotated[Optional[str], typer.Option(help="Privacy notice version shown.")] = None,
+                   evidence: Annotated[Optional[str], typer.Option(help="Where the choice was made.")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """Record a person's choice for one or more purposes (separate-consent purposes one at a time)."""
+    action = "consent.withdraw" if status == "withdrawn" else "consent.record"
+    _record(ctx, person, purpose, status, action, legal_basis, notice, evidence, as_json)
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
+                     purpose: PurposeOpt,
+                     evidence: Annotated[Optional[str], typer.Option(help="Where the choice was made.")] = None,
+                     as_json: JsonOpt = False) -> None:
+    """Withdraw consent; it applies to every later selection of persons at once."""
+    _record(ctx, person, purpose, "withdrawn", "consent.withdraw", "consent", None, evidence, as_json)
+
+
+@consent_app.command("show")
+def consent_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
+                 as_json: JsonOpt = False) -> None:
+    """A person's effective status per purpose and the records behind it."""
+    from flywheel.privacy.consent import consent_story
+    from flywheel.privacy.subjects import find_subject
+
+    wh, gate = _session(ctx, "consent show")
+    with wh, gate:
+        gate.require("read.persons")
+        subject = find_subject(wh, person)
+        gate.about(subject.person_id)
+        story = consent_story(wh, subject)
+        story["history"] = gate.disclosure.records("consents", story["history"])
+        story["disclosure"] = gate.disclosure.summary()
+    if _root(ctx).json or as_json:
+        _emit(story)
+        return
+    t = Table(title=f"Consent of {story['person_id']}")
+    for c in ("purpose", "status"):
+        t.add_column(c)
+    for p, s in story["effective"].items():
+        t.add_row(p, s)
+    for p, s in story["defaults"].items():
+        t.add_row(p, f"[dim]{s}[/]")
+    out.print(t)
+    h = Table(title="Records (newest first)")
+    for c in ("recorded", "purpose", "status", "basis", "notice", "source", "account", "evidence"):
+        h.add_column(c)
+    for r in story["history"]:
+        h.add_row(f"{r['recorded_at']:%Y-%m-%d %H:%M}", r["purpose"], r["status"], r["legal_basis"] or "",
+                  r["notice_version"] or "", r["source"], r["account_key"] or "[withheld]", r["evidence"] or "")
+    out.print(h)
+
+
+@consent_app.command("audience")
+def consent_audience(ctx: typer.Context,
+                     purpose: Annotated[str, typer.Option("--purpose", help="The purpose the list is for.")],
+                     out_file: Annotated[Path, typer.Option("--out", help="CSV of person ids to write.")],
+                     as_json: JsonOpt = False) -> None:
+    """Persons a purpose may be applied to right now (a targeting list that honours every withdrawal)."""
+    import pyarrow.csv as pacsv
+
+    from flywheel.privacy.consent import allowed
+
+    wh, gate = _session(ctx, "consent audience")
+    with wh, gate:
+        gate.require("read.persons")
+        ids = wh.fetch(allowed(wh, purpose).order_by("person_id"))
+        ids = gate.disclosure.arrow("persons", ids)
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        pacsv.write_csv(ids, out_file)
+    if _root(ctx).json or as_json:
+        _emit({"purpose": purpose, "persons": ids.num_rows, "out": str(out_file)})
+    else:
+        out.print(f"{ids.num_rows:,} persons allow {purpose}; written to {out_file}")
+
+
+@person_app.command("show")
+def person_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
+                limit: Annotated[int, typer.Option(help="Rows shown per table (text output).")] = 10,
+                as_json: JsonOpt = False) -> None:
+    """Everything about a person, with fields above the role's level masked or withheld."""
+    from flywheel.privacy.dossier import dossier
+    from flywheel.privacy.subjects import find_subject
+
+    wh, gate = _session(ctx, "person show")
+    with wh, gate:
+        gate.require("read.persons")
+        subject = find_subject(wh, person)
+        gate.about(subject.person_id)
+        shown = {name: gate.disclosure.records(name, rows) for name, rows in dossier(wh, subject).items()}
+        summary = gate.disclosure.summary()
+    if _root(ctx).json or as_json:
+        _emit({"person_id": subject.person_id, "data": shown, "disclosure": summary})
+        return
+    out.print(f"[bold]Person {subject.person_id}[/] as role {summary['role']} sees it "
+              f"(masked: {len(summary['masked'])} fields, withheld: {len(summary['withheld'])})")
+    for name, rows in shown.items():
+        t = Table(title=f"{name} ({len(rows):,})")
+        cols = [c for c in rows[0] if c != "run_id"]
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for r in rows[:limit]:
+            t.add_row(*("[withheld]" if r[c] is None and f"{name}.{c}" in summary["withheld"] else
+                        "" if r[c] is None else str(r[c]) for c in cols))
+        out.print(t)

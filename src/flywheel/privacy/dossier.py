@@ -1,0 +1,45 @@
+"""Everything held about a person, in one readable structure: the subject-access copy (PIPL Art. 45,
+GDPR Art. 15) and, passed through a role's disclosure, the `person show` view."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flywheel import __version__
+from flywheel.privacy.footprint import footprint
+from flywheel.privacy.subjects import Subject
+from flywheel.warehouse import Warehouse
+
+SECTIONS = ("persons", "person_accounts", "accounts", "identifiers", "consents", "orders", "order_items",
+            "events", "touchpoints", "reviews", "referrals", "person_traits", "person_scores", "value_alerts",
+            "identity_links", "identity_refusals", "identity_events", "identity_overrides")
+
+NOT_KEPT = ("Full phone numbers, e-mail addresses, ID-card numbers and addresses are not kept: only a keyed "
+            "hash (to recognise them again) and a masked form, both listed under identifiers.")
+
+
+def dossier(wh: Warehouse, subject: Subject, sections: tuple[str, ...] = SECTIONS) -> dict:
+    """`{table: [rows]}` of every row that is the person's, newest tables first in reading order."""
+    owned = footprint(wh, subject).owned()
+    out = {}
+    for name in sections:
+        t = wh.table(name)
+        rows = wh.fetch(t.filter(owned[name](t))).to_pylist()
+        if rows:
+            out[name] = rows
+    return out
+
+
+def access_copy(wh: Warehouse, subject: Subject, audit_entries: list[dict]) -> dict:
+    """The subject-access export: the dossier plus the audit entries about the person."""
+    return {
+        "format": "flywheel-subject-access/1",
+        "generated_at": dt.datetime.now(dt.timezone.utc),
+        "generator": f"flywheel {__version__}",
+        "person_id": subject.person_id,
+        "person_ids": list(subject.person_ids),
+        "accounts": [{"source": s, "account_key": k} for s, k in subject.accounts],
+        "note": NOT_KEPT,
+        "data": dossier(wh, subject),
+        "audit_entries": audit_entries,
+    }

@@ -1,0 +1,109 @@
+"""Where a person is in the warehouse: the rows that are theirs, and the rows of others that mention them.
+
+One definition serves the subject-access export (read the rows) and erasure (delete the rows, blank
+the mentions), so the two cannot drift apart. Identifiers another remaining account also carries (a
+shared office phone, a family device) are that account's data too: they stay on it and are not
+suppressed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ibis
+
+from flywheel.privacy.subjects import Subject
+from flywheel.warehouse import Warehouse
+
+SEP = "\x1f"
+Predicate = Callable[[ibis.Table], ibis.Value]
+
+
+def _node(a: ibis.Value, b: ibis.Value) -> ibis.Value:
+    return a + ibis.literal(SEP) + b
+
+
+@dataclass(frozen=True)
+class Footprint:
+    subject: Subject
+    user_ids: tuple[str, ...]
+    anonymous_ids: tuple[str, ...]
+    order_nodes: tuple[str, ...]
+    own_hashes: tuple[str, ...]
+    """Identifier hashes only this person carries."""
+    shared_hashes: tuple[str, ...]
+    """Identifier hashes other remaining accounts carry too."""
+
+    @property
+    def account_nodes(self) -> list[str]:
+        return [s + SEP + k for s, k in self.subject.accounts]
+
+    @property
+    def event_ids(self) -> tuple[str, ...]:
+        return self.user_ids + self.anonymous_ids
+
+    def owned(self) -> dict[str, Predicate]:
+        """Per table, which rows are the person's own."""
+        accounts = self.account_nodes
+        ids = list(self.subject.person_ids)
+        users, anons, orders = list(self.user_ids), list(self.anonymous_ids), list(self.order_nodes)
+        hashes = list(self.own_hashes)
+
+        def by_account(t):
+            return _node(t.source, t.account_key).isin(accounts)
+
+        def behaviour(t):
+            return t.user_id.isin(users) | (t.user_id.isnull() & t.anonymous_id.isin(anons))
+
+        return {
+            "accounts": by_account, "identifiers": by_account, "consents": by_account,
+            "person_accounts": by_account, "orders": by_account,
+            "order_items": lambda t: _node(t.source, t.order_id).isin(orders),
+            "events": behaviour, "touchpoints": behaviour,
+            "reviews": lambda t: behaviour(t) | t.order_id.isin([o.split(SEP, 1)[1] for o in orders]),
+            "referrals": lambda t: t.sharer_user_id.isin(users + anons),
+            "persons": lambda t: t.person_id.isin(ids),
+            "identity_links": lambda t: t.person_id.isin(ids) | t.id_hash.isin(hashes),
+            "identity_refusals": lambda t: t.id_hash.isin(hashes),
+            "identity_events": lambda t: t.person_id.isin(ids) | t.other_person_id.isin(ids),
+            "identity_overrides": lambda t: _node(t.left_source, t.left_account_key).isin(accounts)
+            | _node(t.right_source, t.right_account_key).isin(accounts),
+            "person_traits": lambda t: t.person_id.isin(ids),
+            "person_scores": lambda t: t.person_id.isin(ids),
+            "value_alerts": lambda t: t.person_id.isin(ids),
+        }
+
+    def mentioned(self) -> dict[str, dict[str, Predicate]]:
+        """Per table and column, rows of other persons that carry one of the person's ids."""
+        users, anons = list(self.user_ids), list(self.anonymous_ids)
+        every = users + anons
+        hashes = list(self.own_hashes)
+        return {
+            "events": {"anonymous_id": lambda t: t.anonymous_id.isin(anons), "previous_id": lambda t: t.previous_id.isin(every)},
+            "touchpoints": {"anonymous_id": lambda t: t.anonymous_id.isin(anons)},
+            "reviews": {"anonymous_id": lambda t: t.anonymous_id.isin(anons)},
+            "referrals": {"invitee_user_id": lambda t: t.invitee_user_id.isin(every)},
+            "orders": {"receiver_phone_hash": lambda t: t.receiver_phone_hash.isin(hashes),
+                       "receiver_address_hash": lambda t: t.receiver_address_hash.isin(hashes)},
+        }
+
+
+def footprint(wh: Warehouse, subject: Subject) -> Footprint:
+    nodes = [s + SEP + k for s, k in subject.accounts]
+    accounts = wh.table("accounts")
+    mine = accounts.filter(_node(accounts.source, accounts.account_key).isin(nodes))
+    typed = wh.fetch(mine.select("account_key", "account_key_type")).to_pylist()
+    users = tuple(sorted({a["account_key"] for a in typed if a["account_key_type"] == "user_id"}))
+    anons = tuple(sorted({a["account_key"][5:] for a in typed
+                          if a["account_key_type"] == "anonymous_id" and a["account_key"].startswith("anon:")}))
+    orders = wh.table("orders")
+    order_nodes = wh.fetch(orders.filter(_node(orders.source, orders.account_key).isin(nodes))
+                           .select(k=_node(orders.source, orders.order_id))).column(0).to_pylist()
+    ids = wh.table("identifiers")
+    is_mine = _node(ids.source, ids.account_key).isin(nodes)
+    held = set(wh.fetch(ids.filter(is_mine).select("id_hash").distinct()).column(0).to_pylist())
+    elsewhere = ids.filter(~is_mine & ids.id_hash.isin(list(held))) if held else None
+    shared = set(wh.fetch(elsewhere.select("id_hash").distinct()).column(0).to_pylist()) if held else set()
+    return Footprint(subject, users, anons, tuple(sorted(order_nodes)), tuple(sorted(held - shared)),
+                     tuple(sorted(shared)))

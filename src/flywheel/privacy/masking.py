@@ -1,0 +1,90 @@
+"""The disclosure gate: every path that shows or writes person-level data passes its records through
+a `Disclosure` for the acting role, which masks or withholds each field the catalog grades above the
+role's level. There is no second list of what is sensitive: the field catalog is the list.
+
+    d = Disclosure(role_named("analyst"))
+    d.record("accounts", {"account_key": "tb_小明", "name": "王小明", "province": "浙江"})
+    # {'account_key': 'tb***明', 'name': '王**', 'province': '浙江'}   (masked: account_key, name)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from flywheel.identifiers import mask_value
+from flywheel.privacy.roles import Role
+from flywheel.schema import table as catalog_table
+
+UNKNOWN_LEVEL = 5
+"""A field the catalog does not know is treated as the most sensitive: new outputs fail closed."""
+
+MASK_AS = {"name": "name", "receiver_name": "name", "sharer_user_id": "", "invitee_user_id": ""}
+"""Fields whose masked form follows an identifier type (names keep their first character)."""
+
+
+def level_of(table: str, name: str) -> int:
+    try:
+        return catalog_table(table).field(name).level
+    except KeyError:
+        return UNKNOWN_LEVEL
+
+
+def _maskable(name: str, level: int, value) -> bool:
+    """Masking keeps a recognisable shape; hashes, L5 values and non-text are withheld instead."""
+    return isinstance(value, str) and 3 <= level < 5 and not name.endswith("hash") and bool(value)
+
+
+@dataclass
+class Disclosure:
+    """What one role sees of catalog records; remembers what it masked, withheld and showed in clear."""
+
+    role: Role
+    masked: set[str] = field(default_factory=set)
+    withheld: set[str] = field(default_factory=set)
+    revealed: set[str] = field(default_factory=set)
+    """Fields of level 4 or more shown unmasked: such reads are privileged and audited."""
+
+    def value(self, table: str, name: str, value, level: int | None = None):
+        level = level_of(table, name) if level is None else level
+        label = f"{table}.{name}"
+        if value is None:
+            return None
+        if level <= self.role.level:
+            if level >= 4:
+                self.revealed.add(label)
+            return value
+        if _maskable(name, level, value):
+            self.masked.add(label)
+            return mask_value(value, MASK_AS.get(name, ""))
+        self.withheld.add(label)
+        return None
+
+    def record(self, table: str, row: dict, levels: dict[str, int] | None = None) -> dict:
+        """`row` with every field disclosed as `table`'s catalog grades it; `levels` grades extra,
+        derived fields (a field neither in the catalog nor in `levels` is withheld unless level 5 is allowed)."""
+        levels = levels or {}
+        return {k: self.value(table, k, v, levels.get(k)) for k, v in row.items()}
+
+    def records(self, table: str, rows: list[dict], levels: dict[str, int] | None = None) -> list[dict]:
+        return [self.record(table, r, levels) for r in rows]
+
+    def arrow(self, table: str, data: pa.Table) -> pa.Table:
+        """A whole Arrow table disclosed column by column (for CSV and file exports)."""
+        cols = []
+        for name, col in zip(data.column_names, data.columns):
+            level = level_of(table, name)
+            if level <= self.role.level:
+                if level >= 4 and data.num_rows:
+                    self.revealed.add(f"{table}.{name}")
+                cols.append(col)
+                continue
+            values = [self.value(table, name, v, level) for v in col.to_pylist()]
+            cols.append(pa.array(values, col.type if any(v is not None for v in values) else col.type))
+        return pa.Table.from_arrays(cols, names=data.column_names)
+
+    def summary(self) -> dict:
+        """What was hidden, for the output itself: users see that a field was masked, not that it is empty."""
+        return {"role": self.role.name, "level": self.role.level,
+                "masked": sorted(self.masked), "withheld": sorted(self.withheld)}
