@@ -74,7 +74,7 @@ def erase(wh: Warehouse, subject: Subject, *, actor: str, role: str) -> ErasureR
             "rows_anonymised": [sum(anonymised.values())],
             "detail": [json.dumps({"removed": removed, "anonymised": anonymised}, sort_keys=True)]}))
     wh.drop_work()
-    wh.engine.compact(wh.con)
+    wh.compact()
     return ErasureReport(erasure_id, len(subject.accounts), removed, anonymised, shredded, len(new))
 
 

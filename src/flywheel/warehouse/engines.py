@@ -48,8 +48,10 @@ class Engine:
         """Add a nullable column to a stored table (schema migrations); Ibis has no ALTER TABLE."""
         raise NotImplementedError
 
-    def compact(self, con: BaseBackend) -> None:
-        """Make deleted rows physically gone from storage (after an erasure)."""
+    def compact(self, con: BaseBackend, db_path: Path) -> BaseBackend:
+        """Make deleted rows physically gone from storage (after an erasure); returns the connection
+        to use from now on. Spark rewrites a replaced table's files, so there is nothing left to do."""
+        return con
 
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """Replace the stored rows that share a natural key with `rows` by `rows`.
@@ -96,9 +98,26 @@ class DuckDBEngine(Engine):
     def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
         con.raw_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')
 
-    def compact(self, con: BaseBackend) -> None:
-        """A checkpoint writes the tables' current state and frees the blocks of replaced ones."""
+    def compact(self, con: BaseBackend, db_path: Path) -> BaseBackend:
+        """Rewrite the database file from its live rows and swap it in: a checkpoint only frees the
+        blocks of deleted rows, and their bytes would stay in the file until reused."""
+        import duckdb
+
+        db_path = Path(db_path)
+        fresh = db_path.with_name(db_path.name + ".compact")
+        fresh.unlink(missing_ok=True)
         con.raw_sql("FORCE CHECKPOINT")
+        con.disconnect()
+        raw = duckdb.connect()
+        try:
+            raw.execute(f"ATTACH '{db_path}' AS old (READ_ONLY)")
+            raw.execute(f"ATTACH '{fresh}' AS fresh")
+            raw.execute("COPY FROM DATABASE old TO fresh")
+        finally:
+            raw.close()
+        fresh.replace(db_path)
+        db_path.with_name(db_path.name + ".wal").unlink(missing_ok=True)
+        return self.connect(db_path)
 
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """DuckDB deletes in place (inside the file's transaction): raw SQL, since Ibis has no DELETE."""

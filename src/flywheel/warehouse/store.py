@@ -103,6 +103,10 @@ class Warehouse:
         _create_all(self)
         return SCHEMA_VERSION
 
+    def compact(self) -> None:
+        """Make deleted rows physically unrecoverable from the warehouse files (after an erasure)."""
+        self.con = self.engine.compact(self.con, Path(self.settings.db_path))
+
     def table(self, name: str) -> ibis.Table:
         catalog_table(name)
         return self.con.table(name)
