@@ -225,11 +225,19 @@ def person_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help="
     out.print(f"[bold]Person {subject.person_id}[/] as role {summary['role']} sees it "
               f"(masked: {len(summary['masked'])} fields, withheld: {len(summary['withheld'])})")
     for name, rows in shown.items():
-        t = Table(title=f"{name} ({len(rows):,})")
-        cols = [c for c in rows[0] if c != "run_id"]
+        hidden = {c.split(".", 1)[1] for c in summary["withheld"] if c.startswith(name + ".")}
+        cols = [c for c in rows[0] if c != "run_id" and (c in hidden or any(r[c] is not None for r in rows[:limit]))]
+        t = Table(title=f"{name} ({len(rows):,}{', first ' + str(limit) if len(rows) > limit else ''})")
         for c in cols:
             t.add_column(c, overflow="fold")
         for r in rows[:limit]:
-            t.add_row(*("[withheld]" if r[c] is None and f"{name}.{c}" in summary["withheld"] else
-                        "" if r[c] is None else str(r[c]) for c in cols))
+            t.add_row(*(_cell(r[c], c in hidden) for c in cols))
         out.print(t)
+
+
+def _cell(value, withheld: bool) -> str:
+    if value is None:
+        return "[dim]withheld[/]" if withheld else ""
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
