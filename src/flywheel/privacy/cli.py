@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -52,8 +53,7 @@ def export_command(ctx: typer.Context, person: Annotated[str, typer.Argument(hel
         subject = find_subject(wh, person)
         entries = _audit_about(gate, subject)
         copy = access_copy(wh, subject, entries)
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(json.dumps(copy, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+        _write_private(out_file, json.dumps(copy, ensure_ascii=False, indent=2, default=str) + "\n")
         gate.audit("privacy.export", f"access copy of {subject.person_id}", person=subject.person_id,
                    purpose="data_subject_access", detail={"tables": sorted(copy["data"])})
     rows = sum(len(v) for v in copy["data"].values())
@@ -63,6 +63,14 @@ def export_command(ctx: typer.Context, person: Annotated[str, typer.Argument(hel
     else:
         out.print(f"Wrote {rows:,} rows from {len(copy['data'])} tables and {len(entries)} audit entries "
                   f"about {subject.person_id} to {out_file}")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """The subject's copy holds their personal data unmasked: readable by the file's owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _audit_about(gate, subject) -> list[dict]:

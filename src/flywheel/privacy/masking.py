@@ -36,6 +36,15 @@ def _maskable(name: str, level: int, value) -> bool:
     return isinstance(value, str) and 3 <= level < 5 and not name.endswith("hash") and bool(value)
 
 
+def _mask(name: str, value: str) -> str:
+    """Contact shapes as `mask_value` draws them; short keys and nicknames keep only their first character."""
+    kind = MASK_AS.get(name, "")
+    looks_contact = "@" in value or value.lstrip("+").isdigit()
+    if kind or looks_contact or len(value) > 8:
+        return mask_value(value, kind)
+    return value[:1] + "***"
+
+
 @dataclass
 class Disclosure:
     """What one role sees of catalog records; remembers what it masked, withheld and showed in clear."""
@@ -57,7 +66,7 @@ class Disclosure:
             return value
         if _maskable(name, level, value):
             self.masked.add(label)
-            return mask_value(value, MASK_AS.get(name, ""))
+            return _mask(name, value)
         self.withheld.add(label)
         return None
 
@@ -81,7 +90,7 @@ class Disclosure:
                 cols.append(col)
                 continue
             values = [self.value(table, name, v, level) for v in col.to_pylist()]
-            cols.append(pa.array(values, col.type if any(v is not None for v in values) else col.type))
+            cols.append(pa.array(values, col.type))
         return pa.Table.from_arrays(cols, names=data.column_names)
 
     def summary(self) -> dict:
