@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401
 
 SOURCES = np.array(["web", "taobao", "tmall", "jd", "douyin", "wecom", "shopify", "miniprogram"])
 TYPES = {"web": "user_id", "miniprogram": "user_id", "wecom": "wecom_external_userid", "taobao": "taobao_nick",
@@ -91,6 +92,25 @@ def run_one(db: str, engine: str) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
+def peer(identifiers: pa.Table, n_accounts: int) -> dict:
+    """The floor: SciPy connected components over the same account–identifier graph, read from the
+    same Arrow table, with no type limits, no degree guard and no stable ids (so it over-merges)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    started = time.perf_counter()
+    account = pa.compute.binary_join_element_wise(identifiers["source"], identifiers["account_key"], "\x1f")
+    value = pa.compute.binary_join_element_wise(identifiers["id_type"], identifiers["id_hash"], "\x1f")
+    a = np.asarray(account.combine_chunks().dictionary_encode().indices)
+    v = np.asarray(value.combine_chunks().dictionary_encode().indices) + n_accounts
+    size = n_accounts + int(v.max()) + 1
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, v)), shape=(size, size))
+    _, labels = connected_components(graph, directed=False)
+    persons = len(np.unique(labels[:n_accounts]))
+    biggest = int(np.bincount(labels[:n_accounts]).max())
+    return {"seconds": round(time.perf_counter() - started, 1), "persons": persons, "largest_accounts": biggest}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=1_000_000)
@@ -112,6 +132,7 @@ def main() -> None:
         wh.append("identifiers", identifiers)
     result = json.loads(subprocess.run([sys.executable, __file__, "--child", db, "--engine", args.engine],
                                        check=True, capture_output=True, text=True).stdout)
+    result["peer_scipy_components"] = peer(identifiers, accounts.num_rows)
     result.update(engine=args.engine, identifiers=identifiers.num_rows, machine=platform.platform(),
                   cpus=os.cpu_count(), load=os.getloadavg())
     print(json.dumps(result, indent=2))
