@@ -37,3 +37,8 @@ def load_or_create_key(path: Path) -> bytes:
         f.write(key.hex() + "\n")
     log.info("created identifier key %s", path)
     return key
+
+
+def master_key_file(settings) -> Path:
+    """The master key (beside the identifier key): it wraps or derives every data key of persons and accounts."""
+    return Path(settings.key_file).expanduser().parent / "master.key"

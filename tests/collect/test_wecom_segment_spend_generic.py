@@ -61,7 +61,9 @@ def test_wecom_contacts_land_as_accounts_identifiers_and_consents(wh):
     first = accounts["wmA001"]
     assert (first["owner"], first["channel"], first["tags"]) == ("zhangwei", "pkg_card", "老客户|宝妈")
     assert first["first_seen_at"] == dt.datetime(2024, 5, 1, tzinfo=UTC)
-    assert accounts["wmB002"]["name"] == "Lisa" and accounts["wmB002"]["channel"] is None
+    assert accounts["wmB002"]["name"].startswith("sealed:v1:") and "Lisa" not in accounts["wmB002"]["name"]
+    opened = {a["account_key"]: a for a in wh.sealer.unseal("accounts", wh.fetch("accounts")).to_pylist()}
+    assert opened["wmB002"]["name"] == "Lisa" and accounts["wmB002"]["channel"] is None
     ids = sorted((i["account_key"], i["id_type"], i["id_masked"]) for i in rows(wh, "identifiers"))
     assert ids == [
         ("wmA001", "phone", "138****5678"), ("wmA001", "phone", "139****4321"),

@@ -53,9 +53,12 @@ def _fingerprints(person: str) -> set[str]:
         accounts = wh.table("accounts")
         nodes = [s + "\x1f" + k for s, k in subject.accounts]
         node = accounts.source + "\x1f" + accounts.account_key
-        names = set(wh.fetch(accounts.filter(node.isin(nodes)).select("name")).column(0).to_pylist()) - {None}
-        others = set(wh.fetch(accounts.filter(~node.isin(nodes)).select("name")).column(0).to_pylist())
-        mine |= names - others
+        def names(rows):
+            opened = wh.sealer.unseal("accounts", wh.fetch(rows.select("source", "account_key", "name")))
+            return set(opened.column("name").to_pylist()) - {None}
+
+        mine_sealed = set(wh.fetch(accounts.filter(node.isin(nodes)).select("name")).column(0).to_pylist()) - {None}
+        mine |= (names(accounts.filter(node.isin(nodes))) - names(accounts.filter(~node.isin(nodes)))) | mine_sealed
     return {m for m in mine if m and len(m) >= 6}
 
 
@@ -131,6 +134,9 @@ def test_access_copy_holds_everything_about_the_person_unmasked(world, tmp_path)
     with Warehouse.open() as wh:
         keys = {k for _, k in find_subject(wh, person).accounts}
     assert {a["account_key"] for a in copy["data"]["accounts"]} == keys
+    names = [a["name"] for a in copy["data"]["accounts"] if a["name"]] + [
+        o["receiver_name"] for o in copy["data"]["orders"] if o["receiver_name"]]
+    assert names and not [n for n in names if n.startswith("sealed:")]  # opened for the subject
     actions = [e["action"] for e in copy["audit_entries"]]
     assert actions == ["consent.withdraw", "read.unmasked"]
     assert person in copy["audit_entries"][0]["target"]  # opened with the person's key for their copy

@@ -43,14 +43,14 @@ def name_phone_evidence(wh: Warehouse, persons: ibis.Table, salt: str) -> ibis.T
     """
     accounts = wh.table("accounts")
     orders = wh.table("orders")
-    names = accounts.filter(accounts.name.notnull()).select(
-        node=node_of(accounts.source, accounts.account_key), name=accounts.name).union(
-        orders.filter(orders.receiver_name.notnull()).select(
-            node=node_of(orders.source, orders.account_key), name=orders.receiver_name))
+    names = accounts.filter(accounts.name_key.notnull()).select(
+        node=node_of(accounts.source, accounts.account_key), name=accounts.name_key).union(
+        orders.filter(orders.receiver_name_key.notnull()).select(
+            node=node_of(orders.source, orders.account_key), name=orders.receiver_name_key))
     ids = wh.table("identifiers")
     phones = ids.filter(ids.id_type.isin(PHONE_TYPES) & ids.id_masked.notnull()).select(
         node=node_of(ids.source, ids.account_key), masked=ids.id_masked)
-    person_names = names.join(persons, "node").select("comp", name=names.name.lower().replace(" ", "")).distinct()
+    person_names = names.join(persons, "node").select("comp", "name").distinct()
     person_phones = phones.join(persons, "node").select("comp", "masked").distinct()
     anchor = persons.group_by("comp").agg(node=persons.node.min())
     keys = person_names.join(person_phones, "comp").join(anchor, "comp")

@@ -39,7 +39,7 @@ class MatchEvidence:
 
 def match_accounts(wh: Warehouse, nodes: ibis.Table, persons: ibis.Table, rules: IdentityRules) -> MatchEvidence | None:
     accounts = nodes.select("node", comp=nodes.node)
-    records = wh.fetch(_person_records(wh, accounts, rules))
+    records = _open_names(wh, wh.fetch(_person_records(wh, accounts, rules)))
     if records.num_rows < 2:
         return None
     matches = match_records(records, ROLES, "record_id", threshold=rules.match_threshold,
@@ -66,6 +66,23 @@ def match_accounts(wh: Warehouse, nodes: ibis.Table, persons: ibis.Table, rules:
                          len(pairs))
 
 
+def _open_names(wh: Warehouse, records: pa.Table) -> pa.Table:
+    """Names are sealed at rest; the matcher compares them in clear, in memory only."""
+    opened = wh.sealer.open_nodes(records["name_node"].to_pylist(), records["full_name"].to_pylist())
+    records = records.set_column(records.column_names.index("full_name"), "full_name", pa.array(opened, pa.string()))
+    return records.drop_columns(["name_node"])
+
+
+def _names(names: ibis.Table) -> ibis.Table:
+    """Per person its most frequent name (by comparison key; ties → smallest key) and one sealed copy
+    of it with the account it was sealed for."""
+    v = names.filter(names.name_key.notnull())
+    counted = v.group_by(["comp", "name_key"]).agg(n=v.count(), name_node=v.node.min(), name=v.name.argmin(v.node))
+    w = ibis.window(group_by="comp", order_by=[ibis.desc("n"), "name_key"])
+    ranked = counted.mutate(rank=ibis.row_number().over(w))
+    return ranked.filter(ranked.rank == 0).select("comp", "name", "name_node")
+
+
 def _mode(values: ibis.Table, column: str) -> ibis.Table:
     """The most frequent non-null value of `column` per person (ties → smallest)."""
     v = values.filter(values[column].notnull())
@@ -78,8 +95,10 @@ def _mode(values: ibis.Table, column: str) -> ibis.Table:
 def _person_records(wh: Warehouse, persons: ibis.Table, rules: IdentityRules) -> ibis.Table:
     accounts, orders, ids = wh.table("accounts"), wh.table("orders"), wh.table("identifiers")
     acc = accounts.select(node=node_of(accounts.source, accounts.account_key), source=accounts.source,
-                          name=accounts.name, province=accounts.province, city=accounts.city)
+                          name=accounts.name, name_key=accounts.name_key, province=accounts.province,
+                          city=accounts.city)
     ords = orders.select(node=node_of(orders.source, orders.account_key), name=orders.receiver_name,
+                         name_key=orders.receiver_name_key,
                          address_hash=orders.receiver_address_hash, province=orders.province,
                          city=orders.city, district=orders.district)
     phones = ids.filter(ids.id_type.isin(PHONE_TYPES)).select(
@@ -89,17 +108,18 @@ def _person_records(wh: Warehouse, persons: ibis.Table, rules: IdentityRules) ->
         eligible = eligible.filter(eligible.source.isin(list(rules.match_sources)))
     eligible = eligible.select("comp").distinct()
     in_scope = persons.semi_join(eligible, "comp")
-    names = in_scope.join(acc.select("node", "name").union(ords.select("node", "name")), "node")
+    names = in_scope.join(acc.select("node", "name", "name_key").union(ords.select("node", "name", "name_key")), "node")
     places = in_scope.join(ords.select("node", "province", "city", "district").union(
         acc.select("node", "province", "city", district=ibis.null("string"))), "node")
-    record = eligible
-    for part, column in ((names, "name"), (in_scope.join(phones, "node"), "phone_masked"),
+    record = eligible.left_join(_names(names), "comp").drop("comp_right")
+    for part, column in ((in_scope.join(phones, "node"), "phone_masked"),
                          (in_scope.join(ords.select("node", "address_hash"), "node"), "address_hash"),
                          (places, "province"), (places, "city"), (places, "district")):
         record = record.left_join(_mode(part, column), "comp").drop("comp_right")
     anchor = in_scope.group_by("comp").agg(anchor=in_scope.node.min())
     record = record.join(anchor, "comp")
     record = record.filter(record.name.notnull() | record.phone_masked.notnull())
-    return record.select(record_id="comp", anchor="anchor", full_name="name", phone_masked="phone_masked",
+    return record.select(record_id="comp", anchor="anchor", full_name="name", name_node="name_node",
+                         phone_masked="phone_masked",
                          address_hash="address_hash", province="province", city="city",
                          district="district").order_by("record_id")

@@ -24,7 +24,7 @@ def dossier(wh: Warehouse, subject: Subject, sections: tuple[str, ...] = SECTION
     out = {}
     for name in sections:
         t = wh.table(name)
-        rows = wh.fetch(t.filter(owned[name](t))).to_pylist()
+        rows = wh.sealer.unseal(name, wh.fetch(t.filter(owned[name](t)))).to_pylist()
         if rows:
             out[name] = rows
     return out

@@ -57,7 +57,7 @@ class Footprint:
             return t.user_id.isin(users) | (t.user_id.isnull() & t.anonymous_id.isin(anons))
 
         return {
-            "accounts": by_account, "identifiers": by_account, "consents": by_account,
+            "accounts": by_account, "identifiers": by_account, "consents": by_account, "account_keys": by_account,
             "person_accounts": by_account, "orders": by_account,
             "order_items": lambda t: _node(t.source, t.order_id).isin(orders),
             "events": behaviour, "touchpoints": behaviour,

@@ -33,7 +33,7 @@ def level_of(table: str, name: str) -> int:
 
 def _maskable(name: str, level: int, value) -> bool:
     """Masking keeps a recognisable shape; hashes, L5 values and non-text are withheld instead."""
-    return isinstance(value, str) and 3 <= level < 5 and not name.endswith("hash") and bool(value)
+    return isinstance(value, str) and 3 <= level < 5 and not name.endswith(("hash", "name_key")) and bool(value)
 
 
 def _mask(name: str, value: str) -> str:

@@ -21,14 +21,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from flywheel.errors import ConfigError
-from flywheel.keys import load_or_create_key
+from flywheel.keys import load_or_create_key, master_key_file
 from flywheel.warehouse import Warehouse
 
 SEALED_PREFIX = "sealed:v1:"
-
-
-def master_key_file(settings):
-    return settings.key_file.parent / "master.key"
 
 
 class Vault:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.datatypes as dt
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TS = "timestamp('UTC')"
 
@@ -24,6 +24,8 @@ class Field:
     description: str
     level: int = 2
     nullable: bool = True
+    sealed: bool = False
+    """Stored encrypted with the account's data key (warehouse/sealing.py), beside a `<name>_key` hash."""
 
     @property
     def dtype(self) -> dt.DataType:
@@ -52,8 +54,9 @@ class Table:
         raise KeyError(f"{self.name} has no field {name!r}")
 
 
-def F(name: str, type_: str, description: str, level: int = 2, nullable: bool = True) -> Field:
-    return Field(name, type_, description, level, nullable)
+def F(name: str, type_: str, description: str, level: int = 2, nullable: bool = True,
+      sealed: bool = False) -> Field:
+    return Field(name, type_, description, level, nullable, sealed)
 
 
 _RUN = F("run_id", "string", "ingest run that first wrote this row", 1)
@@ -70,7 +73,8 @@ TABLES: tuple[Table, ...] = (
             _ACCOUNT,
             F("account_key_type", "string", "identifier type of the account key (taobao_nick, jd_pin, email, …)", 1),
             F("display_key", "string", "the account key masked for display", 2),
-            F("name", "string", "customer or contact name, NFKC-normalised", 4),
+            F("name", "string", "customer or contact name, NFKC-normalised; sealed (AES-GCM, the account's data key)", 4,
+              sealed=True),
             F("name_masked", "string", "name with all but the first character masked", 2),
             F("province", "string", "province or state of the latest address", 2),
             F("city", "string", "city of the latest address", 2),
@@ -80,6 +84,9 @@ TABLES: tuple[Table, ...] = (
             F("channel", "string", "acquisition channel code (WeCom `state`, Shopify `Source`)", 2),
             F("first_seen_at", TS, "earliest time the account appears in the file that introduced it", 2),
             _RUN,
+            # last: a v2 warehouse gains it by migration
+            F("name_key", "string", "keyed hash of the name's comparison form (lower case, no spaces): "
+              "equal names match without opening them", 4),
         ),
         ("source", "account_key"),
     ),
@@ -114,7 +121,8 @@ TABLES: tuple[Table, ...] = (
             F("discount_cents", "int64", "discounts granted, in cents", 2),
             F("shipping_cents", "int64", "shipping charged, in cents", 2),
             F("refund_cents", "int64", "amount refunded, in cents", 2),
-            F("receiver_name", "string", "receiver name, NFKC-normalised", 4),
+            F("receiver_name", "string", "receiver name, NFKC-normalised; sealed (AES-GCM, the account's data key)", 4,
+              sealed=True),
             F("receiver_phone_hash", "string", "keyed hash of the receiver phone (full or masked form)", 4),
             F("receiver_phone_masked", "string", "receiver phone masked (138****1234)", 2),
             F("receiver_address_hash", "string", "keyed hash of the normalised full address", 5),
@@ -125,6 +133,7 @@ TABLES: tuple[Table, ...] = (
             F("influencer_id", "string", "influencer (达人) who sold the order", 3),
             F("store", "string", "store or shop name", 1),
             _RUN,
+            F("receiver_name_key", "string", "keyed hash of the receiver name's comparison form", 4),
         ),
         ("source", "order_id"),
     ),
@@ -377,6 +386,18 @@ TABLES: tuple[Table, ...] = (
             F("probabilistic_links", "int64", "account pairs linked by the match model", 1),
         ),
         ("resolution_id",),
+    ),
+    Table(
+        "account_keys",
+        "Per-account salts from which, with the master key, each account's data key is derived. "
+        "Deleting an account's salt makes every sealed value of it unreadable.",
+        (
+            _SOURCE,
+            _ACCOUNT,
+            F("salt", "string", "random 16 bytes (hex)", 5, False),
+            F("created_at", TS, "when", 1, False),
+        ),
+        ("source", "account_key"),
     ),
     Table(
         "subject_keys",

@@ -45,7 +45,30 @@ def _add_missing_columns(wh: "Warehouse") -> None:
                 log.info("added column %s.%s", t.name, f.name)
 
 
-MIGRATIONS = {1: _create_all, 2: _add_missing_columns}
+def _seal_clear_values(wh: "Warehouse") -> None:
+    """v3: names are sealed. Add the `_key` columns, then seal any name still stored in clear."""
+    _create_all(wh)
+    _add_missing_columns(wh)
+    from flywheel.warehouse.sealing import PREFIX, sealed_fields
+
+    for t in TABLES:
+        fields = sealed_fields(t.name)
+        if not fields:
+            continue
+        stored = wh.table(t.name)
+        clear = ibis.or_(*[stored[f].notnull() & ~stored[f].startswith(PREFIX) for f in fields])
+        if int(stored.filter(clear).count().execute()) == 0:
+            continue
+        rows = wh.fetch(stored)
+        for f in fields:
+            rows = rows.drop_columns([f + "_key"]) if f + "_key" in rows.column_names else rows
+        sealed = wh.sealer.seal(t.name, rows)
+        wh.con.create_table(t.name, schema=t.schema, overwrite=True)
+        wh.con.insert(t.name, wh.conform(t.name, sealed))
+        log.info("sealed the clear values of %s", t.name)
+
+
+MIGRATIONS = {1: _create_all, 2: _add_missing_columns, 3: _seal_clear_values}
 """Forward migrations by target version; each takes the warehouse and brings it to that version."""
 
 
@@ -56,6 +79,21 @@ class Warehouse:
         self.con = con
         self.engine = engine
         self.settings = settings
+        self._sealer = None
+
+    @property
+    def sealer(self):
+        """Seals and opens the catalog's sealed fields (created on first use: it reads the master key)."""
+        if self._sealer is None:
+            from flywheel.warehouse.sealing import Sealer
+
+            self._sealer = Sealer(self)
+        return self._sealer
+
+    def _sealed(self, name: str, batch: pa.Table) -> pa.Table:
+        if any(f.sealed for f in catalog_table(name).fields):
+            return self.sealer.seal(name, batch)
+        return batch
 
     @classmethod
     def open(cls, settings: Settings | None = None, migrate: bool = True) -> "Warehouse":
@@ -146,7 +184,7 @@ class Warehouse:
 
     def append(self, name: str, batch: pa.Table) -> int:
         if batch.num_rows:
-            self.con.insert(name, self.conform(name, batch))
+            self.con.insert(name, self.conform(name, self._sealed(name, batch)))
         return batch.num_rows
 
     def insert_new(self, name: str, batch: pa.Table) -> pa.Array:
@@ -170,7 +208,7 @@ class Warehouse:
             wanted = pc.is_in(batch.column(LINE), value_set=fresh.column(LINE))
             new = batch.filter(wanted)
         if new.num_rows:
-            self.con.insert(name, self.conform(name, new.drop_columns([LINE])))
+            self.con.insert(name, self.conform(name, self._sealed(name, new.drop_columns([LINE]))))
         return new.column(LINE).combine_chunks()
 
     def update_changed(self, name: str, batch: pa.Table, columns: list[str],
@@ -208,7 +246,7 @@ class Warehouse:
         if len(lines) == 0:
             return pa.array([], pa.int64())
         changed = batch.filter(pc.is_in(batch.column(LINE), value_set=lines))
-        self.engine.replace_rows(self.con, name, key, self.conform(name, changed.drop_columns([LINE])))
+        self.engine.replace_rows(self.con, name, key, self.conform(name, self._sealed(name, changed.drop_columns([LINE]))))
         return changed.column(LINE).combine_chunks()
 
     def materialize(self, name: str, expr: ibis.Table) -> ibis.Table:
