@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import hmac
 import os
 
@@ -25,7 +24,7 @@ import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from flywheel.identifiers import IdentifierHasher
+from flywheel.identifiers import IdentifierHasher, map_distinct
 from flywheel.keys import load_or_create_key, master_key_file
 from flywheel.schema import table as catalog_table
 
@@ -47,6 +46,7 @@ class Sealer:
         self._master = load_or_create_key(master_key_file(wh.settings))
         self._hasher = IdentifierHasher(load_or_create_key(wh.settings.key_file))
         self._salts: dict[str, bytes] = {}
+        self._ciphers: dict[str, AESGCM] = {}
 
     def seal(self, table: str, batch: pa.Table) -> pa.Table:
         """`batch` with its sealed fields encrypted and their `_key` companions filled."""
@@ -56,20 +56,21 @@ class Sealer:
         nodes = _nodes(batch)
         salts = self._salts_for(nodes, create=True)
         for f in fields:
-            clear = batch.column(f).to_pylist()
             if f + "_key" not in batch.column_names:
-                keys = [None if v is None or v.startswith(PREFIX) else
-                        self._hasher.hash("name_key", comparison_form(v)) for v in clear]
-                batch = batch.append_column(f + "_key", pa.array(keys, pa.string()))
+                keys = map_distinct(batch.column(f), lambda v: None if v.startswith(PREFIX) else
+                                    self._hasher.hash("name_key", comparison_form(v)))
+                batch = batch.append_column(f + "_key", keys)
+            clear = batch.column(f).to_pylist()
             done: dict[tuple[str, str], str] = {}
             sealed = []
             for node, v in zip(nodes, clear):
                 if v is None or v.startswith(PREFIX) or node is None:
                     sealed.append(v if node is not None else None)
                     continue
-                if (node, v) not in done:
-                    done[(node, v)] = self._encrypt(salts[node], node, v)
-                sealed.append(done[(node, v)])
+                pair = (node, v)
+                if pair not in done:
+                    done[pair] = self._encrypt(self._cipher(node, salts[node]), node, v)
+                sealed.append(done[pair])
             batch = batch.set_column(batch.column_names.index(f), f, pa.array(sealed, pa.string()))
         return batch
 
@@ -103,11 +104,18 @@ class Sealer:
         return [self.open(salts.get(n), n, v) for n, v in zip(nodes, values)]
 
     def _key(self, salt: bytes) -> bytes:
-        return hmac.new(self._master, b"flywheel-account-key" + SEP.encode() + salt, hashlib.sha256).digest()
+        return hmac.digest(self._master, b"flywheel-account-key\x1f" + salt, "sha256")
 
-    def _encrypt(self, salt: bytes, node: str, value: str) -> str:
+    def _cipher(self, node: str, salt: bytes) -> AESGCM:
+        cipher = self._ciphers.get(node)
+        if cipher is None:
+            cipher = self._ciphers[node] = AESGCM(self._key(salt))
+        return cipher
+
+    @staticmethod
+    def _encrypt(cipher: AESGCM, node: str, value: str) -> str:
         nonce = os.urandom(12)
-        return PREFIX + base64.b64encode(nonce + AESGCM(self._key(salt)).encrypt(nonce, value.encode(), node.encode())).decode()
+        return PREFIX + base64.b64encode(nonce + cipher.encrypt(nonce, value.encode(), node.encode())).decode()
 
     def _salts_for(self, nodes: list[str | None], create: bool) -> dict[str, bytes]:
         wanted = sorted({n for n in nodes if n is not None and n not in self._salts})
