@@ -57,7 +57,7 @@ class Sealer:
         salts = self._salts_for(nodes, create=True)
         for f in fields:
             if f + "_key" not in batch.column_names:
-                keys = map_distinct(batch.column(f), lambda v: None if v.startswith(PREFIX) else
+                keys = map_distinct(batch.column(f), lambda v: None if v is None or v.startswith(PREFIX) else
                                     self._hasher.hash("name_key", comparison_form(v)))
                 batch = batch.append_column(f + "_key", keys)
             clear = batch.column(f).to_pylist()
