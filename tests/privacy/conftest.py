@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flywheel.config import Settings, load_settings
+from flywheel.keys import master_key_file
 
 
 @dataclass
@@ -43,4 +44,5 @@ def world(built_world: World, tmp_path: Path) -> World:
     settings = load_settings()
     shutil.copy(built_world.db, settings.db_path)
     shutil.copy(built_world.key, settings.key_file)
+    shutil.copy(master_key_file(Settings(key_file=built_world.key)), master_key_file(settings))
     return World(built_world.data, settings.db_path, settings.key_file)
