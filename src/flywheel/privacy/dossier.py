@@ -8,6 +8,7 @@ import datetime as dt
 from flywheel import __version__
 from flywheel.privacy.footprint import footprint
 from flywheel.privacy.subjects import Subject
+from flywheel.schema import table as catalog_table
 from flywheel.warehouse import Warehouse
 
 SECTIONS = ("persons", "person_accounts", "accounts", "identifiers", "consents", "orders", "order_items",
@@ -24,7 +25,8 @@ def dossier(wh: Warehouse, subject: Subject, sections: tuple[str, ...] = SECTION
     out = {}
     for name in sections:
         t = wh.table(name)
-        rows = wh.sealer.unseal(name, wh.fetch(t.filter(owned[name](t)))).to_pylist()
+        order = list(catalog_table(name).key) or t.columns
+        rows = wh.sealer.unseal(name, wh.fetch(t.filter(owned[name](t)).order_by(order))).to_pylist()
         if rows:
             out[name] = rows
     return out
