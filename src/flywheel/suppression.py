@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from flywheel.identifiers import map_distinct
 
 KINDS = ("account", "user_id", "anonymous_id", "identifier")
+"""`anonymous_id` values are `source␟id` (a device per source); user ids are merchant-wide."""
 
 
 class Suppressor:

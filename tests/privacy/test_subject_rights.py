@@ -59,7 +59,9 @@ def _fingerprints(person: str) -> set[str]:
 
         mine_sealed = set(wh.fetch(accounts.filter(node.isin(nodes)).select("name")).column(0).to_pylist()) - {None}
         mine |= (names(accounts.filter(node.isin(nodes))) - names(accounts.filter(~node.isin(nodes)))) | mine_sealed
-    return {m for m in mine if m and len(m) >= 6}
+        elsewhere = set(wh.fetch(accounts.filter(~node.isin(nodes)).select("account_key")).column(0).to_pylist())
+        elsewhere |= {k[5:] for k in elsewhere if k.startswith("anon:")}
+    return {m for m in mine - elsewhere if m and len(m) >= 6}  # a device id another person also uses stays theirs
 
 
 def _scan_tables(needles: set[str]) -> list[str]:

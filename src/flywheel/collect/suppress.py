@@ -29,10 +29,11 @@ def _suppressed(s: Suppressor, name: str, t: pa.Table) -> np.ndarray:
         hit |= s.matches("identifier", t.column("id_hash").combine_chunks())
     if "account_key" in cols and "source" in cols:
         hit |= s.matches("account", t.column("account_key").combine_chunks(), t.column("source").combine_chunks())
-    for col, kind in (("user_id", "user_id"), ("anonymous_id", "anonymous_id"),
-                      ("sharer_user_id", "user_id"), ("sharer_user_id", "anonymous_id")):
+    for col in ("user_id", "sharer_user_id"):
         if col in cols:
-            hit |= s.matches(kind, t.column(col).combine_chunks())
+            hit |= s.matches("user_id", t.column(col).combine_chunks())
+    if "anonymous_id" in cols and "source" in cols:
+        hit |= s.matches("anonymous_id", t.column("anonymous_id").combine_chunks(), t.column("source").combine_chunks())
     return hit
 
 
@@ -48,6 +49,12 @@ def apply_suppressions(s: Suppressor, tables: dict[str, pa.Table], lines: np.nda
         gone = orders.filter(pa.array(hits["orders"])).column("order_id").combine_chunks()
         items = tables["order_items"]
         hits["order_items"] |= np.asarray(pc.fill_null(pc.is_in(items.column("order_id"), value_set=gone), False))
+    dropped = {int(r) for name, t in tables.items() if name != "identifiers" and LINE in t.column_names
+               for r in t.column(LINE).to_numpy()[hits[name]]}
+    if dropped:  # a rejected input row takes everything read from it (a Segment event's touchpoint, review, …)
+        for name, t in tables.items():
+            if LINE in t.column_names and t.num_rows:
+                hits[name] |= np.isin(t.column(LINE).to_numpy(), np.fromiter(dropped, np.int64))
     for name, t in tables.items():
         hit = hits[name]
         if hit.any() and LINE in t.column_names:

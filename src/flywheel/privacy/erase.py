@@ -82,6 +82,6 @@ def _suppression_tokens(wh: Warehouse, fp: Footprint) -> dict[str, str]:
     s = Suppressor(load_or_create_key(wh.settings.key_file))
     tokens = {s.account_token(src, key): "account" for src, key in fp.subject.accounts}
     tokens |= {s.token("user_id", u): "user_id" for u in fp.user_ids}
-    tokens |= {s.token("anonymous_id", a): "anonymous_id" for a in fp.anonymous_ids}
+    tokens |= {s.token("anonymous_id", a): "anonymous_id" for a in fp.anonymous_nodes}
     tokens |= {s.token("identifier", h): "identifier" for h in fp.own_hashes}
     return tokens

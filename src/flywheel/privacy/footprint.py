@@ -28,8 +28,14 @@ def _node(a: ibis.Value, b: ibis.Value) -> ibis.Value:
 class Footprint:
     subject: Subject
     user_ids: tuple[str, ...]
-    anonymous_ids: tuple[str, ...]
+    """Segment user ids of the person (merchant-wide, like the accounts they key)."""
+    anonymous_nodes: tuple[str, ...]
+    """`source␟anonymousId` of the person's anonymous accounts: a device id means one device per source."""
     order_nodes: tuple[str, ...]
+    event_ids: tuple[str, ...]
+    """messageIds of the person's own events (touchpoints and reviews derive from them)."""
+    mentioning_event_ids: tuple[str, ...]
+    """messageIds of other persons' events that carry one of the person's anonymous ids."""
     own_hashes: tuple[str, ...]
     """Identifier hashes only this person carries."""
     shared_hashes: tuple[str, ...]
@@ -40,29 +46,27 @@ class Footprint:
         return [s + SEP + k for s, k in self.subject.accounts]
 
     @property
-    def event_ids(self) -> tuple[str, ...]:
-        return self.user_ids + self.anonymous_ids
+    def anonymous_ids(self) -> tuple[str, ...]:
+        return tuple(sorted({n.split(SEP, 1)[1] for n in self.anonymous_nodes}))
 
     def owned(self) -> dict[str, Predicate]:
         """Per table, which rows are the person's own."""
         accounts = self.account_nodes
         ids = list(self.subject.person_ids)
-        users, anons, orders = list(self.user_ids), list(self.anonymous_ids), list(self.order_nodes)
+        users, orders, events = list(self.user_ids), list(self.order_nodes), list(self.event_ids)
         hashes = list(self.own_hashes)
 
         def by_account(t):
             return _node(t.source, t.account_key).isin(accounts)
 
-        def behaviour(t):
-            return t.user_id.isin(users) | (t.user_id.isnull() & t.anonymous_id.isin(anons))
-
         return {
             "accounts": by_account, "identifiers": by_account, "consents": by_account, "account_keys": by_account,
             "person_accounts": by_account, "orders": by_account,
             "order_items": lambda t: _node(t.source, t.order_id).isin(orders),
-            "events": behaviour, "touchpoints": behaviour,
-            "reviews": lambda t: behaviour(t) | t.order_id.isin([o.split(SEP, 1)[1] for o in orders]),
-            "referrals": lambda t: t.sharer_user_id.isin(users + anons),
+            "events": lambda t: _own_event(t, users, list(self.anonymous_nodes)),
+            "touchpoints": lambda t: t.touchpoint_id.isin(events) | t.user_id.isin(users),
+            "reviews": lambda t: t.message_id.isin(events) | t.order_id.isin([o.split(SEP, 1)[1] for o in orders]),
+            "referrals": lambda t: t.sharer_user_id.isin(users),
             "persons": lambda t: t.person_id.isin(ids),
             "identity_links": lambda t: t.person_id.isin(ids) | t.id_hash.isin(hashes),
             "identity_refusals": lambda t: t.id_hash.isin(hashes),
@@ -76,34 +80,45 @@ class Footprint:
 
     def mentioned(self) -> dict[str, dict[str, Predicate]]:
         """Per table and column, rows of other persons that carry one of the person's ids."""
-        users, anons = list(self.user_ids), list(self.anonymous_ids)
-        every = users + anons
+        anons, users = list(self.anonymous_nodes), list(self.user_ids)
+        mentioning = list(self.mentioning_event_ids)
         hashes = list(self.own_hashes)
         return {
-            "events": {"anonymous_id": lambda t: t.anonymous_id.isin(anons), "previous_id": lambda t: t.previous_id.isin(every)},
-            "touchpoints": {"anonymous_id": lambda t: t.anonymous_id.isin(anons)},
-            "reviews": {"anonymous_id": lambda t: t.anonymous_id.isin(anons)},
-            "referrals": {"invitee_user_id": lambda t: t.invitee_user_id.isin(every)},
+            "events": {"anonymous_id": lambda t: _node(t.source, t.anonymous_id).isin(anons),
+                       "previous_id": lambda t: t.previous_id.isin(users)
+                       | _node(t.source, t.previous_id).isin(anons)},
+            "touchpoints": {"anonymous_id": lambda t: t.touchpoint_id.isin(mentioning)},
+            "reviews": {"anonymous_id": lambda t: t.message_id.isin(mentioning)},
+            "referrals": {"invitee_user_id": lambda t: t.invitee_user_id.isin(users + list(self.anonymous_ids))},
             "orders": {"receiver_phone_hash": lambda t: t.receiver_phone_hash.isin(hashes),
                        "receiver_address_hash": lambda t: t.receiver_address_hash.isin(hashes)},
         }
+
+
+def _own_event(t: ibis.Table, users: list[str], anons: list[str]) -> ibis.Value:
+    return t.user_id.isin(users) | (t.user_id.isnull() & _node(t.source, t.anonymous_id).isin(anons))
 
 
 def footprint(wh: Warehouse, subject: Subject) -> Footprint:
     nodes = [s + SEP + k for s, k in subject.accounts]
     accounts = wh.table("accounts")
     mine = accounts.filter(_node(accounts.source, accounts.account_key).isin(nodes))
-    typed = wh.fetch(mine.select("account_key", "account_key_type")).to_pylist()
+    typed = wh.fetch(mine.select("source", "account_key", "account_key_type")).to_pylist()
     users = tuple(sorted({a["account_key"] for a in typed if a["account_key_type"] == "user_id"}))
-    anons = tuple(sorted({a["account_key"][5:] for a in typed
+    anons = tuple(sorted({a["source"] + SEP + a["account_key"][5:] for a in typed
                           if a["account_key_type"] == "anonymous_id" and a["account_key"].startswith("anon:")}))
     orders = wh.table("orders")
     order_nodes = wh.fetch(orders.filter(_node(orders.source, orders.account_key).isin(nodes))
                            .select(k=_node(orders.source, orders.order_id))).column(0).to_pylist()
+    events = wh.table("events")
+    own = _own_event(events, list(users), list(anons))
+    event_ids = wh.fetch(events.filter(own).select("message_id")).column(0).to_pylist()
+    mentioning = wh.fetch(events.filter(~own & _node(events.source, events.anonymous_id).isin(list(anons)))
+                          .select("message_id")).column(0).to_pylist()
     ids = wh.table("identifiers")
     is_mine = _node(ids.source, ids.account_key).isin(nodes)
     held = set(wh.fetch(ids.filter(is_mine).select("id_hash").distinct()).column(0).to_pylist())
     elsewhere = ids.filter(~is_mine & ids.id_hash.isin(list(held))) if held else None
     shared = set(wh.fetch(elsewhere.select("id_hash").distinct()).column(0).to_pylist()) if held else set()
-    return Footprint(subject, users, anons, tuple(sorted(order_nodes)), tuple(sorted(held - shared)),
-                     tuple(sorted(shared)))
+    return Footprint(subject, users, anons, tuple(sorted(order_nodes)), tuple(sorted(event_ids)),
+                     tuple(sorted(mentioning)), tuple(sorted(held - shared)), tuple(sorted(shared)))
