@@ -91,7 +91,11 @@ def test_erase_leaves_nothing_and_stays_erased(world, tmp_path):
     _cli(*PO, "consent", "record", person, "--purpose", "marketing_sms", "--evidence", "call centre")
     _cli(*PO, "privacy", "export", other, "--out", str(tmp_path / "before.json"))
 
+    sizes = _sizes()
     erased = json.loads(_cli(*PO, "privacy", "erase", person, "--yes").stdout)
+    after = _sizes()
+    assert {t: sizes[t] - after[t] for t in sizes if sizes[t] != after[t]} == {
+        t: n for t, n in erased["removed"].items() if t in sizes}, "exactly the person's rows go, nobody else's"
     assert erased["rows_removed"] > 0 and erased["keys_destroyed"] >= 1 and erased["suppressed"] >= len(
         [n for n in needles if not n.startswith("p")]) // 2
 
@@ -117,6 +121,11 @@ def test_erase_leaves_nothing_and_stays_erased(world, tmp_path):
     with pytest.raises(Exception, match="No person"):
         with Warehouse.open() as wh:
             find_subject(wh, person)
+
+
+def _sizes() -> dict[str, int]:
+    with Warehouse.open() as wh:
+        return {t.name: wh.count(t.name) for t in TABLES if t.name not in ("erasures", "suppressions", "subject_keys")}
 
 
 def _all_persons() -> list[str]:

@@ -49,16 +49,17 @@ def erase(wh: Warehouse, subject: Subject, *, actor: str, role: str) -> ErasureR
     with wh.transaction():
         for name, owned in fp.owned().items():
             t = wh.table(name)
-            n = int(t.filter(owned(t)).count().execute())
+            mine = owned(t).fill_null(False)  # `NULL IN (…)` is NULL, and NOT NULL would drop others' rows
+            n = int(t.filter(mine).count().execute())
             if n:
-                wh.replace(name, t.filter(~owned(t)))
+                wh.replace(name, t.filter(~mine))
                 removed[name] = n
         for name, columns in fp.mentioned().items():
             t = wh.table(name)
-            hit = ibis.or_(*[p(t) for p in columns.values()])
+            hit = ibis.or_(*[p(t).fill_null(False) for p in columns.values()])
             n = int(t.filter(hit).count().execute())
             if n:
-                wh.replace(name, t.mutate(**{c: ibis.cases((p(t), ibis.null(t[c].type())), else_=t[c])
+                wh.replace(name, t.mutate(**{c: ibis.cases((p(t).fill_null(False), ibis.null(t[c].type())), else_=t[c])
                                               for c, p in columns.items()}))
                 anonymised[name] = n
         now = dt.datetime.now(dt.timezone.utc)
