@@ -35,7 +35,7 @@ def load_or_create_key(path: Path) -> bytes:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(key.hex() + "\n")
-    log.info("created identifier key %s", path)
+    log.info("created key file %s", path)
     return key
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from flywheel.privacy.audit import AuditLog
 from flywheel.privacy.masking import Disclosure
 from flywheel.privacy.roles import Actor, actor_for
-from flywheel.privacy.vault import Vault, master_key_file
+from flywheel.privacy.vault import Vault
 from flywheel.warehouse import Warehouse
 
 
@@ -42,11 +42,7 @@ class Gate:
         if self._vault is None:
             if self.wh is None:
                 raise RuntimeError("the vault needs a warehouse")
-            created = not master_key_file(self.settings).exists()
             self._vault = Vault(self.wh)
-            if created:
-                self.audit("keys.create", "master key for per-person data keys",
-                           detail={"file": str(master_key_file(self.settings))})
         return self._vault
 
     @property

@@ -20,7 +20,7 @@ from flywheel.schema import table as catalog_table
 UNKNOWN_LEVEL = 5
 """A field the catalog does not know is treated as the most sensitive: new outputs fail closed."""
 
-MASK_AS = {"name": "name", "receiver_name": "name", "sharer_user_id": "", "invitee_user_id": ""}
+MASK_AS = {"name": "name", "receiver_name": "name"}
 """Fields whose masked form follows an identifier type (names keep their first character)."""
 
 

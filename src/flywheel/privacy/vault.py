@@ -10,7 +10,6 @@ and unlinkable. The data keys themselves are stored wrapped by the master key
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -23,8 +22,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flywheel.errors import ConfigError
 from flywheel.keys import load_or_create_key, master_key_file
 from flywheel.warehouse import Warehouse
+from flywheel.warehouse.sealing import PREFIX, open_text, seal_text
 
-SEALED_PREFIX = "sealed:v1:"
+AAD = b"flywheel-sealed"
 
 
 class Vault:
@@ -61,20 +61,14 @@ class Vault:
         return None if key is None else hmac.new(key, b"subject-token", hashlib.sha256).hexdigest()[:32]
 
     def seal(self, person_id: str, text: str) -> str:
-        nonce = os.urandom(12)
-        sealed = AESGCM(self.key(person_id)).encrypt(nonce, text.encode(), b"flywheel-sealed")
-        return SEALED_PREFIX + base64.b64encode(nonce + sealed).decode()
+        return seal_text(AESGCM(self.key(person_id)), text, AAD)
 
     def open(self, person_id: str, sealed: str) -> str | None:
         """The text sealed for the person, or None when it is not theirs or their key is gone."""
         key = self.key(person_id, create=False)
-        if key is None or not sealed.startswith(SEALED_PREFIX):
+        if key is None or not sealed.startswith(PREFIX):
             return None
-        raw = base64.b64decode(sealed[len(SEALED_PREFIX):])
-        try:
-            return AESGCM(key).decrypt(raw[:12], raw[12:], b"flywheel-sealed").decode()
-        except InvalidTag:
-            return None
+        return open_text(AESGCM(key), sealed, AAD)
 
     def shred(self, person_ids: list[str]) -> int:
         """Destroy the data keys of these person ids; returns how many existed."""
@@ -100,4 +94,4 @@ class Vault:
                               f"({master_key_file(self.wh.settings)})") from None
 
 
-__all__ = ["Vault", "master_key_file", "SEALED_PREFIX"]
+__all__ = ["Vault", "master_key_file"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hmac
+import logging
 import os
 
 import ibis
@@ -28,8 +29,25 @@ from flywheel.identifiers import IdentifierHasher, map_distinct
 from flywheel.keys import load_or_create_key, master_key_file
 from flywheel.schema import table as catalog_table
 
+log = logging.getLogger(__name__)
+
 PREFIX = "sealed:v1:"
 SEP = "\x1f"
+
+
+def seal_text(cipher: AESGCM, text: str, aad: bytes) -> str:
+    """`sealed:v1:` + base64(nonce ‖ AES-GCM ciphertext): the one sealed-text format (names, audit targets)."""
+    nonce = os.urandom(12)
+    return PREFIX + base64.b64encode(nonce + cipher.encrypt(nonce, text.encode(), aad)).decode()
+
+
+def open_text(cipher: AESGCM, sealed: str, aad: bytes) -> str | None:
+    """The text, or None when it was sealed under another key or for another `aad`."""
+    raw = base64.b64decode(sealed[len(PREFIX):])
+    try:
+        return cipher.decrypt(raw[:12], raw[12:], aad).decode()
+    except InvalidTag:
+        return None
 
 
 def sealed_fields(table: str) -> list[str]:
@@ -69,7 +87,7 @@ class Sealer:
                     continue
                 pair = (node, v)
                 if pair not in done:
-                    done[pair] = self._encrypt(self._cipher(node, salts[node]), node, v)
+                    done[pair] = seal_text(self._cipher(node, salts[node]), v, node.encode())
                 sealed.append(done[pair])
             batch = batch.set_column(batch.column_names.index(f), f, pa.array(sealed, pa.string()))
         return batch
@@ -81,27 +99,30 @@ class Sealer:
         if not fields or rows.num_rows == 0:
             return rows
         nodes = _nodes(rows)
-        salts = self._salts_for(nodes, create=False)
         for f in fields:
-            opened = [self.open(salts.get(n), n, v) for n, v in zip(nodes, rows.column(f).to_pylist())]
-            rows = rows.set_column(rows.column_names.index(f), f, pa.array(opened, pa.string()))
+            rows = rows.set_column(rows.column_names.index(f), f,
+                                   pa.array(self.open_nodes(nodes, rows.column(f).to_pylist()), pa.string()))
         return rows
 
-    def open(self, salt: bytes | None, node: str | None, value: str | None) -> str | None:
-        if value is None or not value.startswith(PREFIX):
-            return value
-        if salt is None or node is None:
-            return None
-        raw = base64.b64decode(value[len(PREFIX):])
-        try:
-            return AESGCM(self._key(salt)).decrypt(raw[:12], raw[12:], node.encode()).decode()
-        except InvalidTag:
-            return None
-
-    def open_nodes(self, nodes: list[str], values: list[str | None]) -> list[str | None]:
-        """Open values given the `source\\x1faccount_key` node each was sealed for."""
+    def open_nodes(self, nodes: list[str | None], values: list[str | None]) -> list[str | None]:
+        """Open values given the `source␟account_key` node each was sealed for. An account whose salt
+        is gone (erased) opens to None; a value that does not open under an existing salt (another
+        master key, or a ciphertext moved to another account) is None too, and logged."""
         salts = self._salts_for(nodes, create=False)
-        return [self.open(salts.get(n), n, v) for n, v in zip(nodes, values)]
+        opened, refused = [], 0
+        for node, value in zip(nodes, values):
+            if value is None or not value.startswith(PREFIX):
+                opened.append(value)
+            elif node not in salts:
+                opened.append(None)
+            else:
+                text = open_text(self._cipher(node, salts[node]), value, node.encode())
+                refused += text is None
+                opened.append(text)
+        if refused:
+            log.warning("%d sealed value(s) did not open: wrong master key (%s) or moved between accounts",
+                        refused, master_key_file(self.wh.settings))
+        return opened
 
     def _key(self, salt: bytes) -> bytes:
         return hmac.digest(self._master, b"flywheel-account-key\x1f" + salt, "sha256")
@@ -111,11 +132,6 @@ class Sealer:
         if cipher is None:
             cipher = self._ciphers[node] = AESGCM(self._key(salt))
         return cipher
-
-    @staticmethod
-    def _encrypt(cipher: AESGCM, node: str, value: str) -> str:
-        nonce = os.urandom(12)
-        return PREFIX + base64.b64encode(nonce + cipher.encrypt(nonce, value.encode(), node.encode())).decode()
 
     def _salts_for(self, nodes: list[str | None], create: bool) -> dict[str, bytes]:
         wanted = sorted({n for n in nodes if n is not None and n not in self._salts})
