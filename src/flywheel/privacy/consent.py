@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from flywheel.errors import InputError
 from flywheel.privacy.subjects import Subject
-from flywheel.schema.purposes import PURPOSES, SHARING_PREFIX, expand, purpose
+from flywheel.schema.purposes import BUNDLE_WORDS, PURPOSES, expand, purpose
 from flywheel.warehouse import Warehouse, account_persons
 
 STATUSES = ("granted", "denied", "withdrawn")
@@ -106,7 +106,7 @@ def record_consent(wh: Warehouse, subject: Subject, purposes: list[str], status:
 def _purposes(wh: Warehouse, subject: Subject, purposes: list[str], status: str) -> list[str]:
     if not purposes:
         raise ConsentError("name at least one purpose (or `all`)")
-    bundle = [p for p in purposes if p.lower() in ("all", "*", "agree_all")]
+    bundle = [p for p in purposes if p.lower() in BUNDLE_WORDS]
     names = expand(purposes)
     if bundle and status != "granted":
         names += [p for p in consent_story(wh, subject)["effective"] if p not in names]
@@ -127,5 +127,4 @@ def consent_story(wh: Warehouse, subject: Subject) -> dict:
     effective = {r["purpose"]: r["status"] for r in sorted(decided, key=lambda r: r["purpose"])}
     defaults = {p.name: ("allowed until objected" if p.opt_out else "not granted")
                 for p in PURPOSES.values() if p.name not in effective}
-    return {"person_id": subject.person_id, "effective": effective, "defaults": defaults, "history": history,
-            "sharing_prefix": SHARING_PREFIX}
+    return {"person_id": subject.person_id, "effective": effective, "defaults": defaults, "history": history}

@@ -74,9 +74,12 @@ class Sealer:
         nodes = _nodes(batch)
         salts = self._salts_for(nodes, create=True)
         for f in fields:
-            if f + "_key" not in batch.column_names:
-                keys = map_distinct(batch.column(f), lambda v: None if v is None or v.startswith(PREFIX) else
-                                    self._hasher.hash("name_key", comparison_form(v)))
+            keys = map_distinct(batch.column(f), lambda v: None if v is None or v.startswith(PREFIX) else
+                                self._hasher.hash("name_key", comparison_form(v)))
+            if f + "_key" in batch.column_names:  # keep keys already made, fill those of clear values
+                i = batch.column_names.index(f + "_key")
+                batch = batch.set_column(i, f + "_key", pc.coalesce(batch.column(i).combine_chunks().cast(pa.string()), keys))
+            else:
                 batch = batch.append_column(f + "_key", keys)
             clear = batch.column(f).to_pylist()
             done: dict[tuple[str, str], str] = {}

@@ -59,10 +59,7 @@ def _seal_clear_values(wh: "Warehouse") -> None:
         clear = ibis.or_(*[stored[f].notnull() & ~stored[f].startswith(PREFIX) for f in fields])
         if int(stored.filter(clear).count().execute()) == 0:
             continue
-        rows = wh.fetch(stored)
-        for f in fields:
-            rows = rows.drop_columns([f + "_key"]) if f + "_key" in rows.column_names else rows
-        sealed = wh.sealer.seal(t.name, rows)
+        sealed = wh.sealer.seal(t.name, wh.fetch(stored))
         wh.con.create_table(t.name, schema=t.schema, overwrite=True)
         wh.con.insert(t.name, wh.conform(t.name, sealed))
         log.info("sealed the clear values of %s", t.name)
