@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -31,12 +32,16 @@ def _emit(payload) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
 
 
-def _session(ctx: typer.Context, command: str):
+@contextlib.contextmanager
+def _acting(ctx: typer.Context, command: str, action: str, person: str | None = None):
+    """The warehouse and the gate of one command, the action checked, and the person asked for (if any)."""
     from flywheel.privacy.gate import Gate
+    from flywheel.privacy.subjects import find_subject
     from flywheel.warehouse import Warehouse
 
-    wh = Warehouse.open(_root(ctx).settings)
-    return wh, Gate.open(wh.settings, wh, command)
+    with Warehouse.open(_root(ctx).settings) as wh, Gate.open(wh.settings, wh, command) as gate:
+        gate.require(action)
+        yield wh, gate, (find_subject(wh, person) if person is not None else None)
 
 
 @privacy_app.command("export")
@@ -45,12 +50,8 @@ def export_command(ctx: typer.Context, person: Annotated[str, typer.Argument(hel
                    as_json: JsonOpt = False) -> None:
     """Everything held about a person, unmasked for the person themself, as one JSON file."""
     from flywheel.privacy.dossier import access_copy
-    from flywheel.privacy.subjects import find_subject
 
-    wh, gate = _session(ctx, "privacy export")
-    with wh, gate:
-        gate.require("privacy.export")
-        subject = find_subject(wh, person)
+    with _acting(ctx, "privacy export", "privacy.export", person) as (wh, gate, subject):
         entries = _audit_about(gate, subject)
         copy = access_copy(wh, subject, entries)
         _write_private(out_file, json.dumps(copy, ensure_ascii=False, indent=2, default=str) + "\n")
@@ -91,12 +92,8 @@ def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help
                   as_json: JsonOpt = False) -> None:
     """Remove a person from every table, destroy their data keys, and keep a suppression entry."""
     from flywheel.privacy.erase import erase
-    from flywheel.privacy.subjects import find_subject
 
-    wh, gate = _session(ctx, "privacy erase")
-    with wh, gate:
-        gate.require("privacy.erase")
-        subject = find_subject(wh, person)
+    with _acting(ctx, "privacy erase", "privacy.erase", person) as (wh, gate, subject):
         if not yes and not typer.confirm(f"Erase person {subject.person_id} ({len(subject.accounts)} accounts) "
                                          "from every table? This cannot be undone.", err=True):
             raise typer.Abort()
@@ -115,12 +112,8 @@ def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help
 def _record(ctx, person: str, purposes: list[str], status: str, action: str, legal_basis: str,
             notice: str | None, evidence: str | None, as_json: bool) -> None:
     from flywheel.privacy.consent import record_consent
-    from flywheel.privacy.subjects import find_subject
 
-    wh, gate = _session(ctx, f"consent {status}")
-    with wh, gate:
-        gate.require(action)
-        subject = find_subject(wh, person)
+    with _acting(ctx, f"consent {status}", action, person) as (wh, gate, subject):
         written = record_consent(wh, subject, purposes, status, actor=gate.actor.name, legal_basis=legal_basis,
                                  notice_version=notice, evidence=evidence)
         for w in written:
@@ -159,12 +152,8 @@ def consent_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help=
                  as_json: JsonOpt = False) -> None:
     """A person's effective status per purpose and the records behind it."""
     from flywheel.privacy.consent import consent_story
-    from flywheel.privacy.subjects import find_subject
 
-    wh, gate = _session(ctx, "consent show")
-    with wh, gate:
-        gate.require("read.persons")
-        subject = find_subject(wh, person)
+    with _acting(ctx, "consent show", "read.persons", person) as (wh, gate, subject):
         gate.about(subject.person_id)
         story = consent_story(wh, subject)
         story["history"] = gate.disclosure.records("consents", story["history"])
@@ -199,9 +188,7 @@ def consent_audience(ctx: typer.Context,
 
     from flywheel.privacy.consent import allowed
 
-    wh, gate = _session(ctx, "consent audience")
-    with wh, gate:
-        gate.require("read.persons")
+    with _acting(ctx, "consent audience", "read.persons") as (wh, gate, _):
         ids = wh.fetch(allowed(wh, purpose).order_by("person_id"))
         ids = gate.disclosure.arrow("persons", ids)
         out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -218,12 +205,8 @@ def person_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help="
                 as_json: JsonOpt = False) -> None:
     """Everything about a person, with fields above the role's level masked or withheld."""
     from flywheel.privacy.dossier import dossier
-    from flywheel.privacy.subjects import find_subject
 
-    wh, gate = _session(ctx, "person show")
-    with wh, gate:
-        gate.require("read.persons")
-        subject = find_subject(wh, person)
+    with _acting(ctx, "person show", "read.persons", person) as (wh, gate, subject):
         gate.about(subject.person_id)
         shown = {name: gate.disclosure.records(name, rows) for name, rows in dossier(wh, subject).items()}
         summary = gate.disclosure.summary()
