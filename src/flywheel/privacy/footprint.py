@@ -37,9 +37,7 @@ class Footprint:
     mentioning_event_ids: tuple[str, ...]
     """messageIds of other persons' events that carry one of the person's anonymous ids."""
     own_hashes: tuple[str, ...]
-    """Identifier hashes only this person carries."""
-    shared_hashes: tuple[str, ...]
-    """Identifier hashes other remaining accounts carry too."""
+    """Identifier hashes only this person carries (a hash another account also carries stays with it)."""
 
     @property
     def account_nodes(self) -> list[str]:
@@ -121,4 +119,4 @@ def footprint(wh: Warehouse, subject: Subject) -> Footprint:
     elsewhere = ids.filter(~is_mine & ids.id_hash.isin(list(held))) if held else None
     shared = set(wh.fetch(elsewhere.select("id_hash").distinct()).column(0).to_pylist()) if held else set()
     return Footprint(subject, users, anons, tuple(sorted(order_nodes)), tuple(sorted(event_ids)),
-                     tuple(sorted(mentioning)), tuple(sorted(held - shared)), tuple(sorted(shared)))
+                     tuple(sorted(mentioning)), tuple(sorted(held - shared)))
