@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.datatypes as dt
 
-SCHEMA_VERSION = 3
+from flywheel.schema.version import SCHEMA_VERSION
 
 TS = "timestamp('UTC')"
 

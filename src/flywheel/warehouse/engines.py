@@ -17,11 +17,15 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 from ibis.backends.sql.datatypes import DuckDBType, PySparkType
 
-from flywheel.errors import EngineError
+from flywheel.errors import EngineError, WarehouseError
+from flywheel.warehouse.failures import duckdb_reason
 
 log = logging.getLogger(__name__)
 
 SPARK_DATABASE = "flywheel"
+METASTORE = "_metastore"
+"""The Derby metastore directory inside a Spark warehouse: what makes a directory a warehouse."""
+
 
 
 class Engine:
@@ -75,10 +79,18 @@ class DuckDBEngine(Engine):
     transactional = True
 
     def connect(self, db_path: Path) -> BaseBackend:
+        import duckdb
+
         db_path = Path(db_path)
+        if db_path.is_dir():
+            raise WarehouseError(f"{db_path}: is a directory, not a DuckDB warehouse file "
+                                 "(a Spark warehouse? then add --engine spark)")
         if db_path.parent and not db_path.parent.exists():
             db_path.parent.mkdir(parents=True, exist_ok=True)
-        return ibis.duckdb.connect(str(db_path))
+        try:
+            return ibis.duckdb.connect(str(db_path))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{db_path}: cannot open the DuckDB warehouse: {duckdb_reason(exc)}") from None
 
     @contextlib.contextmanager
     def transaction(self, con: BaseBackend) -> Iterator[None]:
@@ -155,6 +167,13 @@ class SparkEngine(Engine):
         con._session.catalog.dropTempView(name)
 
     def connect(self, db_path: Path) -> BaseBackend:
+        db_path = Path(db_path)
+        if db_path.exists() and not db_path.is_dir():
+            raise WarehouseError(f"{db_path}: a Spark warehouse is a directory; this is a file "
+                                 "(a DuckDB warehouse? then drop --engine spark)")
+        if db_path.is_dir() and any(db_path.iterdir()) and not (db_path / METASTORE).is_dir():
+            raise WarehouseError(f"{db_path}: not a Flywheel Spark warehouse (no {METASTORE}/ inside); "
+                                 "give a new or empty directory")
         session = spark_session(str(Path(db_path).resolve()))
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
         session.catalog.setCurrentDatabase(SPARK_DATABASE)
@@ -174,7 +193,7 @@ def spark_session(warehouse_dir: str):
         from pyspark.sql import SparkSession
     except ImportError:
         raise EngineError("--engine spark needs PySpark: pip install 'flywheel-cdp[spark]'") from None
-    derby = Path(warehouse_dir) / "_metastore"
+    derby = Path(warehouse_dir) / METASTORE
     derby.mkdir(parents=True, exist_ok=True)
     session = (
         SparkSession.builder.master("local[2]")

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flywheel.config import Settings, load_settings
+from flywheel.errors import WarehouseError
 from flywheel.schema import SCHEMA_VERSION, TABLES
 from flywheel.schema import table as catalog_table
 from flywheel.warehouse.engines import Engine
@@ -129,7 +130,8 @@ class Warehouse:
             )
         current = self.version
         if current > SCHEMA_VERSION:
-            raise RuntimeError(f"Warehouse schema v{current} is newer than this Flywheel (v{SCHEMA_VERSION}).")
+            raise WarehouseError(f"{self.settings.db_path}: warehouse schema v{current} is newer than this "
+                                 f"Flywheel (v{SCHEMA_VERSION}); upgrade Flywheel to open it")
         for target in range(current + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[target](self)
             now = dt.datetime.now(dt.timezone.utc)

@@ -1,79 +1,14 @@
-"""The `flywheel` command: parse, call a capability, print. No business rules here."""
+"""`flywheel generate`, `flywheel ingest` and `flywheel demo`: parse, call, print."""
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
-from flywheel import __version__
-from flywheel.config import Settings, load_settings
-from flywheel.errors import FlywheelError
+from flywheel.cli.common import Table, emit, out, progress, state
 
-app = typer.Typer(help="Flywheel: turn multi-channel e-commerce data into customer assets.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-err = Console(stderr=True)
-out = Console()
-
-
-@dataclass
-class State:
-    settings: Settings
-    json: bool
-    db_given: bool
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"flywheel {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    ctx: typer.Context,
-    db: Annotated[Optional[Path], typer.Option("--db", help="Warehouse file (DuckDB) or directory (Spark). Env FLYWHEEL_DB.")] = None,
-    engine: Annotated[Optional[str], typer.Option("--engine", help="duckdb or spark. Env FLYWHEEL_ENGINE.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout, nothing else.")] = False,
-    role: Annotated[Optional[str], typer.Option("--role", help="Acting role: owner, privacy_officer, analyst, marketer, service, auditor. Env FLYWHEEL_ROLE; default analyst.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
-) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    settings = load_settings().with_overrides(db_path=db, engine=engine, role=role)
-    from flywheel.privacy.roles import role_named
-
-    role_named(settings.role)
-    ctx.obj = State(settings, as_json, db is not None)
-
-
-def _progress(state: State) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, disable=state.json, transient=False)
-
-
-def _emit(state: State, payload: dict) -> None:
-    if state.json:
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
-
-
-@app.command()
 def generate(
     ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the export files and truth/.")],
@@ -83,15 +18,15 @@ def generate(
     """Write a simulated merchant's export files plus truth/ ground truth."""
     from flywheel.simulate import generate as simulate
 
-    state: State = ctx.obj
-    with _progress(state) as bar:
+    current = state(ctx)
+    with progress(current) as bar:
         task = bar.add_task("simulating persons", total=persons)
         summary = simulate(out_dir, persons=persons, seed=seed,
                            progress=lambda done, total: bar.update(task, completed=done))
     payload = {"out": str(summary.out_dir), "persons": summary.persons, "files": summary.files,
                "seconds": round(summary.seconds, 2)}
-    if state.json:
-        _emit(state, payload)
+    if current.json:
+        emit(payload)
         return
     table = Table(title=f"Simulated {persons:,} persons in {summary.seconds:.1f} s → {out_dir}")
     table.add_column("file")
@@ -101,7 +36,6 @@ def generate(
     out.print(table)
 
 
-@app.command()
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Export files or directories.")],
@@ -112,16 +46,16 @@ def ingest(
     from flywheel.collect import ingest_paths
     from flywheel.warehouse import Warehouse
 
-    state: State = ctx.obj
-    with Warehouse.open(state.settings) as wh, _progress(state) as bar:
+    current = state(ctx)
+    with Warehouse.open(current.settings) as wh, progress(current) as bar:
         task = bar.add_task("ingesting", total=None)
 
         def on_file(path: Path, done: int, total: int) -> None:
             bar.update(task, total=total, completed=done, description=f"ingesting {path.name}")
 
         report = ingest_paths(wh, paths, source=source, mapping=mapping, progress=on_file)
-    if state.json:
-        _emit(state, report.as_json())
+    if current.json:
+        emit(report.as_json())
         return
     _print_ingest(report)
 
@@ -150,7 +84,6 @@ def _print_ingest(report) -> None:
         out.print("Quarantine reasons: " + "; ".join(f"{r} ×{n}" for r, n in sorted(reasons.items(), key=lambda x: -x[1])))
 
 
-@app.command()
 def demo(
     ctx: typer.Context,
     persons: Annotated[int, typer.Option(help="Number of simulated persons.")] = 20_000,
@@ -167,11 +100,13 @@ def demo(
     from flywheel.value import score
     from flywheel.warehouse import Warehouse
 
-    state: State = ctx.obj
-    settings = state.settings if state.db_given else state.settings.with_overrides(
-        db_path=out_dir / ("flywheel.duckdb" if state.settings.engine == "duckdb" else "warehouse"))
+    import time
+
+    current = state(ctx)
+    settings = current.settings if current.db_given else current.settings.with_overrides(
+        db_path=out_dir / ("flywheel.duckdb" if current.settings.engine == "duckdb" else "warehouse"))
     started = time.perf_counter()
-    with _progress(state) as bar:
+    with progress(current) as bar:
         task = bar.add_task("simulating persons", total=persons)
         sim = simulate(out_dir / "data", persons=persons, seed=seed,
                        progress=lambda done, total: bar.update(task, completed=done))
@@ -197,8 +132,8 @@ def demo(
                "value": {k: value[k] for k in ("run_id", "as_of", "persons", "buyers", "traits", "tiers",
                                                "concentration", "kocs", "alerts")},
                "seconds": round(seconds, 1)}
-    if state.json:
-        _emit(state, payload)
+    if current.json:
+        emit(payload)
         return
     _print_ingest(report)
     t = summary.totals
@@ -209,34 +144,3 @@ def demo(
     out.print(f"Value: {value['buyers']:,} buyers of {value['persons']:,} persons · tiers: {tiers} · "
               f"predicted 1-year CLV ¥{value['clv']['total']:,.0f}")
     out.print(f"Report: [bold]{html_path}[/]   Warehouse: {settings.db_path}   ({seconds:.0f} s)")
-
-
-def _register_subcommands() -> None:
-    from flywheel.server.cli import events_app, serve, sources_app
-    from flywheel.identity.cli import identity_app
-    from flywheel.value.cli import clv_app
-    from flywheel.value.score_cli import value_app
-    from flywheel.privacy.audit_cli import audit_app
-    from flywheel.privacy.cli import consent_app, person_app, privacy_app
-
-    app.command()(serve)
-    app.add_typer(sources_app, name="sources")
-    app.add_typer(events_app, name="events")
-    app.add_typer(identity_app, name="identity")
-    app.add_typer(clv_app, name="clv", help="Customer lifetime value models (BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma).")
-    app.add_typer(value_app, name="value", help="Traits, tiers, RFM segments, clusters, CLV, value scores and alerts.")
-    app.add_typer(privacy_app, name="privacy")
-    app.add_typer(consent_app, name="consent")
-    app.add_typer(person_app, name="person")
-    app.add_typer(audit_app, name="audit")
-
-
-_register_subcommands()
-
-
-def main() -> None:
-    try:
-        app()
-    except FlywheelError as e:
-        err.print(f"flywheel: {e}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(1)

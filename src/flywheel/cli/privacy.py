@@ -5,31 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from flywheel.cli.common import Table, emit, out, state
 
 privacy_app = typer.Typer(help="Data-subject rights: access copy and erasure (privacy_officer, owner).",
                           no_args_is_help=True)
 consent_app = typer.Typer(help="The consent ledger: record, withdraw, show, and audiences a purpose allows.",
                           no_args_is_help=True)
 person_app = typer.Typer(help="One person's data, as the acting role may see it.", no_args_is_help=True)
-out = Console()
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Same as the global --json.")]
 PurposeOpt = Annotated[list[str], typer.Option("--purpose", help="Purpose (repeat); `all` = every bundleable one.")]
-
-
-def _root(ctx: typer.Context):
-    return ctx.find_root().obj
-
-
-def _emit(payload) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
 
 
 @contextlib.contextmanager
@@ -39,15 +27,14 @@ def _acting(ctx: typer.Context, command: str, action: str, person: str | None = 
     from flywheel.privacy.subjects import find_subject
     from flywheel.warehouse import Warehouse
 
-    with Warehouse.open(_root(ctx).settings) as wh, Gate.open(wh.settings, wh, command) as gate:
+    with Warehouse.open(state(ctx).settings) as wh, Gate.open(wh.settings, wh, command) as gate:
         gate.require(action)
         yield wh, gate, (find_subject(wh, person) if person is not None else None)
 
 
 @privacy_app.command("export")
 def export_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
-                   out_file: Annotated[Path, typer.Option("--out", help="JSON file to write.")],
-                   as_json: JsonOpt = False) -> None:
+                   out_file: Annotated[Path, typer.Option("--out", help="JSON file to write.")]) -> None:
     """Everything held about a person, unmasked for the person themself, as one JSON file."""
     from flywheel.privacy.dossier import access_copy
 
@@ -58,8 +45,8 @@ def export_command(ctx: typer.Context, person: Annotated[str, typer.Argument(hel
         gate.audit("privacy.export", f"access copy of {subject.person_id}", person=subject.person_id,
                    purpose="data_subject_access", detail={"tables": sorted(copy["data"])})
     rows = sum(len(v) for v in copy["data"].values())
-    if _root(ctx).json or as_json:
-        _emit({"person_id": subject.person_id, "out": str(out_file), "tables": len(copy["data"]), "rows": rows,
+    if state(ctx).json:
+        emit({"person_id": subject.person_id, "out": str(out_file), "tables": len(copy["data"]), "rows": rows,
                "audit_entries": len(entries)})
     else:
         out.print(f"Wrote {rows:,} rows from {len(copy['data'])} tables and {len(entries)} audit entries "
@@ -88,8 +75,7 @@ def _audit_about(gate, subject) -> list[dict]:
 
 @privacy_app.command("erase")
 def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
-                  yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-                  as_json: JsonOpt = False) -> None:
+                  yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False) -> None:
     """Remove a person from every table, destroy their data keys, and keep a suppression entry."""
     from flywheel.privacy.erase import erase
 
@@ -100,8 +86,8 @@ def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help
         report = erase(wh, subject, actor=gate.actor.name, role=gate.actor.role.name)
         gate.audit("privacy.erase", f"erasure {report.erasure_id}", purpose="data_subject_erasure",
                    detail=report.as_dict())
-    if _root(ctx).json or as_json:
-        _emit(report.as_dict())
+    if state(ctx).json:
+        emit(report.as_dict())
     else:
         d = report.as_dict()
         out.print(f"Erased: {d['rows_removed']:,} rows removed from {len(report.removed)} tables, "
@@ -110,7 +96,7 @@ def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help
 
 
 def _record(ctx, person: str, purposes: list[str], status: str, action: str, legal_basis: str,
-            notice: str | None, evidence: str | None, as_json: bool) -> None:
+            notice: str | None, evidence: str | None) -> None:
     from flywheel.privacy.consent import record_consent
 
     with _acting(ctx, f"consent {status}", action, person) as (wh, gate, subject):
@@ -119,8 +105,8 @@ def _record(ctx, person: str, purposes: list[str], status: str, action: str, leg
         for w in written:
             gate.audit(action, f"{w['purpose']} {status} for {subject.person_id}", person=subject.person_id,
                        purpose=w["purpose"], detail={"legal_basis": legal_basis, "notice_version": notice})
-    if _root(ctx).json or as_json:
-        _emit({"person_id": subject.person_id, "recorded": written})
+    if state(ctx).json:
+        emit({"person_id": subject.person_id, "recorded": written})
     else:
         out.print(f"{subject.person_id}: " + ", ".join(f"{w['purpose']} {w['status']}" for w in written))
 
@@ -131,25 +117,22 @@ def consent_record(ctx: typer.Context, person: Annotated[str, typer.Argument(hel
                    status: Annotated[str, typer.Option(help="granted, denied or withdrawn.")] = "granted",
                    legal_basis: Annotated[str, typer.Option("--basis", help="Legal basis.")] = "consent",
                    notice: Annotated[Optional[str], typer.Option(help="Privacy notice version shown.")] = None,
-                   evidence: Annotated[Optional[str], typer.Option(help="Where the choice was made.")] = None,
-                   as_json: JsonOpt = False) -> None:
+                   evidence: Annotated[Optional[str], typer.Option(help="Where the choice was made.")] = None) -> None:
     """Record a person's choice for one or more purposes (separate-consent purposes one at a time)."""
     action = "consent.withdraw" if status == "withdrawn" else "consent.record"
-    _record(ctx, person, purpose, status, action, legal_basis, notice, evidence, as_json)
+    _record(ctx, person, purpose, status, action, legal_basis, notice, evidence)
 
 
 @consent_app.command("withdraw")
 def consent_withdraw(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
                      purpose: PurposeOpt,
-                     evidence: Annotated[Optional[str], typer.Option(help="Where the choice was made.")] = None,
-                     as_json: JsonOpt = False) -> None:
+                     evidence: Annotated[Optional[str], typer.Option(help="Where the choice was made.")] = None) -> None:
     """Withdraw consent; it applies to every later selection of persons at once."""
-    _record(ctx, person, purpose, "withdrawn", "consent.withdraw", "consent", None, evidence, as_json)
+    _record(ctx, person, purpose, "withdrawn", "consent.withdraw", "consent", None, evidence)
 
 
 @consent_app.command("show")
-def consent_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
-                 as_json: JsonOpt = False) -> None:
+def consent_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")]) -> None:
     """A person's effective status per purpose and the records behind it."""
     from flywheel.privacy.consent import consent_story
 
@@ -158,8 +141,8 @@ def consent_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help=
         story = consent_story(wh, subject)
         story["history"] = gate.disclosure.records("consents", story["history"])
         story["disclosure"] = gate.disclosure.summary()
-    if _root(ctx).json or as_json:
-        _emit(story)
+    if state(ctx).json:
+        emit(story)
         return
     t = Table(title=f"Consent of {story['person_id']}")
     for c in ("purpose", "status"):
@@ -181,8 +164,7 @@ def consent_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help=
 @consent_app.command("audience")
 def consent_audience(ctx: typer.Context,
                      purpose: Annotated[str, typer.Option("--purpose", help="The purpose the list is for.")],
-                     out_file: Annotated[Path, typer.Option("--out", help="CSV of person ids to write.")],
-                     as_json: JsonOpt = False) -> None:
+                     out_file: Annotated[Path, typer.Option("--out", help="CSV of person ids to write.")]) -> None:
     """Persons a purpose may be applied to right now (a targeting list that honours every withdrawal)."""
     import pyarrow.csv as pacsv
 
@@ -193,16 +175,15 @@ def consent_audience(ctx: typer.Context,
         ids = gate.disclosure.arrow("persons", ids)
         out_file.parent.mkdir(parents=True, exist_ok=True)
         pacsv.write_csv(ids, out_file)
-    if _root(ctx).json or as_json:
-        _emit({"purpose": purpose, "persons": ids.num_rows, "out": str(out_file)})
+    if state(ctx).json:
+        emit({"purpose": purpose, "persons": ids.num_rows, "out": str(out_file)})
     else:
         out.print(f"{ids.num_rows:,} persons allow {purpose}; written to {out_file}")
 
 
 @person_app.command("show")
 def person_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
-                limit: Annotated[int, typer.Option(help="Rows shown per table (text output).")] = 10,
-                as_json: JsonOpt = False) -> None:
+                limit: Annotated[int, typer.Option(help="Rows shown per table (text output).")] = 10) -> None:
     """Everything about a person, with fields above the role's level masked or withheld."""
     from flywheel.privacy.dossier import dossier
 
@@ -210,8 +191,8 @@ def person_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help="
         gate.about(subject.person_id)
         shown = {name: gate.disclosure.records(name, rows) for name, rows in dossier(wh, subject).items()}
         summary = gate.disclosure.summary()
-    if _root(ctx).json or as_json:
-        _emit({"person_id": subject.person_id, "data": shown, "disclosure": summary})
+    if state(ctx).json:
+        emit({"person_id": subject.person_id, "data": shown, "disclosure": summary})
         return
     out.print(f"[bold]Person {subject.person_id}[/] as role {summary['role']} sees it "
               f"(masked: {len(summary['masked'])} fields, withheld: {len(summary['withheld'])})")

@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from flywheel.cli.cluster import cluster_command
+from flywheel.cli.common import account_arg as _account
+from flywheel.cli.common import Table, emit, err, out
+from flywheel.cli.common import open_warehouse as _open
+from flywheel.cli.common import state as _state
 
 identity_app = typer.Typer(help="Identity resolution: one person per human across platforms.",
                            no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Same as the global --json.")]
-
-
-def _state(ctx: typer.Context):
-    return ctx.find_root().obj
-
-
-def _emit(payload) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
-
-
-def _account(text: str) -> tuple[str, str]:
-    source, sep, key = text.partition(":")
-    if not sep or not source or not key:
-        raise typer.BadParameter(f"{text!r}: write an account as SOURCE:ACCOUNT_KEY, e.g. taobao:tb_小明")
-    return source, key
-
-
-def _open(ctx: typer.Context):
-    from flywheel.warehouse import Warehouse
-
-    return Warehouse.open(_state(ctx).settings)
 
 
 @identity_app.command("resolve")
@@ -46,19 +23,18 @@ def resolve_command(
     full: Annotated[bool, typer.Option("--full", help="Recompute from single accounts instead of only new data.")] = False,
     rules: Annotated[Optional[Path], typer.Option("--rules", help="Identity rules YAML (default: the shipped rules).")] = None,
     no_match: Annotated[bool, typer.Option("--no-match", help="Deterministic links only; skip probabilistic matching.")] = False,
-    as_json: JsonOpt = False,
 ) -> None:
     """Place every account into a person; ids of existing persons are kept."""
     from flywheel.identity import load_rules, resolve
 
     state = _state(ctx)
-    quiet = state.json or as_json
+    quiet = state.json
     with _open(ctx) as wh:
         with err.status("resolving identities") if not quiet else _Null() as status:
             report = resolve(wh, load_rules(rules), full=full, matcher=None if no_match else _matcher(),
                              progress=(lambda msg: status.update(msg)) if not quiet else None)
     if quiet:
-        _emit(report.as_dict())
+        emit(report.as_dict())
         return
     out.print(f"[bold]{report.persons:,}[/] persons from {report.accounts:,} accounts ({report.mode}, "
               f"{report.seconds:.1f} s): {report.new_persons:,} new, {report.merges:,} merged, "
@@ -83,8 +59,7 @@ class _Null:
 
 
 @identity_app.command("explain")
-def explain_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
-                    as_json: JsonOpt = False) -> None:
+def explain_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")]) -> None:
     """Why a person is who they are: accounts, identifiers, links and refused links with reasons."""
     from flywheel.identity import explain
 
@@ -94,8 +69,8 @@ def explain_command(ctx: typer.Context, person: Annotated[str, typer.Argument(he
     with _open(ctx) as wh, Gate.open(state.settings, wh, "identity explain") as gate:
         gate.require("read.persons")
         story = _disclose_story(gate, explain(wh, person))
-    if state.json or as_json:
-        _emit(story)
+    if state.json:
+        emit(story)
         return
     _print_story(story)
 
@@ -158,7 +133,7 @@ def _print_story(story: dict) -> None:
 
 
 @identity_app.command("stats")
-def stats_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def stats_command(ctx: typer.Context) -> None:
     """Persons, accounts, cross-platform link rate, cluster sizes, demoted identifiers."""
     from flywheel.identity import identity_stats
 
@@ -171,8 +146,8 @@ def stats_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             stats["largest_cluster"] = gate.disclosure.record("person_accounts", stats["largest_cluster"],
                                                               {"accounts": 1})
         stats["demoted_identifiers"] = gate.disclosure.records("identity_refusals", stats["demoted_identifiers"])
-    if state.json or as_json:
-        _emit(stats)
+    if state.json:
+        emit(stats)
         return
     out.print(f"[bold]{stats['persons']:,}[/] persons · {stats['accounts']:,} accounts · "
               f"{stats['cross_platform_link_rate']:.1%} of persons seen on 2+ platforms · "
@@ -199,7 +174,6 @@ def export_command(
     ctx: typer.Context,
     of: Annotated[str, typer.Option("--of", help="accounts (source,account_key,person_id) or orders (source,order_id,person_id).")],
     out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
-    as_json: JsonOpt = False,
 ) -> None:
     """Write the account → person or order → person mapping as CSV."""
     from flywheel.identity import export_mapping
@@ -211,8 +185,8 @@ def export_command(
         gate.require("read.persons")
         rows = export_mapping(wh, of, out_file, disclose=lambda t: gate.disclosure.arrow(
             "accounts" if of == "accounts" else "orders", t))
-    if state.json or as_json:
-        _emit({"of": of, "out": str(out_file), "rows": rows})
+    if state.json:
+        emit({"of": of, "out": str(out_file), "rows": rows})
     else:
         out.print(f"Wrote {rows:,} rows to {out_file}")
 
@@ -220,8 +194,7 @@ def export_command(
 @identity_app.command("merge")
 def merge_command(ctx: typer.Context, a: Annotated[str, typer.Argument(help="Person id.")],
                   b: Annotated[str, typer.Argument(help="Person id.")],
-                  note: Annotated[Optional[str], typer.Option(help="Why (kept in the record).")] = None,
-                  as_json: JsonOpt = False) -> None:
+                  note: Annotated[Optional[str], typer.Option(help="Why (kept in the record).")] = None) -> None:
     """Merge two persons by hand; the older id is kept and the decision is recorded."""
     from flywheel.identity import merge_persons
 
@@ -229,8 +202,8 @@ def merge_command(ctx: typer.Context, a: Annotated[str, typer.Argument(help="Per
         kept = merge_persons(wh, a, b, actor=gate.actor.name, note=note)
         gate.audit("identity.merge", f"merge {a} and {b}: kept {kept}", person=kept, detail={"note": note})
     gone = b if kept == a else a
-    if _state(ctx).json or as_json:
-        _emit({"kept": kept, "merged": gone})
+    if _state(ctx).json:
+        emit({"kept": kept, "merged": gone})
     else:
         out.print(f"{gone} merged into {kept}")
 
@@ -238,8 +211,7 @@ def merge_command(ctx: typer.Context, a: Annotated[str, typer.Argument(help="Per
 @identity_app.command("split")
 def split_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
                   account: Annotated[list[str], typer.Option("--account", help="SOURCE:ACCOUNT_KEY to move out; repeat.")],
-                  note: Annotated[Optional[str], typer.Option(help="Why (kept in the record).")] = None,
-                  as_json: JsonOpt = False) -> None:
+                  note: Annotated[Optional[str], typer.Option(help="Why (kept in the record).")] = None) -> None:
     """Move accounts out of a person into a new one; the two are never linked again."""
     from flywheel.identity import split_person
 
@@ -247,8 +219,8 @@ def split_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help
         new_id = split_person(wh, person, [_account(a) for a in account], actor=gate.actor.name, note=note)
         gate.audit("identity.split", f"split {len(account)} account(s) of {person} into {new_id}", person=person,
                    detail={"note": note, "new_person": new_id})
-    if _state(ctx).json or as_json:
-        _emit({"person_id": person, "new_person_id": new_id})
+    if _state(ctx).json:
+        emit({"person_id": person, "new_person_id": new_id})
     else:
         out.print(f"Moved {len(account)} account(s) from {person} to new person {new_id}")
 
@@ -263,7 +235,10 @@ def never_link_command(ctx: typer.Context, a: Annotated[str, typer.Argument(help
     with _open(ctx) as wh, _override_gate(ctx, wh, "identity never-link") as gate:
         never_link(wh, _account(a), _account(b), actor=gate.actor.name, note=note)
         gate.audit("identity.never_link", f"never link {a} and {b}", detail={"note": note})
-    out.print(f"{a} and {b} will never be linked")
+    if _state(ctx).json:
+        emit({"never_link": [a, b], "note": note})
+    else:
+        out.print(f"{a} and {b} will never be linked")
 
 
 def _override_gate(ctx: typer.Context, wh, command: str):
@@ -274,10 +249,4 @@ def _override_gate(ctx: typer.Context, wh, command: str):
     return gate
 
 
-def _register_cluster() -> None:
-    from flywheel.identity.matching import cluster_command
-
-    identity_app.command("cluster")(cluster_command)
-
-
-_register_cluster()
+identity_app.command("cluster")(cluster_command)
