@@ -21,20 +21,13 @@ class World:
 
 @pytest.fixture(scope="session")
 def built_world(tmp_path_factory) -> World:
-    from flywheel.collect import ingest_paths
-    from flywheel.identity import resolve
-    from flywheel.identity.probabilistic import match_accounts
-    from flywheel.simulate import generate
-    from flywheel.value import score
-    from flywheel.warehouse import Warehouse
+    from flywheel.pipeline import identity_stage, ingest_stage, run_pipeline, simulate_stage, value_stage
 
     root = tmp_path_factory.mktemp("privacy-world")
-    generate(root / "data", persons=250, seed=11)
     settings = Settings(db_path=root / "w.duckdb", key_file=root / "identifier.key")
-    with Warehouse.open(settings) as wh:
-        ingest_paths(wh, [root / "data"])
-        resolve(wh, matcher=match_accounts)
-        score(wh)
+    record, _ = run_pipeline("privacy-world", [simulate_stage(root / "data", 250, 11), ingest_stage([root / "data"]),
+                                               identity_stage(), value_stage()], settings)
+    assert record.ok
     return World(root / "data", root / "w.duckdb", root / "identifier.key")
 
 

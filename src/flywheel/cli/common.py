@@ -166,6 +166,26 @@ def progress(current: State):
                     console=Console(stderr=True), disable=current.json, transient=False)
 
 
+def stage_bars(bar):
+    """A pipeline progress callback drawing one bar per stage on `bar` (a `progress(...)`)."""
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, description: str | None, done: int | None, total: int | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(description or stage, total=total)
+        task = tasks[stage]
+        if description is None:
+            shown = next(t for t in bar.tasks if t.id == task)
+            final = shown.total or shown.completed or 1
+            bar.update(task, total=final, completed=final)
+        elif done is None:
+            bar.update(task, description=description)
+        else:
+            bar.update(task, description=description, total=total, completed=done)
+
+    return update
+
+
 def account_arg(text: str) -> tuple[str, str]:
     """`SOURCE:ACCOUNT_KEY` → (source, account_key)."""
     source, sep, key = text.partition(":")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from flywheel.cli.common import Table, emit, out, progress, state
+from flywheel.cli.common import Table, emit, out, progress, stage_bars, state
 
 def generate(
     ctx: typer.Context,
@@ -91,51 +91,24 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for data, warehouse and report.html.")] = Path("demo-output"),
 ) -> None:
     """Simulate a merchant, run every stage, write DIR/report.html and print a summary."""
-    from flywheel.collect import ingest_paths
-    from flywheel.collect.summary import summarize
-    from flywheel.identity import resolve as resolve_identities
-    from flywheel.identity.probabilistic import match_accounts
-    from flywheel.report import build_report
-    from flywheel.simulate import generate as simulate
-    from flywheel.value import score
-    from flywheel.warehouse import Warehouse
-
-    import time
+    from flywheel.pipeline import demo_stages, run_pipeline
 
     current = state(ctx)
     settings = current.settings if current.db_given else current.settings.with_overrides(
         db_path=out_dir / ("flywheel.duckdb" if current.settings.engine == "duckdb" else "warehouse"))
-    started = time.perf_counter()
     with progress(current) as bar:
-        task = bar.add_task("simulating persons", total=persons)
-        sim = simulate(out_dir / "data", persons=persons, seed=seed,
-                       progress=lambda done, total: bar.update(task, completed=done))
-        with Warehouse.open(settings) as wh:
-            ingest_task = bar.add_task("ingesting files", total=None)
-            report = ingest_paths(wh, [out_dir / "data"], progress=lambda p, d, t: bar.update(
-                ingest_task, total=t, completed=d, description=f"ingesting {p.name}"))
-            identity_task = bar.add_task("resolving identities", total=1)
-            people = resolve_identities(wh, matcher=match_accounts)
-            bar.update(identity_task, completed=1)
-            value_task = bar.add_task("scoring value", total=1)
-            value = score(wh, progress=lambda step, done, total: bar.update(
-                value_task, total=total, completed=done, description=f"scoring value: {step}"))
-            report_task = bar.add_task("writing report", total=1)
-            summary = summarize(wh)
-            html_path = build_report(wh, out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons",
-                                     summary)
-            bar.update(report_task, completed=1)
-    seconds = time.perf_counter() - started
-    payload = {"persons": persons, "seed": seed, "report": str(html_path), "warehouse": str(settings.db_path),
-               "generated_files": sim.files, "ingest": report.as_json(), "identity": people.as_dict(),
-               "totals": summary.totals,
-               "value": {k: value[k] for k in ("run_id", "as_of", "persons", "buyers", "traits", "tiers",
-                                               "concentration", "kocs", "alerts")},
-               "seconds": round(seconds, 1)}
+        record, results = run_pipeline("demo", demo_stages(out_dir, persons, seed), settings,
+                                       progress=stage_bars(bar))
+    summaries = {s.stage: s.summary for s in record.stages}
+    summary, value, people = results["summary"], results["value"], results["identity"]
+    payload = {"persons": persons, "seed": seed, "report": str(results["report"]), "warehouse": str(settings.db_path),
+               "generated_files": results["simulate"].files, "ingest": results["ingest"].as_json(),
+               "identity": people.as_dict(), "totals": summary.totals, "value": summaries["value"],
+               "run": record.as_dict(), "seconds": round(record.seconds, 1)}
     if current.json:
         emit(payload)
         return
-    _print_ingest(report)
+    _print_ingest(results["ingest"])
     t = summary.totals
     out.print(f"[bold]{t['accounts']:,}[/] accounts · [bold]{t['paid_orders']:,}[/] paid orders · GMV "
               f"[bold]¥{t['gmv_cents'] / 100:,.0f}[/] (net ¥{t['net_cents'] / 100:,.0f}) · {t['events']:,} events")
@@ -143,4 +116,6 @@ def demo(
     tiers = " · ".join(f"{t['tier']} {t['persons']:,}" for t in value["tiers"])
     out.print(f"Value: {value['buyers']:,} buyers of {value['persons']:,} persons · tiers: {tiers} · "
               f"predicted 1-year CLV ¥{value['clv']['total']:,.0f}")
-    out.print(f"Report: [bold]{html_path}[/]   Warehouse: {settings.db_path}   ({seconds:.0f} s)")
+    stages = " · ".join(f"{s.stage} {s.seconds:.0f} s" for s in record.stages)
+    out.print(f"Report: [bold]{results['report']}[/]   Warehouse: {settings.db_path}   "
+              f"({record.seconds:.0f} s: {stages}; run {record.run_id})")

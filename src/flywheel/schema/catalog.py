@@ -701,6 +701,27 @@ TABLES += (
     ),
 )
 
+TABLES += (
+    Table(
+        "pipeline_runs",
+        "One row per stage of every pipeline run (`flywheel demo`, `flywheel run`): what ran, how long, "
+        "how much memory, and how it ended.",
+        (
+            F("run_id", "string", "pipeline run id", 1, False),
+            F("pipeline", "string", "which pipeline (demo, run, …)", 1, False),
+            F("seq", "int64", "position of the stage in the run, from 1", 1, False),
+            F("stage", "string", "stage name (simulate, ingest, identity, value, report, …)", 1, False),
+            F("started_at", TS, "stage start", 1),
+            F("seconds", "float64", "stage wall-clock time", 1),
+            F("peak_rss_bytes", "int64", "peak resident memory of the Flywheel process during the stage", 1),
+            F("status", "string", "`ok`, or `failed: <error>`", 1),
+            F("engine", "string", "warehouse engine", 1),
+            F("summary", "string", "the stage's summary as JSON (counts, run ids of the stage's own records)", 1),
+        ),
+        ("run_id", "seq"),
+    ),
+)
+
 _BY_NAME = {t.name: t for t in TABLES}
 
 
