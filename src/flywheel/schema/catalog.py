@@ -722,6 +722,69 @@ TABLES += (
     ),
 )
 
+TABLES += (
+    Table(
+        "segments",
+        "Segment definitions (`flywheel segment apply`): a named rule whose members are kept current.",
+        (
+            F("name", "string", "segment name", 1, False),
+            F("description", "string", "what the segment is for", 1),
+            F("rule", "string", "the rule as JSON (docs/activation.md)", 1, False),
+            F("definition", "string", "the whole definition as JSON", 1, False),
+            F("file", "string", "file it was applied from", 1),
+            F("sha256", "string", "hash of the definition; a new one makes the next refresh full", 1, False),
+            F("applied_at", TS, "when it was applied", 1),
+            F("applied_by", "string", "who applied it", 2),
+        ),
+        ("name",),
+    ),
+    Table(
+        "segment_members",
+        "Current members of each segment as of its last refresh.",
+        (
+            F("segment", "string", "segment name", 1, False),
+            F("person_id", "string", "member", 2, False),
+            F("entered_at", TS, "refresh clock (`--now`) at which the person entered", 1, False),
+            F("refresh_id", "string", "refresh that added the person", 1),
+        ),
+        ("segment", "person_id"),
+    ),
+    Table(
+        "segment_changes",
+        "Append-only history of segment membership: every entry and exit with its reason.",
+        (
+            F("segment", "string", "segment name", 1, False),
+            F("person_id", "string", "person", 2, False),
+            F("change", "string", "entered or exited", 1, False),
+            F("reason", "string", "matches, no longer matches, person gone (merged or erased)", 1),
+            F("at", TS, "refresh clock (`--now`) of the change", 1, False),
+            F("refresh_id", "string", "refresh that recorded it", 1, False),
+        ),
+        ("segment", "person_id", "at"),
+    ),
+    Table(
+        "segment_refreshes",
+        "One record per segment per refresh: full or incremental, sizes, what it had seen.",
+        (
+            F("refresh_id", "string", "refresh id", 1, False),
+            F("segment", "string", "segment name", 1, False),
+            F("now", TS, "the refresh clock (`--now`, default the wall clock)", 1, False),
+            F("started_at", TS, "wall-clock start", 1, False),
+            F("mode", "string", "full or incremental", 1, False),
+            F("why_full", "string", "why the refresh could not be incremental", 1),
+            F("candidates", "int64", "persons evaluated again (incremental)", 1),
+            F("members", "int64", "members after the refresh", 1),
+            F("entered", "int64", "persons who entered", 1),
+            F("exited", "int64", "persons who left", 1),
+            F("seconds", "float64", "time taken", 1),
+            F("data_mark", TS, "latest ingest run finished when the refresh started", 1),
+            F("value_run", "string", "latest scoring run when the refresh started", 1),
+            F("sha256", "string", "definition hash refreshed", 1, False),
+        ),
+        ("refresh_id", "segment"),
+    ),
+)
+
 _BY_NAME = {t.name: t for t in TABLES}
 
 

@@ -248,6 +248,13 @@ class Warehouse:
         self.engine.replace_rows(self.con, name, key, self.conform(name, self._sealed(name, changed.drop_columns([LINE]))))
         return changed.column(LINE).combine_chunks()
 
+    def put(self, name: str, batch: pa.Table) -> int:
+        """Insert `batch`, replacing stored rows that share its natural key (definitions, settings)."""
+        if batch.num_rows:
+            key = list(catalog_table(name).key)
+            self.engine.replace_rows(self.con, name, key, self.conform(name, self._sealed(name, batch)))
+        return batch.num_rows
+
     def materialize(self, name: str, expr: ibis.Table) -> ibis.Table:
         """Compute `expr` into a work table (prefixed `_work_`) and return it.
 

@@ -1,0 +1,302 @@
+"""A rule compiled to one Ibis expression: the persons (`person_id`) of a universe who satisfy it.
+
+Each leaf is a set of persons, `all` intersects, `any` unites and `not` takes the rest of the
+universe, so DuckDB and Spark run the same query and nulls never leak into a decision (a person
+without a trait value does not satisfy `lt`, and does satisfy `is_null: true`). Time windows are
+(now − N days, now]; rows after `now` are the future and ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+
+import ibis
+
+from flywheel.activate.rules import (All, Any_, Compare, Consent, Not, NotPerformed, Ordered, Performed, Random,
+                                     Rule, RuleError, SegmentRef, Trait, walk)
+from flywheel.schema import table as catalog_table
+from flywheel.schema.orders import GMV_STATUSES
+from flywheel.warehouse import Warehouse, account_persons
+
+DAY = 86_400
+SCORE_TRAITS = {"tier": "tier", "rfm_segment": "rfm_segment", "cluster": "cluster", "clv": "potential_value",
+                "churn_probability": "churn_probability", "p_alive": "p_alive", "value_score": "value_score",
+                "current_value": "current_value", "social_value": "social_value", "is_koc": "is_koc",
+                "high_potential_low_activity": "high_potential_low_activity", "rfm_r": "rfm_r", "rfm_f": "rfm_f",
+                "rfm_m": "rfm_m", "expected_orders": "expected_orders", "cluster_label": "cluster_label"}
+"""Rule names of the latest scoring run's per-person scores (`clv` is the potential value)."""
+HEX = 8
+
+
+def random_bucket(person_id: str, salt: str) -> str:
+    """The first 8 hex digits of md5(salt:person_id): what `random:` and holdouts compare, in Python."""
+    return hashlib.md5(f"{salt}:{person_id}".encode()).hexdigest()[:HEX]
+
+
+def percent_threshold(percent: float) -> str:
+    """Buckets below this 8-hex-digit string are the first `percent` % of persons."""
+    value = min(int(round(percent / 100 * 16**HEX)), 16**HEX)
+    return "g" * HEX if value >= 16**HEX else f"{value:0{HEX}x}"
+
+
+def in_percent(person_id: ibis.Value, salt: str, percent: float) -> ibis.Value:
+    """Deterministic and engine-independent: lower-case hex strings of one length sort as numbers."""
+    bucket = (ibis.literal(f"{salt}:") + person_id).hexdigest("md5").substr(0, HEX)
+    return bucket < ibis.literal(percent_threshold(percent))
+
+
+@dataclass
+class RuleContext:
+    """Where a rule is evaluated: the warehouse, the clock, the universe and known segment members."""
+
+    wh: Warehouse
+    now: dt.datetime
+    universe: ibis.Table
+    members: dict[str, ibis.Table] = field(default_factory=dict)
+    _cache: dict[str, ibis.Table] = field(default_factory=dict, repr=False)
+
+    @property
+    def now_epoch(self) -> int:
+        return int(self.now.timestamp())
+
+    def epoch(self, ts: ibis.Value) -> ibis.Value:
+        return ts.epoch_seconds().floor().cast("int64")
+
+    def window(self, ts: ibis.Value, days: float | None) -> ibis.Value:
+        upto = self.epoch(ts) <= self.now_epoch
+        if days is None:
+            return upto
+        return upto & (self.epoch(ts) > self.now_epoch - int(days * DAY))
+
+    def accounts(self) -> ibis.Table:
+        if "accounts" not in self._cache:
+            self._cache["accounts"] = account_persons(self.wh)
+        return self._cache["accounts"]
+
+    def events(self) -> ibis.Table:
+        """Events with the person they belong to (user id, else `anon:` + anonymous id, per source)."""
+        if "events" not in self._cache:
+            events = self.wh.table("events")
+            key = ibis.coalesce(events.user_id, ibis.literal("anon:") + events.anonymous_id)
+            events = events.mutate(account_key=key)
+            self._cache["events"] = events.join(self.accounts(), ["source", "account_key"])
+        return self._cache["events"]
+
+    def orders(self) -> ibis.Table:
+        if "orders" not in self._cache:
+            self._cache["orders"] = self.wh.table("orders").join(self.accounts(), ["source", "account_key"])
+        return self._cache["orders"]
+
+    def first_seen(self) -> ibis.Table:
+        if "first_seen" not in self._cache:
+            accounts = self.wh.table("accounts").join(self.accounts(), ["source", "account_key"])
+            self._cache["first_seen"] = accounts.group_by("person_id").agg(first_seen=accounts.first_seen_at.min())
+        return self._cache["first_seen"]
+
+    def scores(self) -> ibis.Table:
+        """Per-person scores of the latest scoring run (empty before any)."""
+        if "scores" not in self._cache:
+            scores = self.wh.table("person_scores")
+            runs = self.wh.table("value_runs")
+            latest = runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id")
+            self._cache["scores"] = scores.semi_join(latest, "run_id")
+        return self._cache["scores"]
+
+
+def person_ids(table: ibis.Table) -> ibis.Table:
+    """`person_id` as a nullable string: set operations need equal schemas, joins change nullability."""
+    return table.select(person_id=table.person_id.cast("string"))
+
+
+def union_all(tables: list[ibis.Table]) -> ibis.Table:
+    """The distinct persons of several person sets."""
+    result = person_ids(tables[0])
+    for t in tables[1:]:
+        result = result.union(person_ids(t), distinct=True)
+    return result
+
+
+def compile_rule(rule: Rule, ctx: RuleContext) -> ibis.Table:
+    """The persons of `ctx.universe` satisfying `rule`, one `person_id` column, distinct."""
+    people = ctx.universe.select("person_id")
+    if isinstance(rule, All):
+        result = compile_rule(rule.rules[0], ctx)
+        for child in rule.rules[1:]:
+            result = result.semi_join(compile_rule(child, ctx), "person_id")
+        return result
+    if isinstance(rule, Any_):
+        return union_all([compile_rule(child, ctx) for child in rule.rules])
+    if isinstance(rule, Not):
+        return people.anti_join(compile_rule(rule.rule, ctx), "person_id")
+    if isinstance(rule, Trait):
+        return people.semi_join(_trait(rule, ctx), "person_id")
+    if isinstance(rule, Performed):
+        e = ctx.events()
+        e = e.filter((e.event == rule.event) & ctx.window(e.timestamp, rule.within_days))
+        for name, value in rule.where:
+            e = e.filter(_property(e.properties, name, value))
+        return _counted(people, e.group_by("person_id").agg(n=e.count()), rule.count)
+    if isinstance(rule, NotPerformed):
+        e = ctx.events()
+        e = e.filter((e.event == rule.event) & ctx.window(e.timestamp, None))
+        last = e.group_by("person_id").agg(last_at=e.timestamp.max())
+        seen = people.join(ctx.first_seen(), "person_id").left_join(last, "person_id")
+        since = ibis.coalesce(seen.last_at, seen.first_seen)
+        return seen.filter(ctx.epoch(since) <= ctx.now_epoch - int(rule.within_days * DAY)).select("person_id")
+    if isinstance(rule, Ordered):
+        return _ordered(rule, ctx, people)
+    if isinstance(rule, Consent):
+        from flywheel.privacy import only_allowed
+
+        return only_allowed(ctx.wh, people, rule.purpose).select("person_id")
+    if isinstance(rule, SegmentRef):
+        return people.semi_join(ctx.members[rule.name], "person_id")
+    if isinstance(rule, Random):
+        return people.filter(in_percent(people.person_id, rule.salt, rule.percent))
+    raise TypeError(f"not a rule: {rule!r}")
+
+
+def _counted(people: ibis.Table, counts: ibis.Table, compare: Compare, column: str = "n") -> ibis.Table:
+    joined = people.left_join(counts, "person_id")
+    value = joined[column].fill_null(0)
+    return joined.filter(_compare(value, compare)).select(person_id=joined.person_id)
+
+
+def _ordered(rule: Ordered, ctx: RuleContext, people: ibis.Table) -> ibis.Table:
+    o = ctx.orders()
+    o = o.filter(o.status.isin(list(GMV_STATUSES)))
+    o = o.filter(ctx.window(ibis.coalesce(o.paid_at, o.created_at), rule.within_days))
+    if rule.source is not None:
+        o = o.filter(o.source == rule.source)
+    if rule.category is not None:
+        items = ctx.wh.table("order_items")
+        products = ctx.wh.table("products").select("source", "product_id", "category")
+        lines = items.join(products, ["source", "product_id"])
+        lines = lines.filter(lines.category == rule.category).select("source", "order_id").distinct()
+        o = o.semi_join(lines, ["source", "order_id"])
+    totals = o.group_by("person_id").agg(n=o.count(), cents=o.paid_cents.sum())
+    result = _counted(people, totals, rule.count)
+    if rule.amount is not None:
+        result = result.semi_join(_counted(people, totals.mutate(yuan=totals.cents / 100), rule.amount, "yuan"),
+                                  "person_id")
+    return result
+
+
+def _compare(value: ibis.Value, compare: Compare) -> ibis.Value:
+    op, v = compare.op, compare.value
+    if op == "between":
+        return value.between(v[0], v[1])
+    return {"eq": value == v, "ne": value != v, "lt": value < v, "lte": value <= v, "gt": value > v,
+            "gte": value >= v}[op]
+
+
+def _property(properties: ibis.Value, name: str, value) -> ibis.Value:
+    got = properties.cast("json")[name]
+    if isinstance(value, bool):
+        return (got.bool == value).fill_null(False)
+    if isinstance(value, (int, float)):
+        return (got.float == value).fill_null(False)
+    return (got.str == str(value)).fill_null(False)
+
+
+def _trait(rule: Trait, ctx: RuleContext) -> ibis.Table:
+    if rule.name in SCORE_TRAITS:
+        source, column = ctx.scores(), SCORE_TRAITS[rule.name]
+    else:
+        source, column = ctx.wh.table("person_traits"), rule.name
+    value = source[column]
+    v = rule.value
+    if isinstance(v, str) and value.type().is_timestamp():
+        v = _instant(v)
+    elif isinstance(v, tuple) and value.type().is_timestamp():
+        v = tuple(_instant(x) for x in v)
+    op = rule.op
+    if op == "is_null":
+        people = ctx.universe.select("person_id")
+        has = source.filter(value.notnull()).select("person_id")
+        return people.anti_join(has, "person_id") if v else has
+    if op == "in":
+        cond = value.isin(list(v))
+    elif op == "not_in":
+        cond = ~value.isin(list(v))
+    else:
+        cond = _compare(value, Compare(op, v))
+    return source.filter(cond.fill_null(False)).select("person_id")
+
+
+def _instant(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def rule_traits() -> dict[str, str]:
+    """Every trait a rule may name, with its type: person_traits' columns and the score names."""
+    traits = {f.name: f.type for f in catalog_table("person_traits").fields if f.name not in ("person_id", "as_of",
+                                                                                               "run_id")}
+    scores = {f.name: f.type for f in catalog_table("person_scores").fields}
+    traits.update({name: scores[column] for name, column in SCORE_TRAITS.items()})
+    return traits
+
+
+def check_rule(rule: Rule, where: str, events_seen: set[str], segments: set[str]) -> None:
+    """Names and types that exist: traits, events ever seen, segments defined, purposes known."""
+    from flywheel.schema.purposes import purpose
+
+    traits = rule_traits()
+    for node in walk(rule):
+        if isinstance(node, Trait):
+            kind = traits.get(node.name)
+            if kind is None:
+                import difflib
+
+                close = difflib.get_close_matches(node.name, list(traits), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise RuleError(where, f"{node.path}.trait", f"unknown trait {node.name!r}{hint}; see docs/traits.md")
+            _check_type(node, kind, where)
+        elif isinstance(node, (Performed, NotPerformed)) and node.event not in events_seen:
+            raise RuleError(where, f"{node.path}.event", f"no event {node.event!r} has ever been seen "
+                            "(names are case-sensitive, e.g. Order Completed)")
+        elif isinstance(node, SegmentRef) and node.name not in segments:
+            raise RuleError(where, node.path, f"no segment {node.name!r}; known: {', '.join(sorted(segments)) or 'none'}")
+        elif isinstance(node, Consent):
+            try:
+                purpose(node.purpose)
+            except ValueError as exc:
+                raise RuleError(where, node.path, str(exc)) from None
+
+
+def _check_type(node: Trait, kind: str, where: str) -> None:
+    if node.op == "is_null":
+        return
+    values = node.value if isinstance(node.value, tuple) else (node.value,)
+    numeric = kind in ("int64", "float64")
+    for v in values:
+        if kind == "boolean":
+            ok = isinstance(v, bool)
+        elif numeric:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        elif kind.startswith("timestamp"):
+            ok = isinstance(v, str) and _iso(v)
+        else:
+            ok = isinstance(v, str)
+        if not ok:
+            raise RuleError(where, f"{node.path}.{node.op}",
+                            f"trait {node.name!r} is {_kind_words(kind)}; {v!r} is not")
+    if node.op in ("lt", "lte", "gt", "gte", "between") and kind in ("string", "boolean"):
+        raise RuleError(where, f"{node.path}.{node.op}", f"trait {node.name!r} is {_kind_words(kind)}; "
+                        f"{node.op} needs a number or a time")
+
+
+def _iso(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind_words(kind: str) -> str:
+    return {"int64": "a whole number", "float64": "a number", "boolean": "true/false",
+            "string": "text"}.get(kind, "a time (ISO 8601)")

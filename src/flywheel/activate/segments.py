@@ -1,0 +1,403 @@
+"""Segments: named rules whose members are kept current, with the history of who entered and left.
+
+Guarantees (checked by `verify` and the tests):
+- after a refresh at `now`, a segment's members are exactly the persons its rule selects at `now`
+  (an incremental refresh equals a full rebuild);
+- `segment_changes` is append-only and alternates per (segment, person): entered, exited, entered…;
+  `segment_members` is the set of persons whose last change is `entered`.
+
+Refresh is incremental: only persons with data that arrived since the segment's last refresh (ingest
+runs finished after its data mark, identity changes, consents recorded by hand) and persons whose
+time window the clock has moved past are evaluated again. Anything that invalidates that reasoning —
+a new definition, a new scoring run under a trait rule, a clock moved backwards, a referenced segment
+rebuilt in full — makes that refresh a full one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import pyarrow as pa
+import yaml
+
+from flywheel.activate.compile import RuleContext, check_rule, compile_rule, union_all
+from flywheel.activate.rules import (All, Any_, Not, NotPerformed, Ordered, Performed, Random, Rule, RuleError,
+                                     SegmentRef, Trait, Consent, parse_rule, references, walk)
+from flywheel.errors import InputError
+from flywheel.warehouse import Warehouse, account_persons
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    description: str
+    rule: Rule
+    definition: dict
+    file: str = ""
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.definition, sort_keys=True, ensure_ascii=False,
+                                         default=str).encode()).hexdigest()
+
+
+class SegmentError(InputError):
+    """A segment file or name that cannot be used."""
+
+
+def load_segment_files(paths: list[Path]) -> list[Segment]:
+    """Segments of YAML files: one segment per file (`name`, `description`, `rule`) or a list under
+    `segments:`. Shape errors name the file and the rule's path."""
+    found = []
+    for path in paths:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SegmentError(f"{path}: cannot read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise SegmentError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        items = raw.get("segments") if isinstance(raw, dict) and "segments" in raw else [raw]
+        if not isinstance(items, list):
+            raise SegmentError(f"{path}: `segments` must be a list")
+        for i, item in enumerate(items):
+            prefix = "" if len(items) == 1 and "segments" not in (raw or {}) else f"segments[{i}]."
+            found.append(_segment(item, str(path), prefix))
+    names = [s.name for s in found]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SegmentError(f"segment(s) defined twice: {', '.join(twice)}")
+    return found
+
+
+def _segment(item, where: str, prefix: str) -> Segment:
+    if not isinstance(item, dict):
+        raise RuleError(where, prefix.rstrip(".") or "(top)", "a segment is a mapping with name, description, rule")
+    name = item.get("name")
+    if not isinstance(name, str) or not name or set(name) - NAME_CHARS:
+        raise RuleError(where, f"{prefix}name", f"lower-case letters, digits, '_' or '-'. Got {name!r}")
+    extra = sorted(set(map(str, item)) - {"name", "description", "rule"})
+    if extra:
+        raise RuleError(where, f"{prefix}{extra[0]}", "unknown key; a segment has name, description, rule")
+    if "rule" not in item:
+        raise RuleError(where, f"{prefix}rule", "missing")
+    rule = parse_rule(item["rule"], where, f"{prefix}rule")
+    return Segment(name, str(item.get("description") or ""), rule,
+                   {"name": name, "description": item.get("description") or "", "rule": item["rule"]}, where)
+
+
+def stored_segments(wh: Warehouse) -> dict[str, Segment]:
+    rows = wh.fetch(wh.table("segments").order_by("name")).to_pylist()
+    return {r["name"]: Segment(r["name"], r["description"] or "", parse_rule(json.loads(r["rule"]), r["name"]),
+                               json.loads(r["definition"]), r["file"] or "") for r in rows}
+
+
+def apply_segments(wh: Warehouse, segments: list[Segment], actor: str) -> list[dict]:
+    """Create or update segments after checking them against the warehouse; returns what changed."""
+    existing = stored_segments(wh)
+    known = set(existing) | {s.name for s in segments}
+    events = set(wh.fetch(wh.table("events").select("event").distinct()).column("event").to_pylist()) - {None}
+    for s in segments:
+        check_rule(s.rule, s.file or s.name, events, known)
+    _order({**existing, **{s.name: s for s in segments}})
+    now = dt.datetime.now(dt.timezone.utc)
+    outcome, rows = [], []
+    for s in segments:
+        before = existing.get(s.name)
+        state = "unchanged" if before is not None and before.sha256 == s.sha256 else (
+            "updated" if before is not None else "created")
+        outcome.append({"name": s.name, "status": state})
+        if state != "unchanged":
+            rows.append({"name": s.name, "description": s.description,
+                         "rule": json.dumps(s.definition["rule"], ensure_ascii=False, sort_keys=True),
+                         "definition": json.dumps(s.definition, ensure_ascii=False, sort_keys=True),
+                         "file": s.file, "sha256": s.sha256, "applied_at": now, "applied_by": actor})
+    if rows:
+        wh.put("segments", pa.Table.from_pylist(rows))
+    return outcome
+
+
+def _order(segments: dict[str, Segment]) -> list[str]:
+    """Names in dependency order (a referenced segment first); a cycle is an error."""
+    done: list[str] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        if name in visiting:
+            cycle = visiting[visiting.index(name):] + [name]
+            raise SegmentError(f"segments refer to each other in a circle: {' → '.join(cycle)}")
+        visiting.append(name)
+        for ref in sorted(references(segments[name].rule)):
+            if ref not in segments:
+                raise SegmentError(f"segment {name!r} refers to unknown segment {ref!r}")
+            visit(ref)
+        visiting.pop()
+        done.append(name)
+
+    for name in sorted(segments):
+        visit(name)
+    return done
+
+
+@dataclass
+class RefreshResult:
+    segment: str
+    mode: str
+    members: int
+    entered: int
+    exited: int
+    candidates: int | None
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return {"name": self.segment, "mode": self.mode, "members": self.members, "entered": self.entered,
+                "exited": self.exited, "candidates": self.candidates, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class _Marks:
+    """What a refresh had seen: the clock, the data, the scoring run, the definition."""
+
+    now: dt.datetime
+    started: dt.datetime
+    data_mark: dt.datetime | None
+    value_run: str | None
+    sha256: str
+    extra: dict = field(default_factory=dict)
+
+
+def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[str] | None = None,
+                     full: bool = False) -> list[RefreshResult]:
+    """Bring every segment (or `names` and what they refer to) up to date as of `now`."""
+    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    segments = stored_segments(wh)
+    order = _order(segments)
+    if names:
+        unknown = sorted(set(names) - set(segments))
+        if unknown:
+            raise SegmentError(f"no segment {unknown[0]!r}; known: {', '.join(order) or 'none'}")
+        wanted = set()
+        for name in names:
+            wanted |= {name} | _closure(segments, name)
+        order = [n for n in order if n in wanted]
+    marks = _current_marks(wh, now)
+    universe = wh.materialize("segment_universe", account_persons(wh).select("person_id").distinct())
+    members: dict[str, ibis.Table] = {}
+    results: list[RefreshResult] = []
+    rebuilt: set[str] = set()
+    changed: dict[str, ibis.Table] = {}
+    for name in order:
+        seg = segments[name]
+        started = time.perf_counter()
+        ctx = RuleContext(wh, now, universe, members)
+        last = _last_refresh(wh, name)
+        why_full = _needs_full(seg, last, marks, now, rebuilt) if not full else "asked"
+        current = _members(wh, name)
+        if why_full:
+            selected = wh.materialize(f"seg_{name}_new", compile_rule(seg.rule, ctx))
+            entered = selected.anti_join(current, "person_id")
+            exited = current.anti_join(selected, "person_id")
+            n_candidates = None
+            rebuilt.add(name)
+        else:
+            cands = wh.materialize(f"seg_{name}_cands", _candidates(wh, seg, last, marks, now, changed))
+            ctx = RuleContext(wh, now, universe.semi_join(cands, "person_id"), members)
+            selected_c = wh.materialize(f"seg_{name}_new", compile_rule(seg.rule, ctx))
+            current_c = current.semi_join(cands, "person_id")
+            entered = selected_c.anti_join(current_c, "person_id")
+            gone = current.anti_join(universe, "person_id")
+            exited = union_all([current_c.anti_join(selected_c, "person_id"), gone])
+            n_candidates = int(cands.count().execute())
+        entered = wh.materialize(f"seg_{name}_entered", entered.select("person_id"))
+        exited = wh.materialize(f"seg_{name}_exited", exited.select("person_id"))
+        refresh_id = _record_changes(wh, name, entered, exited, universe, now)
+        after = _members(wh, name)
+        members[name] = wh.materialize(f"seg_{name}_members", after)
+        changed[name] = wh.materialize(f"seg_{name}_changed", union_all([entered, exited]))
+        result = RefreshResult(name, "full" if why_full else "incremental", int(after.count().execute()),
+                               int(entered.count().execute()), int(exited.count().execute()), n_candidates,
+                               time.perf_counter() - started)
+        _record_refresh(wh, refresh_id, seg, result, marks, why_full)
+        results.append(result)
+        log.info("segment %s: %s refresh, %d members (+%d −%d)%s", name, result.mode, result.members,
+                 result.entered, result.exited, f" ({why_full})" if why_full else "")
+    return results
+
+
+def _closure(segments: dict[str, Segment], name: str) -> set[str]:
+    found = set()
+    for ref in references(segments[name].rule):
+        found |= {ref} | _closure(segments, ref)
+    return found
+
+
+def _current_marks(wh: Warehouse, now: dt.datetime) -> _Marks:
+    runs = wh.table("ingest_runs")
+    data_mark = runs.finished_at.max().execute()
+    value_runs = wh.table("value_runs")
+    latest = wh.fetch(value_runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id"))
+    value_run = latest.column("run_id")[0].as_py() if latest.num_rows else None
+    return _Marks(now, dt.datetime.now(dt.timezone.utc), _utc(data_mark), value_run, "")
+
+
+def _utc(value) -> dt.datetime | None:
+    if value is None or value != value:
+        return None
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _last_refresh(wh: Warehouse, name: str) -> dict | None:
+    r = wh.table("segment_refreshes")
+    rows = wh.fetch(r.filter(r.segment == name).order_by([ibis.desc("started_at"), ibis.desc("refresh_id")])
+                    .limit(1)).to_pylist()
+    return rows[0] if rows else None
+
+
+def _needs_full(seg: Segment, last: dict | None, marks: _Marks, now: dt.datetime, rebuilt: set[str]) -> str:
+    if last is None:
+        return "first refresh"
+    if last["sha256"] != seg.sha256:
+        return "definition changed"
+    if now < last["now"]:
+        return "the clock moved back"
+    if _uses_scores(seg.rule) and last["value_run"] != marks.value_run:
+        return "a new scoring run"
+    if references(seg.rule) & rebuilt:
+        return "a referenced segment was rebuilt"
+    return ""
+
+
+def _uses_scores(rule: Rule) -> bool:
+    return any(isinstance(n, Trait) for n in walk(rule))
+
+
+def _candidates(wh: Warehouse, seg: Segment, last: dict, marks: _Marks, now: dt.datetime,
+                changed: dict[str, ibis.Table]) -> ibis.Table:
+    """Persons whose membership may differ from the last refresh's."""
+    persons = account_persons(wh)
+    since = last["data_mark"]
+    runs = wh.table("ingest_runs")
+    new_runs = runs.filter(runs.finished_at > since) if since is not None else runs
+    new_runs = new_runs.select("run_id")
+    parts: list[ibis.Table] = []
+
+    def of_accounts(table: ibis.Table) -> ibis.Table:
+        return table.select("source", "account_key").distinct().join(persons, ["source", "account_key"]).select(
+            "person_id")
+
+    accounts = wh.table("accounts")
+    parts.append(of_accounts(accounts.semi_join(new_runs, "run_id")))
+    events = wh.table("events")
+    events = events.mutate(account_key=ibis.coalesce(events.user_id, ibis.literal("anon:") + events.anonymous_id))
+    parts.append(of_accounts(events.semi_join(new_runs, "run_id")))
+    parts.append(of_accounts(wh.table("orders").semi_join(new_runs, "run_id")))
+    consents = wh.table("consents")
+    parts.append(of_accounts(consents.filter(consents.run_id.isnull())))
+    parts.append(of_accounts(consents.semi_join(new_runs, "run_id")))
+    placed = wh.table("person_accounts")
+    parts.append(placed.filter(placed.linked_at > last["started_at"]).select("person_id"))
+    moved = wh.table("identity_events")
+    moved = moved.filter(moved.occurred_at > last["started_at"])
+    parts.append(moved.select("person_id"))
+    parts.append(moved.filter(moved.other_person_id.notnull()).select(person_id=moved.other_person_id))
+    before, now_e = int(last["now"].timestamp()), int(now.timestamp())
+    ctx = RuleContext(wh, now, persons.select("person_id").distinct())
+    for node in walk(seg.rule):
+        if isinstance(node, (Performed, NotPerformed)):
+            e = ctx.events().filter(ctx.events().event == node.event)
+            parts.append(_crossed(ctx, e, e.timestamp, node.within_days, before, now_e))
+            if isinstance(node, NotPerformed):
+                first = ctx.first_seen()
+                parts.append(_crossed(ctx, first, first.first_seen, node.within_days, before, now_e))
+        elif isinstance(node, Ordered):
+            o = ctx.orders()
+            parts.append(_crossed(ctx, o, ibis.coalesce(o.paid_at, o.created_at), node.within_days, before, now_e))
+        elif isinstance(node, SegmentRef):
+            if node.name in changed:
+                parts.append(changed[node.name])
+            else:
+                c = wh.table("segment_changes")
+                parts.append(c.filter((c.segment == node.name) & (c.at > last["started_at"])).select("person_id"))
+    return union_all(parts)
+
+
+def _crossed(ctx: RuleContext, table: ibis.Table, ts: ibis.Value, days: float | None, before: int,
+             now_e: int) -> ibis.Table:
+    """Persons with a time that entered the window or fell out of it between the two clocks."""
+    t = ctx.epoch(ts)
+    came = (t > before) & (t <= now_e)
+    if days is None:
+        cond = came
+    else:
+        span = int(days * DAY)
+        cond = came | ((t > before - span) & (t <= now_e - span))
+    return table.filter(cond).select("person_id")
+
+
+def _members(wh: Warehouse, name: str) -> ibis.Table:
+    m = wh.table("segment_members")
+    return m.filter(m.segment == name).select("person_id")
+
+
+def _record_changes(wh: Warehouse, name: str, entered: ibis.Table, exited: ibis.Table, universe: ibis.Table,
+                    now: dt.datetime) -> str:
+    refresh_id = now.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    gone = exited.anti_join(universe, "person_id").mutate(reason=ibis.literal("person gone"))
+    still = exited.semi_join(universe, "person_id").mutate(reason=ibis.literal("no longer matches"))
+    columns = ("person_id", "change", "reason")
+    changes = entered.mutate(change=ibis.literal("entered"), reason=ibis.literal("matches")).select(*columns).union(
+        gone.mutate(change=ibis.literal("exited")).select(*columns)).union(
+        still.mutate(change=ibis.literal("exited")).select(*columns))
+    changes = changes.mutate(segment=ibis.literal(name), at=ibis.literal(now), refresh_id=ibis.literal(refresh_id))
+    with wh.transaction():
+        wh.insert_from("segment_changes", changes)
+        m = wh.table("segment_members")
+        kept = wh.typed("segment_members", m.filter(m.segment != name)).union(
+            wh.typed("segment_members", m.filter(m.segment == name).anti_join(exited, "person_id")))
+        added = entered.mutate(segment=ibis.literal(name), entered_at=ibis.literal(now),
+                               refresh_id=ibis.literal(refresh_id))
+        wh.replace("segment_members", kept.union(wh.typed("segment_members", added)))
+    return refresh_id
+
+
+def _record_refresh(wh: Warehouse, refresh_id: str, seg: Segment, result: RefreshResult, marks: _Marks,
+                    why_full: str) -> None:
+    wh.append("segment_refreshes", pa.Table.from_pylist([{
+        "refresh_id": refresh_id, "segment": seg.name, "now": marks.now, "started_at": marks.started,
+        "mode": result.mode, "why_full": why_full or None, "candidates": result.candidates,
+        "members": result.members, "entered": result.entered, "exited": result.exited,
+        "seconds": result.seconds, "data_mark": marks.data_mark, "value_run": marks.value_run,
+        "sha256": seg.sha256}]))
+
+
+def verify(wh: Warehouse) -> None:
+    """The invariants of the module docstring, checked from the stored tables."""
+    changes = wh.fetch(wh.table("segment_changes").order_by(["segment", "person_id", "at", "change"])).to_pylist()
+    last: dict[tuple[str, str], str] = {}
+    for c in changes:
+        k = (c["segment"], c["person_id"])
+        previous = last.get(k, "exited")
+        if previous == c["change"]:
+            raise AssertionError(f"segment {k[0]}: {k[1]} {c['change']} twice in a row at {c['at']}")
+        last[k] = c["change"]
+    current = {k for k, v in last.items() if v == "entered"}
+    stored = {(r["segment"], r["person_id"]) for r in wh.fetch(wh.table("segment_members")).to_pylist()}
+    if current != stored:
+        raise AssertionError(f"segment_members differs from the change log: {len(current ^ stored)} persons")
