@@ -401,3 +401,82 @@ def verify(wh: Warehouse) -> None:
     stored = {(r["segment"], r["person_id"]) for r in wh.fetch(wh.table("segment_members")).to_pylist()}
     if current != stored:
         raise AssertionError(f"segment_members differs from the change log: {len(current ^ stored)} persons")
+
+
+def list_segments(wh: Warehouse) -> list[dict]:
+    """Every segment with its size and last refresh."""
+    found = []
+    m = wh.table("segment_members")
+    sizes = {r["segment"]: r["n"] for r in wh.fetch(m.group_by("segment").agg(n=m.count())).to_pylist()}
+    for name, seg in stored_segments(wh).items():
+        last = _last_refresh(wh, name)
+        found.append({"name": name, "description": seg.description, "members": sizes.get(name, 0),
+                      "refreshed_now": last["now"] if last else None, "mode": last["mode"] if last else None})
+    return found
+
+
+def show_segment(wh: Warehouse, gate, name: str, sample: int = 10) -> dict:
+    """Definition, size, who entered and left at the last refresh, and a sample masked by the role."""
+    gate.require("read.persons")
+    segments = stored_segments(wh)
+    if name not in segments:
+        raise SegmentError(f"no segment {name!r}; known: {', '.join(segments) or 'none'}")
+    seg = segments[name]
+    last = _last_refresh(wh, name)
+    m = wh.table("segment_members")
+    members = m.filter(m.segment == name)
+    rows = wh.fetch(members.order_by("person_id").limit(sample)).to_pylist()
+    shown = gate.disclosure.records("segment_members", rows)
+    return {"name": name, "description": seg.description, "rule": seg.definition["rule"],
+            "members": int(members.count().execute()),
+            "last_refresh": None if last is None else {k: last[k] for k in (
+                "refresh_id", "now", "mode", "why_full", "entered", "exited", "candidates", "seconds")},
+            "sample": [{k: r[k] for k in ("person_id", "entered_at")} for r in shown],
+            "disclosure": gate.disclosure.summary()}
+
+
+def export_members(wh: Warehouse, gate, name: str, out: Path, traits: list[str] | None = None,
+                   purpose: str | None = None) -> int:
+    """`person_id` and the requested traits of a segment's members as CSV; `purpose` keeps only the
+    members whose consent allows it right now (through the consent ledger)."""
+    import pyarrow.csv as pacsv
+
+    from flywheel.activate.compile import SCORE_TRAITS, rule_traits
+    from flywheel.privacy import only_allowed
+
+    gate.require("read.persons")
+    if name not in stored_segments(wh):
+        raise SegmentError(f"no segment {name!r}")
+    known = rule_traits()
+    unknown = [t for t in traits or [] if t not in known]
+    if unknown:
+        raise SegmentError(f"--trait {unknown[0]!r}: no such trait (see docs/traits.md)")
+    m = wh.table("segment_members")
+    members = m.filter(m.segment == name).select("person_id")
+    if purpose is not None:
+        members = only_allowed(wh, members, purpose).select("person_id")
+    table = members
+    levels = {}
+    if traits:
+        ctx = RuleContext(wh, dt.datetime.now(dt.timezone.utc), members)
+        person_traits = wh.table("person_traits")
+        scores = ctx.scores()
+        plain = [t for t in traits if t not in SCORE_TRAITS]
+        scored = [t for t in traits if t in SCORE_TRAITS]
+        if plain:
+            table = table.left_join(person_traits.select("person_id", *plain), "person_id")
+            table = table.select(*[c for c in table.columns if not c.endswith("_right")])
+        if scored:
+            table = table.left_join(scores.select("person_id", **{t: scores[SCORE_TRAITS[t]] for t in scored}),
+                                    "person_id")
+            table = table.select(*[c for c in table.columns if not c.endswith("_right")])
+        from flywheel.privacy.masking import level_of
+
+        levels = {t: level_of("person_traits" if t in plain else "person_scores", SCORE_TRAITS.get(t, t))
+                  for t in traits}
+    data = wh.fetch(table.order_by("person_id"))
+    shown = gate.disclosure.arrow_levels("segment_members", data, levels) if levels else \
+        gate.disclosure.arrow("segment_members", data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(shown, out)
+    return shown.num_rows

@@ -186,6 +186,23 @@ def stage_bars(bar):
     return update
 
 
+def parse_instant(text: str | None, tz, option: str = "--now"):
+    """An ISO time (merchant time zone when it has none) or a date (the end of that merchant day), as UTC."""
+    import datetime as dt
+
+    from flywheel.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option}: {text!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    if len(text) <= 10:
+        value = value + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(dt.timezone.utc)
+
+
 def account_arg(text: str) -> tuple[str, str]:
     """`SOURCE:ACCOUNT_KEY` → (source, account_key)."""
     source, sep, key = text.partition(":")
