@@ -27,6 +27,8 @@ SCORE_TRAITS = {"tier": "tier", "rfm_segment": "rfm_segment", "cluster": "cluste
                 "high_potential_low_activity": "high_potential_low_activity", "rfm_r": "rfm_r", "rfm_f": "rfm_f",
                 "rfm_m": "rfm_m", "expected_orders": "expected_orders", "cluster_label": "cluster_label"}
 """Rule names of the latest scoring run's per-person scores (`clv` is the potential value)."""
+ALERT_TRAIT = "value_alert"
+"""True for persons with a CLV-drop alert in the latest scoring run (`flywheel value alerts`)."""
 HEX = 8
 
 
@@ -94,6 +96,14 @@ class RuleContext:
             accounts = self.wh.table("accounts").join(self.accounts(), ["source", "account_key"])
             self._cache["first_seen"] = accounts.group_by("person_id").agg(first_seen=accounts.first_seen_at.min())
         return self._cache["first_seen"]
+
+    def alerts(self) -> ibis.Table:
+        """Persons with a risk alert in the latest scoring run."""
+        if "alerts" not in self._cache:
+            alerts = self.wh.table("value_alerts")
+            latest = self.scores().select("run_id").distinct()
+            self._cache["alerts"] = alerts.semi_join(latest, "run_id").select("person_id").distinct()
+        return self._cache["alerts"]
 
     def scores(self) -> ibis.Table:
         """Per-person scores of the latest scoring run (empty before any)."""
@@ -202,6 +212,12 @@ def _property(properties: ibis.Value, name: str, value) -> ibis.Value:
 
 
 def _trait(rule: Trait, ctx: RuleContext) -> ibis.Table:
+    if rule.name == ALERT_TRAIT:  # a flag every person has: true or false, never null
+        people = ctx.universe.select("person_id")
+        if rule.op == "is_null":
+            return people.filter(ibis.literal(not rule.value))
+        wanted = (rule.value is True) == (rule.op in ("eq", "in"))
+        return (people.semi_join if wanted else people.anti_join)(ctx.alerts(), "person_id")
     if rule.name in SCORE_TRAITS:
         source, column = ctx.scores(), SCORE_TRAITS[rule.name]
     else:
@@ -237,6 +253,7 @@ def rule_traits() -> dict[str, str]:
                                                                                                "run_id")}
     scores = {f.name: f.type for f in catalog_table("person_scores").fields}
     traits.update({name: scores[column] for name, column in SCORE_TRAITS.items()})
+    traits[ALERT_TRAIT] = "boolean"
     return traits
 
 
