@@ -117,3 +117,26 @@ def test_roles_that_may_see_contact_identifiers_do_and_it_is_audited(world, tmp_
 def test_unknown_role_is_refused_before_anything_runs(world):
     result = CliRunner().invoke(app, ["--role", "intern", "identity", "stats"])
     assert result.exit_code != 0 and "Unknown role 'intern'" in str(result.exception or result.output)
+
+
+@pytest.mark.parametrize("of", ["accounts", "orders"])
+def test_identity_export_gives_every_role_the_fields_its_level_allows(world, tmp_path, of):
+    """The mapping is what merchants join their other tools on: `person_id` (L2) is in clear for every
+    role that may read persons, and so is every other column at or below the role's level."""
+    from privacy_views import export_cells, problems
+
+    from flywheel.privacy.roles import roles as all_roles
+
+    runner = CliRunner()
+    found = []
+    for role in all_roles().values():
+        written = tmp_path / f"{role.name}.csv"
+        result = runner.invoke(app, ["--role", role.name, "--json", "identity", "export", "--of", of,
+                                     "--out", str(written)])
+        if "read.persons" not in role.may:
+            assert isinstance(result.exception, NotPermitted), (role.name, result.output)
+            continue
+        assert result.exit_code == 0, (role.name, result.output, result.exception)
+        with Warehouse.open() as wh:
+            found += problems(role, export_cells(of, written, wh))
+    assert not found, found[:3] + [f"… {len(found)} in all"]
