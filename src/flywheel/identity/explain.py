@@ -1,5 +1,9 @@
 """`identity explain PERSON`: the accounts, the identifiers, the links with their evidence, and the
-links that were refused and why — everything needed to trust or correct a person."""
+links that were refused and why — everything needed to trust or correct a person.
+
+`explain(gate, person)` is the entry point: it checks `read.persons` and returns the story as the
+acting role may see it; `person_story(wh, person)` is the undisclosed story it is made from.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,20 @@ import ibis
 
 from flywheel.errors import InputError
 from flywheel.identity.evidence import node_of
+from flywheel.privacy import Gate
 from flywheel.warehouse import Warehouse
+
+SECTIONS = {"accounts": "accounts", "identifiers": "identifiers", "links": "identity_links",
+            "refusals": "identity_refusals", "events": "identity_events", "overrides": "identity_overrides"}
+"""Each list of the story and the catalog table its rows come from."""
+FIELDS = {"accounts": {"linked_by": "person_accounts.linked_by", "linked_at": "person_accounts.linked_at"},
+          "identifiers": {"account": "accounts.display_key"}}
+"""Columns of a section that come from another table than the section's own."""
+DERIVED_LEVELS = {"ref": 2}
+"""`ref`: 6 hex digits of a keyed hash, a handle to tell identifiers apart (not the hash itself)."""
+PERSON_FIELDS = {"asked_for": "persons.person_id"}
+PERSON_LEVELS = {"status": 2}
+"""`status` reads "merged into <person id>" for a merged person."""
 
 
 class UnknownPerson(InputError):
@@ -18,7 +35,20 @@ def _rows(wh: Warehouse, expr: ibis.Table) -> list[dict]:
     return wh.fetch(expr).to_pylist()
 
 
-def explain(wh: Warehouse, person_id: str) -> dict:
+def explain(gate: Gate, person_id: str) -> dict:
+    """Why a person is who they are, as the acting role may see it, with the `disclosure` summary."""
+    gate.require("read.persons")
+    story = person_story(gate.warehouse, person_id)
+    gate.about(story["person_id"])
+    d = gate.disclosure
+    shown = d.record("persons", {k: v for k, v in story.items() if k not in SECTIONS}, PERSON_LEVELS,
+                     fields=PERSON_FIELDS)
+    shown |= {k: d.records(table, story[k], DERIVED_LEVELS, fields=FIELDS.get(k)) for k, table in SECTIONS.items()}
+    return gate.disclosed(shown)
+
+
+def person_story(wh: Warehouse, person_id: str) -> dict:
+    """The accounts, identifiers, links, refusals, events and overrides of a person, undisclosed."""
     persons = wh.table("persons")
     found = _rows(wh, persons.filter(persons.person_id == person_id))
     if not found:

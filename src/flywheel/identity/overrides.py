@@ -1,7 +1,11 @@
 """Manual corrections that win over the rules: merge two persons, split accounts out of a person,
 never link two accounts. Each is recorded (who, when, why) as account pairs and applied at once;
 later resolutions respect them because the graph reads the overrides table, and for the same pair
-of accounts the later decision wins (a split after a merge undoes that part of the merge)."""
+of accounts the later decision wins (a split after a merge undoes that part of the merge).
+
+Each takes the acting `Gate`: it needs `identity.override` and leaves an audit entry (the merged or
+split person's id sealed with their data key), whichever edge calls it.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import pyarrow as pa
 
 from flywheel.errors import InputError
 from flywheel.identity.explain import UnknownPerson
+from flywheel.privacy import Gate
 from flywheel.warehouse import Warehouse
 
 
@@ -45,8 +50,33 @@ def _event(wh: Warehouse, kind: str, person_id: str, other: str | None, actor: s
         "actor": actor, "detail": detail, "occurred_at": now}]))
 
 
-def merge_persons(wh: Warehouse, a: str, b: str, actor: str, note: str | None = None) -> str:
+def merge_persons(gate: Gate, a: str, b: str, note: str | None = None) -> str:
     """Fold the younger of two persons into the older; returns the id kept."""
+    gate.require("identity.override")
+    kept = _merge(gate.warehouse, a, b, gate.actor.name, note)
+    gate.audit("identity.merge", f"merge {a} and {b}: kept {kept}", person=kept, detail={"note": note})
+    return kept
+
+
+def split_person(gate: Gate, person_id: str, accounts: list[tuple[str, str]], note: str | None = None) -> str:
+    """Move `accounts` out of `person_id` into a new person and never link the two groups again;
+    returns the new person's id."""
+    gate.require("identity.override")
+    new_id = _split(gate.warehouse, person_id, accounts, gate.actor.name, note)
+    gate.audit("identity.split", f"split {len(accounts)} account(s) of {person_id} into {new_id}", person=person_id,
+               detail={"note": note, "new_person": new_id})
+    return new_id
+
+
+def never_link(gate: Gate, a: tuple[str, str], b: tuple[str, str], note: str | None = None) -> None:
+    """Record that two accounts are different people; takes effect at the next resolution
+    (use `split_person` to separate accounts that are already in one person)."""
+    gate.require("identity.override")
+    _never_link(gate.warehouse, a, b, gate.actor.name, note)
+    gate.audit("identity.never_link", f"never link {a[0]}:{a[1]} and {b[0]}:{b[1]}", detail={"note": note})
+
+
+def _merge(wh: Warehouse, a: str, b: str, actor: str, note: str | None) -> str:
     if a == b:
         raise InputError("Cannot merge a person with itself.")
     persons = wh.table("persons")
@@ -73,9 +103,7 @@ def merge_persons(wh: Warehouse, a: str, b: str, actor: str, note: str | None = 
     return kept
 
 
-def split_person(wh: Warehouse, person_id: str, accounts: list[tuple[str, str]], actor: str,
-                 note: str | None = None) -> str:
-    """Move `accounts` out of `person_id` into a new person and never link the two groups again."""
+def _split(wh: Warehouse, person_id: str, accounts: list[tuple[str, str]], actor: str, note: str | None) -> str:
     held = _accounts_of(wh, person_id)
     moving = [a for a in held if a in set(accounts)]
     missing = [a for a in accounts if a not in set(held)]
@@ -104,9 +132,7 @@ def split_person(wh: Warehouse, person_id: str, accounts: list[tuple[str, str]],
     return new_id
 
 
-def never_link(wh: Warehouse, a: tuple[str, str], b: tuple[str, str], actor: str, note: str | None = None) -> None:
-    """Record that two accounts are different people; takes effect at the next resolution
-    (use `split` to separate accounts that are already in one person)."""
+def _never_link(wh: Warehouse, a: tuple[str, str], b: tuple[str, str], actor: str, note: str | None) -> None:
     accounts = wh.table("accounts")
     for s, k in (a, b):
         if int(accounts.filter((accounts.source == s) & (accounts.account_key == k)).count().execute()) == 0:
