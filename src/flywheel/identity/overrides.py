@@ -36,11 +36,12 @@ def _accounts_of(wh: Warehouse, person_id: str) -> list[tuple[str, str]]:
 
 
 def _record(wh: Warehouse, kind: str, pairs: list[tuple[tuple[str, str], tuple[str, str]]], actor: str,
-            note: str | None, now: dt.datetime) -> None:
+            note: str | None, now: dt.datetime) -> list[str]:
     rows = [{"override_id": uuid.uuid4().hex, "kind": kind, "left_source": a[0], "left_account_key": a[1],
              "right_source": b[0], "right_account_key": b[1], "actor": actor, "note": note, "created_at": now}
             for a, b in pairs]
     wh.append("identity_overrides", pa.Table.from_pylist(rows))
+    return [r["override_id"] for r in rows]
 
 
 def _event(wh: Warehouse, kind: str, person_id: str, other: str | None, actor: str, detail: str,
@@ -64,7 +65,7 @@ def split_person(gate: Gate, person_id: str, accounts: list[tuple[str, str]], no
     gate.require("identity.override")
     new_id = _split(gate.warehouse, person_id, accounts, gate.actor.name, note)
     gate.audit("identity.split", f"split {len(accounts)} account(s) of {person_id} into {new_id}", person=person_id,
-               detail={"note": note, "new_person": new_id})
+               detail={"note": note})  # the new id only in the sealed target: the detail is in clear
     return new_id
 
 
@@ -72,8 +73,11 @@ def never_link(gate: Gate, a: tuple[str, str], b: tuple[str, str], note: str | N
     """Record that two accounts are different people; takes effect at the next resolution
     (use `split_person` to separate accounts that are already in one person)."""
     gate.require("identity.override")
-    _never_link(gate.warehouse, a, b, gate.actor.name, note)
-    gate.audit("identity.never_link", f"never link {a[0]}:{a[1]} and {b[0]}:{b[1]}", detail={"note": note})
+    override_id = _never_link(gate.warehouse, a, b, gate.actor.name, note)
+    # The entry names the decision, not the account keys (L4): the log is append-only and read by
+    # auditors; the pair stays in identity_overrides, which erasure clears.
+    gate.audit("identity.never_link", f"never link {a[0]} and {b[0]} accounts (override {override_id})",
+               detail={"note": note, "override_id": override_id})
 
 
 def _merge(wh: Warehouse, a: str, b: str, actor: str, note: str | None) -> str:
@@ -132,10 +136,10 @@ def _split(wh: Warehouse, person_id: str, accounts: list[tuple[str, str]], actor
     return new_id
 
 
-def _never_link(wh: Warehouse, a: tuple[str, str], b: tuple[str, str], actor: str, note: str | None) -> None:
+def _never_link(wh: Warehouse, a: tuple[str, str], b: tuple[str, str], actor: str, note: str | None) -> str:
     accounts = wh.table("accounts")
     for s, k in (a, b):
         if int(accounts.filter((accounts.source == s) & (accounts.account_key == k)).count().execute()) == 0:
             raise InputError(f"No account {s}:{k}.")
     now = _now()
-    _record(wh, "never_link", [(a, b)], actor, note, now)
+    return _record(wh, "never_link", [(a, b)], actor, note, now)[0]
