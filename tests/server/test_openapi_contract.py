@@ -33,7 +33,7 @@ from flywheel.server.openapi import CALL_STATUSES, ERRORS, ITEM_ERRORS, document
 from flywheel.server.rules import SPACE, CollectError, Received, accept
 
 SEED = 1
-EXAMPLES = 20
+EXAMPLES = 10
 """Per operation and phase: with the coverage phase, about 1,100 requests in some 30 s on 2 cores."""
 SERVER = Path(app_module.__file__).parent
 RECEIVED = Received(dt.datetime(2024, 5, 1, 12, tzinfo=dt.timezone.utc))
