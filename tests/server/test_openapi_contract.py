@@ -47,7 +47,9 @@ def validator(name: str):
 
 @pytest.fixture
 def served(settings, write_key, tmp_path):
-    """`flywheel serve` in its own process (as a merchant runs it), on a free port."""
+    """`flywheel serve` in its own process (as a merchant runs it), on a free port; after the test its
+    terminal output holds no traceback and no warning of ours (uvicorn's notes on the malformed
+    requests schemathesis sends are expected)."""
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "flywheel", "serve", "--port", str(port), "--load-interval", "0.2"],
@@ -71,6 +73,8 @@ def served(settings, write_key, tmp_path):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    output = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in output and "Warning:" not in output, output[-3000:]
 
 
 @pytest.mark.slow
