@@ -182,8 +182,10 @@ def _message(message: dict, call, source: str, received: Received, path: str) ->
     if get("type", call) != call:
         raise CollectError(400, "invalid_type", f"type {get('type')!r} sent to /v1/{call}", path + "type")
     message["type"] = call
-    for key in IDS:
-        _typed(message, key, (str, int, float), "a string or a number", path)
+    for key in IDS:  # class checks, not isinstance: JSON gives exact types, and a bool is no number
+        value = get(key)
+        if value is not None and value.__class__ not in _ID_TYPES:
+            raise CollectError(400, "invalid_field", f"`{key}` must be a string or a number", path + key)
     if not (_present(get("userId")) or _present(get("anonymousId"))):
         raise CollectError(400, "missing_identity", "userId or anonymousId is required", path + "userId")
     if call == "track":
@@ -195,8 +197,12 @@ def _message(message: dict, call, source: str, received: Received, path: str) ->
     elif call == "alias" and not _present(get("previousId")):
         raise CollectError(400, "missing_previous_id", "alias calls need a `previousId`", path + "previousId")
     for key in OBJECTS:
-        _typed(message, key, dict, "an object", path)
-    _typed(message, "writeKey", str, "a string", path)
+        value = get(key)
+        if value is not None and value.__class__ is not dict:
+            raise CollectError(400, "invalid_field", f"`{key}` must be an object", path + key)
+    value = get("writeKey")
+    if value is not None and value.__class__ is not str:
+        raise CollectError(400, "invalid_field", "`writeKey` must be a string", path + "writeKey")
     _times(message, received, path)
     message_id = get("messageId")
     if message_id.__class__ is not str or not message_id.strip():
@@ -210,6 +216,7 @@ def _message(message: dict, call, source: str, received: Received, path: str) ->
 
 OBJECTS = ("properties", "traits", "context", "integrations")
 IDS = ("userId", "anonymousId", "messageId")
+_ID_TYPES = frozenset((str, int, float))
 
 
 def _typed(message: dict, key: str, types, expected: str, path: str) -> None:
