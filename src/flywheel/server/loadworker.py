@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,8 +95,11 @@ def _decode(text: str) -> Settings:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="flywheel loader: %(message)s")
     settings = _decode(sys.argv[1])
-    for line in sys.stdin:
-        sys.stdout.write(json.dumps(apply_once(settings, float(line))) + "\n")
-        sys.stdout.flush()
+    try:
+        for line in sys.stdin:
+            sys.stdout.write(json.dumps(apply_once(settings, float(line))) + "\n")
+            sys.stdout.flush()
+    except BrokenPipeError:  # the server was killed mid-cycle: the cycle is done, nobody is left to tell
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor to flush to at exit
 
 
