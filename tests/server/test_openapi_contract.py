@@ -143,7 +143,6 @@ def _server_accepts(message: dict, call: str = "track") -> bool:
         return False
 
 
-DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=3)
 TIMES = st.one_of(
     st.builds(lambda d, sep, spec: d.isoformat(sep=sep, timespec=spec),
               st.datetimes(min_value=dt.datetime(1890, 1, 1), max_value=dt.datetime(3010, 12, 31),

@@ -224,6 +224,8 @@ def _typed(message: dict, key: str, types, expected: str, path: str) -> None:
     value = message.get(key)
     if value is not None and (not isinstance(value, types) or value.__class__ is bool):
         raise CollectError(400, "invalid_field", f"`{key}` must be {expected}", path + key)
+
+
 _ids = itertools.count()
 _id_prefix = str(uuid.uuid4())[:23]
 
