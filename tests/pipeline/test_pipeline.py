@@ -59,6 +59,7 @@ def test_a_failing_stage_ends_the_run_and_is_recorded(tmp_path):
                                                          ("broken", "failed: InputError: no such thing")]
 
 
+@pytest.mark.no_warehouse
 def test_a_run_that_never_opens_the_warehouse_writes_nothing(tmp_path):
     settings = load_settings()
     record, _ = run_pipeline("test", [Stage("noop", "nothing", lambda context: {"n": 1})], settings)
