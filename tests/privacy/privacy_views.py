@@ -253,10 +253,12 @@ def _alerts_cells(shown, wh, case) -> list[Cell]:
     import ibis
 
     runs = wh.table("value_runs")
-    run_id = wh.fetch(runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1)).column("run_id")[0].as_py()
+    latest = runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1)
+    run_id = wh.fetch(latest).column("run_id")[0].as_py()
     alerts = wh.table("value_alerts")
     alerts = alerts.filter(alerts.run_id == run_id)
-    stored = norm(wh.fetch(alerts.order_by([ibis.desc("drop_share"), "person_id"]).drop("run_id").limit(50)).to_pylist())
+    ordered = alerts.order_by([ibis.desc("drop_share"), "person_id"]).drop("run_id")
+    stored = norm(wh.fetch(ordered.limit(50)).to_pylist())
     assert stored, "the world's later scoring run raised alerts"
     assert shown["run_id"] == run_id and shown["alerts"] == int(alerts.count().execute())
     return row_cells("value_alerts", shown["items"], stored)

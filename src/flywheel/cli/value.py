@@ -104,7 +104,8 @@ def alerts_command(
     if not result["alerts"]:
         out.print(f"No risk alerts in run {run_id}.")
         return
-    table = Table(title=f"{result['alerts']:,} risk alert(s) in run {run_id}: CLV down more than 20% since the previous run")
+    table = Table(title=f"{result['alerts']:,} risk alert(s) in run {run_id}: "
+                        "CLV down more than 20% since the previous run")
     for col in ("person", "previous CLV", "CLV", "drop", "churn probability", "tier"):
         table.add_column(col, justify="left" if col in ("person", "tier") else "right")
     for r in rows:

@@ -87,7 +87,8 @@ def person_story(wh: Warehouse, person_id: str) -> dict:
                                           "decided_at", "resolution_id", "ref"])
     events = wh.table("identity_events")
     event_rows = _rows(wh, events.filter(events.person_id.isin(ids_of_person)
-                                         | events.other_person_id.isin(ids_of_person)).order_by(["occurred_at", "event_id"]))
+                                         | events.other_person_id.isin(ids_of_person))
+                       .order_by(["occurred_at", "event_id"]))
     overrides = wh.table("identity_overrides")
     nodes = links_map.select(node=node_of(links_map.source, links_map.account_key))
     o = overrides.mutate(a=node_of(overrides.left_source, overrides.left_account_key),
