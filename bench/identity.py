@@ -78,14 +78,14 @@ def build(n_accounts: int, seed: int = 7) -> tuple[pa.Table, pa.Table]:
 def run_one(db: str, engine: str) -> dict:
     os.environ["FLYWHEEL_DB"], os.environ["FLYWHEEL_ENGINE"] = db, engine
     os.environ["FLYWHEEL_KEY_FILE"] = str(Path(db).parent / "key")
-    from flywheel.identity import identity_stats, resolve
+    from flywheel.identity import identity_measures, resolve
     from flywheel.warehouse import Warehouse
 
     with Warehouse.open() as wh:
         started = time.perf_counter()
         report = resolve(wh, full=True, matcher=None)
         seconds = time.perf_counter() - started
-        stats = identity_stats(wh)
+        stats = identity_measures(wh)
     return {"seconds": round(seconds, 1), "persons": report.persons, "accounts": report.accounts,
             "links": report.links, "refusals": report.refusals, "largest": stats["largest_cluster"],
             "demoted": len(stats["demoted_identifiers"]),

@@ -10,7 +10,7 @@ import pytest
 
 from flywheel.collect import ingest_paths
 from flywheel.identifiers import IdentifierHasher
-from flywheel.identity import identity_stats, resolve
+from flywheel.identity import identity_measures, resolve
 from flywheel.identity.probabilistic import match_accounts
 from flywheel.keys import load_or_create_key
 from flywheel.simulate import generate
@@ -44,7 +44,7 @@ def test_no_blob_and_every_trap_resisted(warehouse, merchant):
     quarantine = warehouse.fetch("quarantine").to_pylist()
     placeholder_drops = {r["reason"] for r in quarantine if r["action"] == "value_dropped"}
     assert "placeholder phone number" in placeholder_drops and "placeholder e-mail address" in placeholder_drops
-    stats = identity_stats(warehouse)
+    stats = identity_measures(warehouse)
     kiosk = traps["kiosk_cookie"]["value"]
     assert any(d["id_type"] == "anonymous_id" and d["id_masked"] == kiosk[:2] + "***" + kiosk[-2:]
                for d in stats["demoted_identifiers"]), "the kiosk cookie is demoted and reported"

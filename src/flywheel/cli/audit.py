@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections import deque
 from typing import Annotated, Optional
 
 import typer
 
-from flywheel.cli.common import Table, emit, out, state
+from flywheel.cli.common import Table, acting, emit, out, state
 
 audit_app = typer.Typer(help="The tamper-evident audit log: who did what to whose data, and why.",
                         no_args_is_help=True)
@@ -17,11 +16,11 @@ audit_app = typer.Typer(help="The tamper-evident audit log: who did what to whos
 @audit_app.command("verify")
 def verify_command(ctx: typer.Context) -> None:
     """Check every entry's hash chain and every checkpoint's Merkle root and signature; exit 1 if broken."""
-    from flywheel.privacy.audit import AuditLogBroken, verify_settings
-    from flywheel.privacy.roles import actor_for
+    from flywheel.privacy.audit import AuditLogBroken
+    from flywheel.privacy import audit_verify
 
-    actor_for(state(ctx).settings).require("audit.read")
-    report = verify_settings(state(ctx).settings)
+    with acting(ctx, "audit verify", warehouse=False) as gate:
+        report = audit_verify(gate)
     if state(ctx).json:
         emit(report.as_dict())
     elif report.ok:
@@ -39,12 +38,11 @@ def show_command(
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show the most recent N matching entries.")] = 50,
 ) -> None:
     """List the most recent entries, oldest first (one JSON object per line with --json). Does not verify."""
-    from flywheel.privacy.audit import audit_dir, read_entries
-    from flywheel.privacy.roles import actor_for
+    from flywheel.privacy import audit_entries
 
     current = state(ctx)
-    actor_for(current.settings).require("audit.read")
-    entries = deque(read_entries(audit_dir(current.settings), action=action), maxlen=limit)
+    with acting(ctx, "audit show", warehouse=False) as gate:
+        entries = audit_entries(gate, action=action, limit=limit)
     if current.json:
         for entry in entries:
             emit(entry)

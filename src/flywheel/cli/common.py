@@ -10,6 +10,7 @@ This module stays light (no Rich, no warehouse) so `flywheel --help` starts fast
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -215,3 +216,20 @@ def open_warehouse(ctx: typer.Context):
     from flywheel.warehouse import Warehouse
 
     return Warehouse.open(state(ctx).settings)
+
+
+@contextlib.contextmanager
+def acting(ctx: typer.Context, command: str, warehouse: bool = True):
+    """The gate of one command, on the warehouse unless told otherwise. The capability called with it
+    checks the role, discloses and audits; closing the gate records the unmasked reads it made."""
+    from flywheel.privacy import Gate
+
+    settings = state(ctx).settings
+    if not warehouse:
+        with Gate.open(settings, None, command) as gate:
+            yield gate
+        return
+    from flywheel.warehouse import Warehouse
+
+    with Warehouse.open(settings) as wh, Gate.open(settings, wh, command) as gate:
+        yield gate

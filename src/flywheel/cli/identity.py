@@ -1,4 +1,5 @@
-"""`flywheel identity …`: resolve, explain, stats, export, and the manual overrides. Parse, call, print."""
+"""`flywheel identity …`: resolve, explain, stats, export, and the manual overrides. Parse, open the
+gate, call, print: the capabilities check the role, disclose and audit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import typer
 
 from flywheel.cli.cluster import cluster_command
 from flywheel.cli.common import account_arg as _account
-from flywheel.cli.common import Table, emit, err, out
+from flywheel.cli.common import Table, acting, emit, err, out
 from flywheel.cli.common import open_warehouse as _open
 from flywheel.cli.common import state as _state
 
@@ -63,31 +64,12 @@ def explain_command(ctx: typer.Context, person: Annotated[str, typer.Argument(he
     """Why a person is who they are: accounts, identifiers, links and refused links with reasons."""
     from flywheel.identity import explain
 
-    from flywheel.privacy import Gate
-
-    state = _state(ctx)
-    with _open(ctx) as wh, Gate.open(state.settings, wh, "identity explain") as gate:
-        gate.require("read.persons")
-        story = _disclose_story(gate, explain(wh, person))
-    if state.json:
+    with acting(ctx, "identity explain") as gate:
+        story = explain(gate, person)
+    if _state(ctx).json:
         emit(story)
         return
     _print_story(story)
-
-
-STORY_TABLES = {"accounts": "accounts", "identifiers": "identifiers", "links": "identity_links",
-                "refusals": "identity_refusals", "events": "identity_events", "overrides": "identity_overrides"}
-DERIVED_LEVELS = {"linked_by": 1, "linked_at": 1, "account": 2, "ref": 2}
-"""Explain's own columns: `account` is the masked display key, `ref` 6 hex digits of a keyed hash."""
-
-
-def _disclose_story(gate, story: dict) -> dict:
-    d = gate.disclosure
-    gate.about(story["person_id"])
-    shown = {k: d.value("persons", "person_id", v) if k in ("person_id", "asked_for") else v
-             for k, v in story.items() if k not in STORY_TABLES}
-    shown |= {k: d.records(table, story[k], DERIVED_LEVELS) for k, table in STORY_TABLES.items()}
-    return shown | {"disclosure": d.summary()}
 
 
 def _print_story(story: dict) -> None:
@@ -137,16 +119,9 @@ def stats_command(ctx: typer.Context) -> None:
     """Persons, accounts, cross-platform link rate, cluster sizes, demoted identifiers."""
     from flywheel.identity import identity_stats
 
-    from flywheel.privacy import Gate
-
-    state = _state(ctx)
-    with _open(ctx) as wh, Gate.open(state.settings, wh, "identity stats") as gate:
-        stats = identity_stats(wh)
-        if stats["largest_cluster"]:
-            stats["largest_cluster"] = gate.disclosure.record("person_accounts", stats["largest_cluster"],
-                                                              {"accounts": 1})
-        stats["demoted_identifiers"] = gate.disclosure.records("identity_refusals", stats["demoted_identifiers"])
-    if state.json:
+    with acting(ctx, "identity stats") as gate:
+        stats = identity_stats(gate)
+    if _state(ctx).json:
         emit(stats)
         return
     out.print(f"[bold]{stats['persons']:,}[/] persons · {stats['accounts']:,} accounts · "
@@ -178,14 +153,9 @@ def export_command(
     """Write the account → person or order → person mapping as CSV."""
     from flywheel.identity import export_mapping
 
-    from flywheel.privacy import Gate
-
-    state = _state(ctx)
-    with _open(ctx) as wh, Gate.open(state.settings, wh, f"identity export --of {of}") as gate:
-        gate.require("read.persons")
-        rows = export_mapping(wh, of, out_file, disclose=lambda t: gate.disclosure.arrow(
-            "accounts" if of == "accounts" else "orders", t))
-    if state.json:
+    with acting(ctx, f"identity export --of {of}") as gate:
+        rows = export_mapping(gate, of, out_file)
+    if _state(ctx).json:
         emit({"of": of, "out": str(out_file), "rows": rows})
     else:
         out.print(f"Wrote {rows:,} rows to {out_file}")
@@ -198,9 +168,8 @@ def merge_command(ctx: typer.Context, a: Annotated[str, typer.Argument(help="Per
     """Merge two persons by hand; the older id is kept and the decision is recorded."""
     from flywheel.identity import merge_persons
 
-    with _open(ctx) as wh, _override_gate(ctx, wh, "identity merge") as gate:
-        kept = merge_persons(wh, a, b, actor=gate.actor.name, note=note)
-        gate.audit("identity.merge", f"merge {a} and {b}: kept {kept}", person=kept, detail={"note": note})
+    with acting(ctx, "identity merge") as gate:
+        kept = merge_persons(gate, a, b, note=note)
     gone = b if kept == a else a
     if _state(ctx).json:
         emit({"kept": kept, "merged": gone})
@@ -215,10 +184,8 @@ def split_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help
     """Move accounts out of a person into a new one; the two are never linked again."""
     from flywheel.identity import split_person
 
-    with _open(ctx) as wh, _override_gate(ctx, wh, "identity split") as gate:
-        new_id = split_person(wh, person, [_account(a) for a in account], actor=gate.actor.name, note=note)
-        gate.audit("identity.split", f"split {len(account)} account(s) of {person} into {new_id}", person=person,
-                   detail={"note": note, "new_person": new_id})
+    with acting(ctx, "identity split") as gate:
+        new_id = split_person(gate, person, [_account(a) for a in account], note=note)
     if _state(ctx).json:
         emit({"person_id": person, "new_person_id": new_id})
     else:
@@ -232,21 +199,12 @@ def never_link_command(ctx: typer.Context, a: Annotated[str, typer.Argument(help
     """Record that two accounts belong to different people (applies from the next resolve)."""
     from flywheel.identity import never_link
 
-    with _open(ctx) as wh, _override_gate(ctx, wh, "identity never-link") as gate:
-        never_link(wh, _account(a), _account(b), actor=gate.actor.name, note=note)
-        gate.audit("identity.never_link", f"never link {a} and {b}", detail={"note": note})
+    with acting(ctx, "identity never-link") as gate:
+        never_link(gate, _account(a), _account(b), note=note)
     if _state(ctx).json:
         emit({"never_link": [a, b], "note": note})
     else:
         out.print(f"{a} and {b} will never be linked")
-
-
-def _override_gate(ctx: typer.Context, wh, command: str):
-    from flywheel.privacy import Gate
-
-    gate = Gate.open(_state(ctx).settings, wh, command)
-    gate.require("identity.override")
-    return gate
 
 
 identity_app.command("cluster")(cluster_command)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from flywheel.cli.common import Table, emit, err, out, state
+from flywheel.cli.common import Table, acting, emit, err, out, state
 
 sources_app = typer.Typer(help="Sources and their write keys.", no_args_is_help=True)
 events_app = typer.Typer(help="Collected events.", no_args_is_help=True)
@@ -30,15 +30,11 @@ def serve(
 @sources_app.command("add")
 def sources_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Source name, e.g. web.")]) -> None:
     """Create a source and print its new write key (shown once; only its hash is stored)."""
-    from flywheel.server import WriteKeys, keys_file
-
-    from flywheel.privacy import Gate
+    from flywheel.server import add_source
 
     current = state(ctx)
-    with Gate.open(current.settings, None, "sources add") as gate:
-        gate.require("keys.manage")
-        key = WriteKeys(keys_file(current.settings.db_path)).add(name)
-        gate.audit("keys.create", f"write key for source {name}", detail={"source": name})
+    with acting(ctx, "sources add", warehouse=False) as gate:
+        key = add_source(gate, name)
     if current.json:
         emit({"source": name, "write_key": key})
     else:

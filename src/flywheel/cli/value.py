@@ -1,4 +1,4 @@
-"""`flywheel value score` and `flywheel value alerts`: parse, call `score()`, print."""
+"""`flywheel value score` and `flywheel value alerts`: parse, call `score()` or `risk_alerts()`, print."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from flywheel.cli.common import Table, emit, out, progress, state
+from flywheel.cli.common import Table, acting, emit, out, progress, state
 from flywheel.errors import InputError
 
 value_app = typer.Typer(help="Customer value: traits, tiers, RFM segments, clusters, CLV, value scores and alerts.",
@@ -91,36 +91,24 @@ def alerts_command(
     limit: Annotated[int, typer.Option("--limit", help="Show at most this many alerts (largest drop first).")] = 50,
 ) -> None:
     """Risk alerts of the latest scoring run: persons whose CLV fell > 20% since the previous run."""
-    import ibis
-
-    from flywheel.privacy import Gate
-    from flywheel.warehouse import Warehouse
+    from flywheel.value import risk_alerts
 
     current = state(ctx)
-    settings = current.settings
-    with Warehouse.open(settings) as wh, Gate.open(settings, wh, "value alerts") as gate:
-        gate.require("read.persons")
-        runs = wh.table("value_runs")
-        latest = wh.fetch(runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id"))
-        if latest.num_rows == 0:
-            raise InputError("no scoring run yet: run `flywheel value score` first")
-        run_id = latest.column("run_id")[0].as_py()
-        alerts = wh.table("value_alerts")
-        alerts = alerts.filter(alerts.run_id == run_id).order_by([ibis.desc("drop_share"), "person_id"])
-        rows = gate.disclosure.records("value_alerts", wh.fetch(alerts).to_pylist())
-    payload = {"run_id": run_id, "alerts": len(rows), "shown": min(len(rows), limit),
-               "items": [{k: r[k] for k in ("person_id", "previous_value", "potential_value", "drop_share",
-                                            "churn_probability", "tier", "previous_run_id")} for r in rows[:limit]]}
+    with acting(ctx, "value alerts") as gate:
+        result = risk_alerts(gate, limit=limit)
+    payload = {k: result[k] for k in ("run_id", "alerts", "shown", "items")}
+    rows, run_id = result["items"], result["run_id"]
     if current.json:
         emit(payload)
         return
-    if not rows:
+    if not result["alerts"]:
         out.print(f"No risk alerts in run {run_id}.")
         return
-    table = Table(title=f"{len(rows):,} risk alert(s) in run {run_id}: CLV down more than 20% since the previous run")
+    table = Table(title=f"{result['alerts']:,} risk alert(s) in run {run_id}: "
+                        "CLV down more than 20% since the previous run")
     for col in ("person", "previous CLV", "CLV", "drop", "churn probability", "tier"):
         table.add_column(col, justify="left" if col in ("person", "tier") else "right")
-    for r in rows[:limit]:
+    for r in rows:
         churn = "n/a" if r["churn_probability"] is None else f"{r['churn_probability']:.0%}"
         table.add_row(r["person_id"], f"¥{r['previous_value']:,.0f}", f"¥{r['potential_value']:,.0f}",
                       f"{r['drop_share']:.0%}", churn, r["tier"] or "")

@@ -1,15 +1,21 @@
-"""`identity stats`: how well accounts are unified, and what was refused."""
+"""`identity stats`: how well accounts are unified, and what was refused.
+
+`identity_stats(gate)` is the entry point (every role may read it; the few person-level values in
+it — the largest person's id, demoted identifiers — are disclosed for the acting role);
+`identity_measures(wh)` computes the same dict undisclosed, for benchmarks and tests.
+"""
 
 from __future__ import annotations
 
 import ibis
 
+from flywheel.privacy import Gate
 from flywheel.warehouse import Warehouse
 
 SIZE_BINS = ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 10), (11, 20), (21, None))
 
 
-def identity_stats(wh: Warehouse) -> dict:
+def identity_measures(wh: Warehouse) -> dict:
     placed = wh.table("person_accounts")
     sizes = placed.group_by("person_id").agg(accounts=placed.account_key.count(),
                                              sources=placed.source.nunique())
@@ -48,3 +54,12 @@ def identity_stats(wh: Warehouse) -> dict:
         "refusals_by_reason": by_reason,
         "last_run": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in last[0].items()} if last else None,
     }
+
+
+def identity_stats(gate: Gate) -> dict:
+    """The unification measures as the acting role may see them."""
+    stats = identity_measures(gate.warehouse)
+    if stats["largest_cluster"]:
+        stats["largest_cluster"] = gate.disclosure.record("person_accounts", stats["largest_cluster"], {"accounts": 1})
+    stats["demoted_identifiers"] = gate.disclosure.records("identity_refusals", stats["demoted_identifiers"])
+    return stats

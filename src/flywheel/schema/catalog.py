@@ -633,7 +633,7 @@ TABLES += (
         "person_traits",
         "Per-person traits of the latest scoring run, one row per person (see docs/traits.md).",
         (
-            F("person_id", "string", "person (or unplaced account `a:<source>:<account key>`)", 2, False),
+            F("person_id", "string", "person (or, for an account identity resolution has not placed, `a` + a keyed hash of the account)", 2, False),
             F("as_of", TS, "the time the traits describe; windows and recency count back from it", 1, False),
             F("run_id", "string", "scoring run that wrote the row", 1, False),
         ) + PERSON_TRAITS,
