@@ -88,9 +88,17 @@ def _rebuilt(wh, now: dt.datetime) -> dict[str, set[str]]:
     return found
 
 
+def _gate(wh, role: str = "marketer"):
+    from flywheel.config import load_settings
+    from flywheel.privacy import Gate
+
+    return Gate.open(load_settings().with_overrides(role=role), wh, "test")
+
+
 def _apply(wh, tmp_path: Path) -> None:
     (tmp_path / "segments.yaml").write_text(SEGMENTS, encoding="utf-8")
-    apply_segments(wh, load_segment_files([tmp_path / "segments.yaml"]), actor="test")
+    with _gate(wh) as gate:
+        apply_segments(gate, load_segment_files([tmp_path / "segments.yaml"]))
 
 
 def test_a_person_enters_an_inactivity_segment_by_the_clock_alone(warehouse, tmp_path):
@@ -103,9 +111,9 @@ def test_a_person_enters_an_inactivity_segment_by_the_clock_alone(warehouse, tmp
         refresh_segments(warehouse, T0 + dt.timedelta(days=days))
         seen[days] = _members(warehouse, "quiet_community")
     assert seen[1] == set() and seen[6] == set()
-    u = {p: p.split(":")[-1] for p in seen[11]}
-    assert sorted(u.values()) == ["u1", "u2", "u3"]
-    assert sorted(p.split(":")[-1] for p in seen[8]) == ["u1", "u3"]  # never opened: inactive since first seen
+    user = {r["person_id"]: r["account_key"] for r in warehouse.fetch(account_persons(warehouse)).to_pylist()}
+    assert sorted(user[p] for p in seen[11]) == ["u1", "u2", "u3"]
+    assert sorted(user[p] for p in seen[8]) == ["u1", "u3"]  # u3 never opened: inactive since first seen
     refreshes = warehouse.fetch(warehouse.table("segment_refreshes").filter(
         lambda r: r.segment == "quiet_community").order_by("now")).to_pylist()
     assert [r["mode"] for r in refreshes] == ["full", "incremental", "incremental", "incremental"]
@@ -171,8 +179,8 @@ def test_rule_errors_name_the_file_the_path_and_the_reason(warehouse, tmp_path):
     for rule, message in cases.items():
         path = tmp_path / "s.yaml"
         path.write_text(f"name: s\nrule: {rule}\n", encoding="utf-8")
-        with pytest.raises(RuleError) as info:
-            apply_segments(warehouse, load_segment_files([path]), actor="test")
+        with pytest.raises(RuleError) as info, _gate(warehouse) as gate:
+            apply_segments(gate, load_segment_files([path]))
         assert str(info.value).startswith(f"{path}: ") and message in str(info.value), (rule, str(info.value))
     assert stored_segments(warehouse) == {}
 
@@ -184,3 +192,42 @@ def test_parse_accepts_every_documented_form():
                               "category": "tea"}},
                  {"random": {"percent": 10, "salt": "x"}}, {"not": {"segment": "x"}}):
         parse_rule(rule)
+
+
+def test_segment_commands_by_role(tmp_path):
+    from typer.testing import CliRunner
+
+    from flywheel.cli import app
+    from flywheel.privacy import NotPermitted
+
+    runner = CliRunner()
+    events = _events(tmp_path / "e.jsonl", [_track(f"u{i}", "Community Opened", T0, 1) for i in range(3)]
+                     + [_track("u0", "Product Viewed", T0, 1)])
+    assert runner.invoke(app, ["ingest", str(events)]).exit_code == 0
+    (tmp_path / "s.yaml").write_text(SEGMENTS, encoding="utf-8")
+    refused = runner.invoke(app, ["--role", "analyst", "segment", "apply", str(tmp_path / "s.yaml")])
+    assert isinstance(refused.exception, NotPermitted) and "activate.apply" in str(refused.exception)
+    applied = runner.invoke(app, ["--role", "marketer", "--json", "segment", "apply", str(tmp_path / "s.yaml"),
+                                  "--shipped"])
+    assert applied.exit_code == 0, applied.output
+    statuses = {s["name"]: s["status"] for s in json.loads(applied.stdout)["segments"]}
+    assert statuses["quiet_community"] == "created" and statuses["lapsed_vips"] == "created"
+    refreshed = runner.invoke(app, ["--role", "service", "segment", "refresh", "--now", "2025-03-20T12:00:00+00:00",
+                                    "--json"])
+    assert refreshed.exit_code == 0, refreshed.output
+    payload = json.loads(refreshed.stdout)
+    assert payload["now"].startswith("2025-03-20T12:00:00")
+    quiet = next(s for s in payload["segments"] if s["name"] == "quiet_community")
+    assert {"name", "members", "entered", "exited"} <= set(quiet) and quiet["members"] == 3
+    shown = json.loads(runner.invoke(app, ["--role", "auditor", "--json", "segment", "list"]).stdout)
+    assert any(s["name"] == "tier_gold" for s in shown["segments"])
+    out = tmp_path / "m.csv"
+    result = runner.invoke(app, ["--role", "marketer", "segment", "members", "quiet_community", "--out", str(out),
+                                 "--trait", "events", "--trait", "clv"])
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == '"person_id","events","clv"' and len(lines) == 4
+    assert all(line.split(",")[0].strip('"') for line in lines[1:]), "person ids in clear for L2"
+    nobody = runner.invoke(app, ["--role", "marketer", "segment", "members", "quiet_community", "--out", str(out),
+                                 "--purpose", "marketing_sms"])
+    assert nobody.exit_code == 0 and len(out.read_text().splitlines()) == 1, "no SMS consent recorded"

@@ -58,6 +58,13 @@ class SegmentError(InputError):
     """A segment file or name that cannot be used."""
 
 
+def shipped_segments_file() -> Path:
+    """The segments Flywheel ships (tiers, high potential / low activity, KOCs, CLV-drop alerts, lapsed VIPs)."""
+    from importlib import resources
+
+    return Path(str(resources.files("flywheel.activate").joinpath("segments.yaml")))
+
+
 def load_segment_files(paths: list[Path]) -> list[Segment]:
     """Segments of YAML files: one segment per file (`name`, `description`, `rule`) or a list under
     `segments:`. Shape errors name the file and the rule's path."""
@@ -105,8 +112,11 @@ def stored_segments(wh: Warehouse) -> dict[str, Segment]:
                                json.loads(r["definition"]), r["file"] or "") for r in rows}
 
 
-def apply_segments(wh: Warehouse, segments: list[Segment], actor: str) -> list[dict]:
-    """Create or update segments after checking them against the warehouse; returns what changed."""
+def apply_segments(gate, segments: list[Segment]) -> list[dict]:
+    """Create or update segments after checking them against the warehouse (`activate.apply`);
+    returns what changed, and audits it."""
+    gate.require("activate.apply")
+    wh = gate.warehouse
     existing = stored_segments(wh)
     known = set(existing) | {s.name for s in segments}
     events = set(wh.fetch(wh.table("events").select("event").distinct()).column("event").to_pylist()) - {None}
@@ -124,10 +134,19 @@ def apply_segments(wh: Warehouse, segments: list[Segment], actor: str) -> list[d
             rows.append({"name": s.name, "description": s.description,
                          "rule": json.dumps(s.definition["rule"], ensure_ascii=False, sort_keys=True),
                          "definition": json.dumps(s.definition, ensure_ascii=False, sort_keys=True),
-                         "file": s.file, "sha256": s.sha256, "applied_at": now, "applied_by": actor})
+                         "file": s.file, "sha256": s.sha256, "applied_at": now, "applied_by": gate.actor.name})
     if rows:
         wh.put("segments", pa.Table.from_pylist(rows))
+        gate.audit("activate.apply", "segments " + ", ".join(r["name"] for r in rows),
+                   detail={"segments": [o for o in outcome if o["status"] != "unchanged"]})
     return outcome
+
+
+def refresh(gate, now: dt.datetime | None = None, names: list[str] | None = None,
+            full: bool = False) -> list["RefreshResult"]:
+    """`refresh_segments` for an acting role (`activate.run`)."""
+    gate.require("activate.run")
+    return refresh_segments(gate.warehouse, now, names, full)
 
 
 def _order(segments: dict[str, Segment]) -> list[str]:
@@ -415,9 +434,10 @@ def list_segments(wh: Warehouse) -> list[dict]:
     return found
 
 
-def show_segment(wh: Warehouse, gate, name: str, sample: int = 10) -> dict:
+def show_segment(gate, name: str, sample: int = 10) -> dict:
     """Definition, size, who entered and left at the last refresh, and a sample masked by the role."""
     gate.require("read.persons")
+    wh = gate.warehouse
     segments = stored_segments(wh)
     if name not in segments:
         raise SegmentError(f"no segment {name!r}; known: {', '.join(segments) or 'none'}")
@@ -435,7 +455,7 @@ def show_segment(wh: Warehouse, gate, name: str, sample: int = 10) -> dict:
             "disclosure": gate.disclosure.summary()}
 
 
-def export_members(wh: Warehouse, gate, name: str, out: Path, traits: list[str] | None = None,
+def export_members(gate, name: str, out: Path, traits: list[str] | None = None,
                    purpose: str | None = None) -> int:
     """`person_id` and the requested traits of a segment's members as CSV; `purpose` keeps only the
     members whose consent allows it right now (through the consent ledger)."""
@@ -445,6 +465,7 @@ def export_members(wh: Warehouse, gate, name: str, out: Path, traits: list[str] 
     from flywheel.privacy import only_allowed
 
     gate.require("read.persons")
+    wh = gate.warehouse
     if name not in stored_segments(wh):
         raise SegmentError(f"no segment {name!r}")
     known = rule_traits()
@@ -456,27 +477,23 @@ def export_members(wh: Warehouse, gate, name: str, out: Path, traits: list[str] 
     if purpose is not None:
         members = only_allowed(wh, members, purpose).select("person_id")
     table = members
-    levels = {}
+    fields = {"person_id": "segment_members.person_id"}
     if traits:
         ctx = RuleContext(wh, dt.datetime.now(dt.timezone.utc), members)
-        person_traits = wh.table("person_traits")
-        scores = ctx.scores()
         plain = [t for t in traits if t not in SCORE_TRAITS]
         scored = [t for t in traits if t in SCORE_TRAITS]
         if plain:
-            table = table.left_join(person_traits.select("person_id", *plain), "person_id")
-            table = table.select(*[c for c in table.columns if not c.endswith("_right")])
+            table = table.left_join(wh.table("person_traits").select("person_id", *plain), "person_id")
+            table = table.select("person_id", *[c for c in table.columns if c in traits])
         if scored:
+            scores = ctx.scores()
             table = table.left_join(scores.select("person_id", **{t: scores[SCORE_TRAITS[t]] for t in scored}),
                                     "person_id")
-            table = table.select(*[c for c in table.columns if not c.endswith("_right")])
-        from flywheel.privacy.masking import level_of
-
-        levels = {t: level_of("person_traits" if t in plain else "person_scores", SCORE_TRAITS.get(t, t))
-                  for t in traits}
-    data = wh.fetch(table.order_by("person_id"))
-    shown = gate.disclosure.arrow_levels("segment_members", data, levels) if levels else \
-        gate.disclosure.arrow("segment_members", data)
+            table = table.select("person_id", *[c for c in table.columns if c in traits])
+        fields |= {t: f"person_traits.{t}" for t in plain}
+        fields |= {t: f"person_scores.{SCORE_TRAITS[t]}" for t in scored}
+    data = wh.fetch(table.select("person_id", *(traits or [])).order_by("person_id"))
+    shown = gate.disclosure.arrow("segment_members", data, fields=fields)
     out.parent.mkdir(parents=True, exist_ok=True)
     pacsv.write_csv(shown, out)
     return shown.num_rows

@@ -7,31 +7,27 @@ from typing import Annotated, Optional
 
 import typer
 
-from flywheel.cli.common import Table, emit, open_warehouse, out, parse_instant, state
+from flywheel.cli.common import Table, acting, emit, open_warehouse, out, parse_instant, state
 
 segment_app = typer.Typer(help="Segments: rule-defined sets of persons, always current.", no_args_is_help=True)
 
 
-def _gate(ctx: typer.Context, wh, command: str, action: str):
-    from flywheel.privacy import Gate
-
-    gate = Gate.open(state(ctx).settings, wh, command)
-    gate.require(action)
-    return gate
-
-
 @segment_app.command("apply")
 def apply_command(ctx: typer.Context,
-                  files: Annotated[list[Path], typer.Argument(help="Segment YAML files (docs/activation.md).")]) -> None:
+                  files: Annotated[Optional[list[Path]], typer.Argument(help="Segment YAML files (docs/activation.md).")] = None,
+                  shipped: Annotated[bool, typer.Option("--shipped", help="Also the segments Flywheel ships "
+                                                        "(tiers, KOCs, CLV-drop alerts, lapsed VIPs, …).")] = False) -> None:
     """Create or update segments; every rule is checked against the warehouse first."""
     from flywheel.activate import apply_segments, load_segment_files
+    from flywheel.activate.segments import shipped_segments_file
+    from flywheel.errors import InputError
 
-    segments = load_segment_files(files)
-    with open_warehouse(ctx) as wh, _gate(ctx, wh, "segment apply", "activate.apply") as gate:
-        outcome = apply_segments(wh, segments, actor=gate.actor.name)
-        changed = [o["name"] for o in outcome if o["status"] != "unchanged"]
-        if changed:
-            gate.audit("activate.apply", f"segments {', '.join(changed)}", detail={"segments": outcome})
+    paths = list(files or []) + ([shipped_segments_file()] if shipped else [])
+    if not paths:
+        raise InputError("give segment files, or --shipped")
+    segments = load_segment_files(paths)
+    with acting(ctx, "segment apply") as gate:
+        outcome = apply_segments(gate, segments)
     if state(ctx).json:
         emit({"segments": outcome})
     else:
@@ -66,14 +62,14 @@ def refresh_command(
     name: Annotated[Optional[list[str]], typer.Option("--segment", help="Only this segment (and what it refers to); repeat.")] = None,
 ) -> None:
     """Bring segments up to date: only persons with new data or a window the clock passed are evaluated again."""
-    from flywheel.activate import refresh_segments
+    from flywheel.activate.segments import refresh
 
     import datetime as dt
 
     current = state(ctx)
     clock = parse_instant(now, current.settings.tz, "--now") or dt.datetime.now(dt.timezone.utc)
-    with open_warehouse(ctx) as wh, _gate(ctx, wh, "segment refresh", "activate.run"):
-        results = refresh_segments(wh, clock, names=name, full=full)
+    with acting(ctx, "segment refresh") as gate:
+        results = refresh(gate, clock, names=name, full=full)
     payload = {"now": clock.isoformat(), "segments": [r.as_dict() for r in results]}
     if current.json:
         emit(payload)
@@ -95,8 +91,8 @@ def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="S
 
     from flywheel.activate.segments import show_segment
 
-    with open_warehouse(ctx) as wh, _gate(ctx, wh, "segment show", "read.persons") as gate:
-        shown = show_segment(wh, gate, name, sample)
+    with acting(ctx, "segment show") as gate:
+        shown = show_segment(gate, name, sample)
     if state(ctx).json:
         emit(shown)
         return
@@ -120,8 +116,8 @@ def members_command(
     """Write a segment's members (person_id plus requested traits), masked by role."""
     from flywheel.activate.segments import export_members
 
-    with open_warehouse(ctx) as wh, _gate(ctx, wh, f"segment members {name}", "read.persons") as gate:
-        rows = export_members(wh, gate, name, out_file, trait or [], purpose)
+    with acting(ctx, f"segment members {name}") as gate:
+        rows = export_members(gate, name, out_file, trait or [], purpose)
     if state(ctx).json:
         emit({"segment": name, "out": str(out_file), "rows": rows, "purpose": purpose})
     else:
