@@ -57,6 +57,8 @@ class RuleContext:
     now: dt.datetime
     universe: ibis.Table
     members: dict[str, ibis.Table] = field(default_factory=dict)
+    anchors: ibis.Table | None = None
+    """`person_id, anchor_at`: where `since: entry` windows start (a journey's entry times)."""
     _cache: dict[str, ibis.Table] = field(default_factory=dict, repr=False)
 
     @property
@@ -145,6 +147,8 @@ def compile_rule(rule: Rule, ctx: RuleContext) -> ibis.Table:
     if isinstance(rule, Performed):
         e = ctx.events()
         e = e.filter((e.event == rule.event) & ctx.window(e.timestamp, rule.within_days))
+        if rule.since_entry:
+            e = _since_anchor(ctx, e, e.timestamp)
         for name, value in rule.where:
             e = e.filter(_property(e.properties, name, value))
         return _counted(people, e.group_by("person_id").agg(n=e.count()), rule.count)
@@ -168,6 +172,14 @@ def compile_rule(rule: Rule, ctx: RuleContext) -> ibis.Table:
     raise TypeError(f"not a rule: {rule!r}")
 
 
+def _since_anchor(ctx: RuleContext, rows: ibis.Table, ts: ibis.Value) -> ibis.Table:
+    """Rows after the person's anchor (their journey entry); outside a journey nothing qualifies."""
+    if ctx.anchors is None:
+        return rows.filter(ibis.literal(False))
+    marked = rows.mutate(__t=ctx.epoch(ts)).join(ctx.anchors, "person_id")
+    return marked.filter(marked["__t"] > ctx.epoch(marked.anchor_at)).drop("__t", "anchor_at")
+
+
 def _counted(people: ibis.Table, counts: ibis.Table, compare: Compare, column: str = "n") -> ibis.Table:
     joined = people.left_join(counts, "person_id")
     value = joined[column].fill_null(0)
@@ -178,6 +190,8 @@ def _ordered(rule: Ordered, ctx: RuleContext, people: ibis.Table) -> ibis.Table:
     o = ctx.orders()
     o = o.filter(o.status.isin(list(GMV_STATUSES)))
     o = o.filter(ctx.window(ibis.coalesce(o.paid_at, o.created_at), rule.within_days))
+    if rule.since_entry:
+        o = _since_anchor(ctx, o, ibis.coalesce(o.paid_at, o.created_at))
     if rule.source is not None:
         o = o.filter(o.source == rule.source)
     if rule.category is not None:

@@ -73,6 +73,8 @@ class Performed:
     count: Compare
     where: tuple[tuple[str, Any], ...] = ()
     path: str = ""
+    since_entry: bool = False
+    """In a journey: count only since the person entered it (`since: entry`)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Ordered:
     source: str | None = None
     category: str | None = None
     path: str = ""
+    since_entry: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,23 +159,24 @@ def parse_rule(raw: Any, where: str = "rule", path: str = "rule") -> Rule:
     if not isinstance(body, dict):
         _failer(where, here)("a mapping of options")
     if kind == "performed":
-        _only(body, {"event", "within_days", "count", "where"}, where, here)
+        _only(body, {"event", "within_days", "count", "where", "since"}, where, here)
         props = body.get("where") or {}
         if not isinstance(props, dict):
             _failer(where, f"{here}.where")("a mapping of property: value")
         return Performed(_event(body, where, here), _days(body, where, here, required=False),
                          _compare(body.get("count", {"gte": 1}), where, f"{here}.count"),
-                         tuple(sorted((str(k), v) for k, v in props.items())), here)
+                         tuple(sorted((str(k), v) for k, v in props.items())), here, _since(body, where, here))
     if kind == "not_performed":
         _only(body, {"event", "within_days"}, where, here)
         return NotPerformed(_event(body, where, here), _days(body, where, here, required=True), here)
     if kind == "ordered":
-        _only(body, {"within_days", "count", "amount", "source", "category"}, where, here)
+        _only(body, {"within_days", "count", "amount", "source", "category", "since"}, where, here)
         amount = body.get("amount")
         return Ordered(_days(body, where, here, required=False),
                        _compare(body.get("count", {"gte": 1}), where, f"{here}.count"),
                        _compare(amount, where, f"{here}.amount") if amount is not None else None,
-                       _text(body, "source", where, here), _text(body, "category", where, here), here)
+                       _text(body, "source", where, here), _text(body, "category", where, here), here,
+                       _since(body, where, here))
     if kind == "random":
         _only(body, {"percent", "salt"}, where, here)
         percent = body.get("percent")
@@ -239,6 +243,13 @@ def _days(body: dict, where: str, path: str, required: bool) -> float | None:
     if not _number(days) or days <= 0:
         _failer(where, f"{path}.within_days")(f"a positive number of days. Got {days!r}")
     return float(days)
+
+
+def _since(body: dict, where: str, path: str) -> bool:
+    since = body.get("since")
+    if since is not None and since != "entry":
+        _failer(where, f"{path}.since")(f"only `since: entry` (in a journey: since the person entered). Got {since!r}")
+    return since == "entry"
 
 
 def _text(body: dict, key: str, where: str, path: str) -> str | None:

@@ -103,6 +103,15 @@ class DuckDBEngine(Engine):
             raise
         con.raw_sql("COMMIT")
 
+    @contextlib.contextmanager
+    def rolled_back(self, con: BaseBackend) -> Iterator[None]:
+        """A transaction that is always rolled back (dry runs)."""
+        con.raw_sql("BEGIN TRANSACTION")
+        try:
+            yield
+        finally:
+            con.raw_sql("ROLLBACK")
+
     def materialize(self, con: BaseBackend, name: str, expr) -> None:
         """A temporary table: kept in memory (spilling if needed), never written to the file."""
         con.create_table(name, expr, temp=True, overwrite=True)

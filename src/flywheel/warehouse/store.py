@@ -78,6 +78,7 @@ class Warehouse:
         self.engine = engine
         self.settings = settings
         self._sealer = None
+        self._in_transaction = False
 
     @property
     def sealer(self):
@@ -166,8 +167,33 @@ class Warehouse:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.engine.transaction(self.con):
+        """All or nothing on engines that can (DuckDB); an inner `transaction()` joins the outer one."""
+        if self._in_transaction:
             yield
+            return
+        self._in_transaction = True
+        try:
+            with self.engine.transaction(self.con):
+                yield
+        finally:
+            self._in_transaction = False
+
+    @contextlib.contextmanager
+    def rolled_back(self) -> Iterator[None]:
+        """Run the block in a transaction that is always undone (a dry run sees its own writes, then
+        nothing happened). Only engines with transactions can; Spark raises EngineError."""
+        from flywheel.errors import EngineError
+
+        if not self.engine.transactional:
+            raise EngineError(f"a dry run needs transactions, which the {self.engine.name} engine does not have")
+        if self._in_transaction:
+            raise EngineError("a dry run cannot start inside another transaction")
+        self._in_transaction = True
+        try:
+            with self.engine.rolled_back(self.con):
+                yield
+        finally:
+            self._in_transaction = False
 
     def conform(self, name: str, batch: pa.Table) -> pa.Table:
         """The batch with exactly the catalog's columns and types (missing ones null)."""

@@ -1,0 +1,282 @@
+"""One journey tick: refresh segments, exit, enrol, advance, then send what is due.
+
+Invariants (`verify` checks them; the crash test kills ticks at random points):
+- at most one active episode per (journey, person); episode numbers count 1, 2, … per person;
+- an action exists at most once per (journey, person, episode, step) — its key;
+- holdout and control episodes never have an action;
+- an action is `sent` at most once, and only while its episode was active and its person allowed it.
+
+Planning (segments, exits, entries, steps, new actions) is one transaction: a tick killed before it
+commits changes nothing, and the next tick plans the same. Sending then goes in batches, each marked
+`sending` before delivery, so a killed tick re-delivers at most its last batch, under the same keys.
+Two ticks never run at once: a lock file beside the warehouse. A dry run is the same tick inside a
+transaction that is rolled back, with a sender that only records: it plans exactly what the next
+live tick at the same clock sends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hmac
+import json
+import logging
+import os
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import pyarrow as pa
+
+from flywheel.activate.advance import Advancer
+from flywheel.activate.compile import RuleContext, compile_rule
+from flywheel.activate.enrol import entrants, group_of, triggered
+from flywheel.activate.journeys import Journey
+from flywheel.activate.outbox import Guards, Outbox, allowed_by_purpose, as_table
+from flywheel.activate.zones import person_zones
+from flywheel.errors import FlywheelError
+from flywheel.warehouse import account_persons
+
+log = logging.getLogger(__name__)
+
+SEND_BATCH = 500
+CANCELLING = ("exit_when", "person gone")
+"""Episode ends that cancel what the episode had not sent yet (completing or an exit step does not)."""
+PLAN_COLUMNS = ("action_key", "journey", "person_id", "episode", "step", "channel", "scheduled_at", "status",
+                "reason")
+
+
+class TickBusy(FlywheelError):
+    """Another `flywheel journey run` holds the lock."""
+
+
+@contextlib.contextmanager
+def tick_lock(db_path: Path):
+    path = Path(str(db_path).rstrip("/") + ".journeys.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise TickBusy(f"another `flywheel journey run` is running ({holder}); try again when it ends") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} since {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+@dataclass
+class JourneyTally:
+    entered: int = 0
+    holdout: int = 0
+    exited: int = 0
+    completed: int = 0
+    sent: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    deferred: int = 0
+
+    def as_dict(self, name: str) -> dict:
+        return {"name": name, "entered": self.entered, "holdout": self.holdout, "sent": dict(self.sent),
+                "skipped": dict(self.skipped), "deferred": self.deferred, "exited": self.exited,
+                "completed": self.completed}
+
+
+@dataclass
+class TickResult:
+    tick_id: str
+    now: dt.datetime
+    dry_run: bool
+    journeys: dict[str, JourneyTally]
+    plan: list[dict]
+
+    def as_dict(self) -> dict:
+        return {"now": self.now.isoformat(), "dry_run": self.dry_run, "tick_id": self.tick_id,
+                "journeys": [t.as_dict(n) for n, t in sorted(self.journeys.items())]}
+
+
+def run_tick(wh, now: dt.datetime, journeys: list[Journey], *, actor: str, guards: Guards, deliver,
+             addresses, context_of, dry_run: bool = False) -> TickResult:
+    """One tick over `journeys` (the active ones) at `now`. `deliver(batch)` takes [(action, address)]
+    and returns [(status, reason)] with status sent | retry | failed; `addresses(channel, person)` opens
+    an address for the sender only; `context_of(person_ids)` gives each person's template fields."""
+    with tick_lock(Path(wh.settings.db_path)):
+        if dry_run:
+            with wh.rolled_back():
+                return _tick(wh, now, journeys, actor, guards, _recorder, addresses, context_of, True)
+        return _tick(wh, now, journeys, actor, guards, deliver, addresses, context_of, False)
+
+
+def _recorder(batch):
+    return [("sent", None) for _ in batch]
+
+
+def _tick(wh, now, journeys, actor, guards, deliver, addresses, context_of, dry_run) -> TickResult:
+    from flywheel.activate.segments import refresh_segments
+
+    started = dt.datetime.now(dt.timezone.utc)
+    tick_id = now.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    tallies = {j.name: JourneyTally() for j in journeys}
+    secret = _coupon_secret(wh)
+    with wh.transaction():
+        refresh_segments(wh, now)
+        universe = wh.materialize("journey_universe", account_persons(wh).select("person_id").distinct())
+        members = _members(wh)
+        value_run = _latest_value_run(wh)
+        for journey in journeys:
+            _plan(wh, journey, now, universe, members, value_run, secret, tallies[journey.name], context_of)
+    present = set(wh.fetch(universe).column("person_id").to_pylist())
+    outbox = Outbox(wh, now, guards, {}, addresses, wh.settings.timezone)
+    due = outbox.due([j.name for j in journeys])
+    outbox.zones = person_zones(wh, sorted({a["person_id"] for a in due}))
+    episodes = wh.table("journey_episodes")
+    left = episodes.filter((episodes.state == "exited") & episodes.end_reason.isin(list(CANCELLING)))
+    left_rows = wh.fetch(left.select("journey", "person_id", "episode")).to_pylist()
+    cancelled = {(r["journey"], r["person_id"], r["episode"]) for r in left_rows}
+    outbox.guard(due, cancelled, allowed_by_purpose(wh, due), present)
+    _store_actions(wh, outbox.updates)
+    outbox.updates.clear()
+    for i in range(0, len(outbox.to_send), SEND_BATCH):
+        batch = outbox.to_send[i:i + SEND_BATCH]
+        for a, _ in batch:
+            a["status"] = "sending"
+        _store_actions(wh, [a for a, _ in batch])
+        results = deliver(batch)
+        for (a, _), (status, why) in zip(batch, results):
+            outbox.delivered(a, status, why)
+        _store_actions(wh, outbox.updates)
+        outbox.updates.clear()
+    for name, t in outbox.tally.items():
+        tally = tallies.setdefault(name, JourneyTally())
+        tally.sent.update(t.sent)
+        tally.skipped.update(t.skipped)
+        tally.deferred += sum(t.deferred.values())
+    plan = [{k: a.get(k) for k in PLAN_COLUMNS} for a in sorted(due, key=lambda a: a["action_key"])]
+    result = TickResult(tick_id, now, dry_run, tallies, plan)
+    _record_tick(wh, result, started, actor)
+    return result
+
+
+def _plan(wh, journey: Journey, now, universe, members, value_run, secret, tally: JourneyTally, context_of) -> None:
+    ctx = RuleContext(wh, now, universe, members)
+    state = _journey_state(wh, journey.name)
+    e = wh.table("journey_episodes")
+    mine = e.filter((e.journey == journey.name) & (e.state == "active"))
+    rows = {(r["journey"], r["person_id"], r["episode"]): r for r in wh.fetch(mine).to_pylist()}
+    changed: dict[tuple, dict] = {}
+    present = _present(wh, universe, [k[1] for k in rows])
+    gone = {k for k in rows if k[1] not in present}
+    for k in gone:
+        changed[k] = dict(rows[k], state="exited", end_reason="person gone", ended_at=now, position=None,
+                          due_at=None, updated_at=now)
+    live = {k: r for k, r in rows.items() if k not in changed}
+    if journey.exit_when is not None and live:
+        leaving = _satisfying(wh, now, journey.exit_when, list(live.values()), members)
+        for k, r in live.items():
+            if r["person_id"] in leaving:
+                changed[k] = dict(r, state="exited", end_reason="exit_when", ended_at=now, position=None,
+                                  due_at=None, updated_at=now)
+    for k, r in live.items():
+        if k not in changed and r["grp"] != "treatment" and \
+                r["entered_at"] + dt.timedelta(days=journey.conversion_days) <= now:
+            changed[k] = dict(r, state="completed", end_reason="completed", ended_at=now, updated_at=now)
+    tally.exited += sum(1 for r in changed.values() if r["state"] == "exited")
+    fired = triggered(ctx, journey, state.get("last_now"), value_run, state.get("value_run"))
+    new = entrants(ctx, journey, fired)
+    new = new.mutate(grp=group_of(new.person_id, journey))
+    fresh = []
+    for r in wh.fetch(new.order_by("person_id")).to_pylist():
+        episode = {"journey": journey.name, "person_id": r["person_id"], "episode": int(r["episode"]),
+                   "grp": r["grp"], "entered_at": now, "state": "active",
+                   "position": "0" if r["grp"] == "treatment" else None, "due_at": None, "wait_started_at": None,
+                   "coupon_code": None, "ended_at": None, "end_reason": None, "updated_at": now}
+        fresh.append(episode)
+        tally.entered += 1
+        tally.holdout += r["grp"] != "treatment"
+    due = [r for k, r in live.items() if k not in changed and r["grp"] == "treatment" and
+           (r["due_at"] is None or r["due_at"] <= now or _waits_for(journey, r["position"]))]
+    due += [f for f in fresh if f["grp"] == "treatment"]
+    zones = person_zones(wh, [r["person_id"] for r in due]) if due else {}
+    outcome = Advancer(ctx, journey, now, secret, zones, context_of).run(due)
+    tally.completed += outcome.completed
+    tally.exited += outcome.exited
+    for f in fresh:
+        changed.setdefault((f["journey"], f["person_id"], f["episode"]), f)
+    changed.update(outcome.episodes)
+    if changed:
+        wh.put("journey_episodes", as_table(list(changed.values()), wh, "journey_episodes"))
+    if outcome.actions:
+        wh.insert_new("journey_actions", as_table(outcome.actions, wh, "journey_actions"))
+    if outcome.coupons:
+        wh.insert_new("coupons", as_table(outcome.coupons, wh, "coupons"))
+    wh.put("journey_state", pa.Table.from_pylist([{"journey": journey.name, "last_now": now,
+                                                   "value_run": value_run}]))
+
+
+def _waits_for(journey: Journey, position: str | None) -> bool:
+    step = journey.step(position) if position else None
+    return step is not None and step.kind == "wait_for"
+
+
+def _present(wh, universe, persons: list[str]) -> set[str]:
+    if not persons:
+        return set()
+    wanted = ibis.memtable({"person_id": sorted(set(persons))}, schema={"person_id": "string"})
+    return set(wh.fetch(wanted.semi_join(universe, "person_id")).column(0).to_pylist())
+
+
+def _satisfying(wh, now, rule, episodes: list[dict], members) -> set[str]:
+    people = ibis.memtable({"person_id": sorted({e["person_id"] for e in episodes})}, schema={"person_id": "string"})
+    anchors = ibis.memtable({"person_id": [e["person_id"] for e in episodes],
+                             "anchor_at": [e["entered_at"] for e in episodes]},
+                            schema={"person_id": "string", "anchor_at": "timestamp('UTC')"})
+    expr = compile_rule(rule, RuleContext(wh, now, people, members, anchors))
+    return set(wh.fetch(expr).column("person_id").to_pylist())
+
+
+def _members(wh) -> dict[str, ibis.Table]:
+    m = wh.table("segment_members")
+    names = wh.fetch(m.select("segment").distinct()).column(0).to_pylist()
+    segments = wh.fetch(wh.table("segments").select("name")).column(0).to_pylist()
+    return {n: m.filter(m.segment == n).select("person_id") for n in set(names) | set(segments)}
+
+
+def _latest_value_run(wh) -> str | None:
+    runs = wh.fetch(wh.table("value_runs").order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1)
+                    .select("run_id"))
+    return runs.column(0)[0].as_py() if runs.num_rows else None
+
+
+def _journey_state(wh, name: str) -> dict:
+    s = wh.table("journey_state")
+    rows = wh.fetch(s.filter(s.journey == name)).to_pylist()
+    return rows[0] if rows else {}
+
+
+def _coupon_secret(wh) -> bytes:
+    from flywheel.keys import load_or_create_key
+
+    return hmac.new(load_or_create_key(wh.settings.key_file), b"flywheel coupon codes", "sha256").digest()
+
+
+def _store_actions(wh, rows: list[dict]) -> None:
+    if rows:
+        wh.put("journey_actions", as_table(rows, wh, "journey_actions"))
+
+
+def _record_tick(wh, result: TickResult, started: dt.datetime, actor: str) -> None:
+    wh.append("journey_ticks", pa.Table.from_pylist([{
+        "tick_id": result.tick_id, "now": result.now, "started_at": started,
+        "finished_at": dt.datetime.now(dt.timezone.utc), "dry_run": result.dry_run, "actor": actor,
+        "summary": json.dumps(result.as_dict()["journeys"], ensure_ascii=False)}]))
