@@ -32,9 +32,10 @@ MATCH = "match"
 
 @dataclass
 class MatchEvidence:
-    evidence: ibis.Table   # node, id_type ('match'), id_hash (the pair's key)
-    details: ibis.Table    # id_hash, match_weight, evidence (JSON)
+    evidence: ibis.Table | None   # node, id_type ('match'), id_hash (the pair's key); None: no pair accepted
+    details: ibis.Table | None    # id_hash, match_weight, evidence (JSON)
     pairs: int
+    notes: tuple[str, ...] = ()   # what the model had to give up on (a degenerate EM session, too few records)
 
 
 def match_accounts(wh: Warehouse, nodes: ibis.Table, persons: ibis.Table, rules: IdentityRules) -> MatchEvidence | None:
@@ -58,12 +59,12 @@ def match_accounts(wh: Warehouse, nodes: ibis.Table, persons: ibis.Table, rules:
                         "evidence": json.dumps({"match_probability": round(p["match_probability"], 6),
                                                 "comparisons": shown}, ensure_ascii=False)})
     if not rows:
-        return None
+        return MatchEvidence(None, None, 0, matches.warnings)
     evidence = ibis.memtable(pa.table({"node": [r[0] for r in rows], "id_type": [MATCH] * len(rows),
                                        "id_hash": [r[1] for r in rows]}))
     return MatchEvidence(wh.materialize("match_evidence", evidence),
                          wh.materialize("match_details", ibis.memtable(pa.Table.from_pylist(details))),
-                         len(pairs))
+                         len(pairs), matches.warnings)
 
 
 def _open_names(wh: Warehouse, records: pa.Table) -> pa.Table:
