@@ -13,6 +13,8 @@ such a value turns up by chance, which the data says:
   and the rule goes quiet by itself). Refused when both persons go by identifying names and share
   none, hold full phones and share none, live in different cities, or both hold an account on the
   same platform (two buyer accounts on one marketplace are two buyers far more often than one).
+  Two persons that share a full phone, or a name and a masked phone, are apart because an
+  identifier step refused that link (a limit, a never-link pair); they are not tried again.
 - `rare_name`: a full name (at least `min_name_length` characters in comparison form, so
   two-character names like 王伟 never count) held by exactly two persons. Refused when both hold
   masked phones and share none, live in different cities, or share a platform.
@@ -32,6 +34,7 @@ import ibis
 import pyarrow as pa
 
 from flywheel.identity.evidence import PHONE_TYPES, SEP, node_of
+from flywheel.identifiers import mask_value
 from flywheel.identity.rules import IdentityRules
 from flywheel.warehouse import Warehouse
 from flywheel.warehouse.sealing import comparison_form
@@ -63,6 +66,9 @@ def rare_value_evidence(wh: Warehouse, persons: ibis.Table, rules: IdentityRules
     if cfg.names:
         wanted.append("name")
     rare = holders.filter(holders.kind.isin(wanted) & (holders.holders == 2)).select("kind", "value")
+    blocked = sorted({mask_value(v, t) for t, v in rules.blocked_values if t in PHONE_TYPES})
+    if blocked:  # a phone the merchant blocked does not link in its masked form either
+        rare = rare.filter(~((rare.kind == "masked") & rare.value.isin(blocked)))
     if cfg.masked_phones:
         common = _common_prefixes(held, cfg.max_chance_holders)
         masked = rare.filter(rare.kind == "masked")
@@ -83,9 +89,12 @@ def rare_value_evidence(wh: Warehouse, persons: ibis.Table, rules: IdentityRules
         return RareEvidence(None, notes)
 
     judged = wh.materialize("rare_judged", _judge(pairs, held, holders, cfg.common_name_holders))
+    # Two persons that share a full phone, or a name and a masked phone, are apart because the
+    # identifier steps refused that link (a limit, a never-link pair): it is not tried again here.
+    retried = judged.share_phone | (judged.share_name & judged.share_masked)
     ok_phone = (judged.kind == "masked") & ~judged.conflict_name & ~judged.conflict_phone
     ok_name = (judged.kind == "name") & ~judged.conflict_masked
-    accepted = judged.filter((ok_phone | ok_name) & ~judged.conflict_city & ~judged.share_source)
+    accepted = judged.filter((ok_phone | ok_name) & ~retried & ~judged.conflict_city & ~judged.share_source)
     accepted = wh.materialize("rare_accepted", accepted.select("a", "b", "kind", "value"))
     if cfg.names:
         short = _short_names(wh, accepted, cfg.min_name_length)
@@ -167,7 +176,8 @@ def _judge(pairs: ibis.Table, held: ibis.Table, holders: ibis.Table, common_name
         "a", "b",
         conflict_name=conflict("real_name", "name"), conflict_masked=conflict("masked", "masked"),
         conflict_phone=conflict("phone", "phone"), conflict_city=conflict("city", "city"),
-        share_source=flag("s_source"))
+        share_source=flag("s_source"), share_phone=flag("s_phone"), share_name=flag("s_name"),
+        share_masked=flag("s_masked"))
     judged = judged.rename(ja="a", jb="b")
     return pairs.join(judged, [pairs.a == judged.ja, pairs.b == judged.jb]).drop("ja", "jb")
 
