@@ -216,6 +216,7 @@ def _cap_prior(linker: Linker, n_records: int) -> None:
 def _learned(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: list[BlockingRule],
              sessions: list[BlockingRule], n_records: int, notes: tuple[str, ...] = ()) -> MatchModel:
     settings = linker.misc.save_model_to_json()
+    settings.pop("linker_uid", None)  # random per linker: the same records must give the same model
     levels = []
     for comparison in settings["comparisons"]:
         name = comparison["output_column_name"]
