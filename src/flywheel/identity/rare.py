@@ -58,7 +58,7 @@ def rare_value_evidence(wh: Warehouse, persons: ibis.Table, rules: IdentityRules
     """Evidence rows for values exactly two current persons hold and nothing contradicts."""
     cfg = rules.rare
     notes: list[str] = []
-    held = wh.materialize("rare_held", _values(wh).join(persons, "node").select("comp", "kind", "value").distinct())
+    held = wh.materialize("rare_held", account_values(wh).join(persons, "node").select("comp", "kind", "value").distinct())
     holders = wh.materialize("rare_holders", held.group_by(["kind", "value"]).agg(holders=held.comp.nunique()))
     wanted = []
     if cfg.masked_phones:
@@ -116,7 +116,7 @@ def rare_value_evidence(wh: Warehouse, persons: ibis.Table, rules: IdentityRules
     return RareEvidence(wh.materialize("rare_evidence", ibis.union(*sides)), notes)
 
 
-def _values(wh: Warehouse) -> ibis.Table:
+def account_values(wh: Warehouse) -> ibis.Table:
     """`(node, kind, value)`: names (keys), masked phones, full phones (hashes), cities and sources."""
     a, o, i = wh.table("accounts"), wh.table("orders"), wh.table("identifiers")
     an, on, inode = node_of(a.source, a.account_key), node_of(o.source, o.account_key), node_of(i.source, i.account_key)

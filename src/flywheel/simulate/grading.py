@@ -91,6 +91,15 @@ class IdentityQuality:
     grade: Grade
     ceiling_pairs: int
     traps: list[TrapGrade]
+    #: True persons with accounts on 2+ platforms, and how many of them one found person holds on
+    #: 2+ of those platforms (`matched`) or on all of them (`fully_matched`).
+    multi_platform: int = 0
+    matched: int = 0
+    fully_matched: int = 0
+
+    @property
+    def cross_platform_match_rate(self) -> float:
+        return self.matched / self.multi_platform if self.multi_platform else 1.0
 
     @property
     def ceiling(self) -> float:
@@ -107,6 +116,9 @@ class IdentityQuality:
                 "correct_pairs": g.correct_pairs, "precision": round(g.precision, 4), "recall": round(g.recall, 4),
                 "ceiling": round(self.ceiling, 4), "share_of_ceiling": round(self.share_of_ceiling, 4),
                 "mixed_persons": len(g.blobs),
+                "true_cross_platform": {"persons": self.multi_platform, "matched": self.matched,
+                                        "fully_matched": self.fully_matched,
+                                        "match_rate": round(self.cross_platform_match_rate, 4)},
                 "traps": {t.kind: {"accounts": t.accounts, "found_pairs": t.found_pairs,
                                    "precision": round(t.precision, 4)} for t in self.traps}}
 
@@ -229,4 +241,21 @@ def identity_quality(mapping: list[tuple[str, str, str]], values: list[tuple[str
                         pairs += 1
                         correct += true_of(*accounts[x]) == true_of(*accounts[y])
         graded.append(TrapGrade(kind, len(involved), pairs, correct))
-    return IdentityQuality(g, ceiling, graded)
+    return IdentityQuality(g, ceiling, graded, *_cross_platform(found, true_of))
+
+
+def _cross_platform(found: dict, true_of) -> tuple[int, int, int]:
+    from flywheel.identity.stats import PLATFORMS
+
+    platforms: dict[str, set] = {}
+    held: dict[tuple[str, str], set] = {}
+    for (source, key), person in found.items():
+        human, platform = true_of(source, key), PLATFORMS.get(source, source)
+        platforms.setdefault(human, set()).add(platform)
+        held.setdefault((human, person), set()).add(platform)
+    best: dict[str, int] = {}
+    for (human, _), on in held.items():
+        best[human] = max(best.get(human, 0), len(on))
+    multi = [h for h, on in platforms.items() if len(on) >= 2]
+    return (len(multi), sum(1 for h in multi if best[h] >= 2),
+            sum(1 for h in multi if best[h] == len(platforms[h])))
