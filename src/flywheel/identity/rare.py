@@ -54,11 +54,13 @@ class RareEvidence:
     notes: list[str] = field(default_factory=list)
 
 
-def rare_value_evidence(wh: Warehouse, persons: ibis.Table, rules: IdentityRules, salt: str) -> RareEvidence:
+def rare_value_evidence(wh: Warehouse, persons: ibis.Table, rules: IdentityRules, salt: str,
+                        secondary: ibis.Table | None = None) -> RareEvidence:
     """Evidence rows for values exactly two current persons hold and nothing contradicts."""
     cfg = rules.rare
     notes: list[str] = []
-    held = wh.materialize("rare_held", account_values(wh).join(persons, "node").select("comp", "kind", "value").distinct())
+    held = account_values(wh, secondary).join(persons, "node").select("comp", "kind", "value").distinct()
+    held = wh.materialize("rare_held", held)
     holders = wh.materialize("rare_holders", held.group_by(["kind", "value"]).agg(holders=held.comp.nunique()))
     wanted = []
     if cfg.masked_phones:
@@ -116,15 +118,16 @@ def rare_value_evidence(wh: Warehouse, persons: ibis.Table, rules: IdentityRules
     return RareEvidence(wh.materialize("rare_evidence", ibis.union(*sides)), notes)
 
 
-def account_values(wh: Warehouse) -> ibis.Table:
-    """`(node, kind, value)`: names (keys), masked phones, full phones (hashes), cities and sources."""
+def account_values(wh: Warehouse, secondary: ibis.Table | None = None) -> ibis.Table:
+    """`(node, kind, value)`: names (keys), masked phones, full phones (hashes), cities and sources;
+    without an account's secondary receivers (`identity.receivers`) when given."""
     a, o, i = wh.table("accounts"), wh.table("orders"), wh.table("identifiers")
     an, on, inode = node_of(a.source, a.account_key), node_of(o.source, o.account_key), node_of(i.source, i.account_key)
 
     def rows(table, node, kind, value, keep) -> ibis.Table:
         return table.filter(keep).select(node=node, kind=ibis.literal(kind, "string"), value=value.cast("string"))
 
-    return ibis.union(
+    values = ibis.union(
         rows(a, an, "name", a.name_key, a.name_key.notnull()),
         rows(o, on, "name", o.receiver_name_key, o.receiver_name_key.notnull()),
         rows(i, inode, "masked", i.id_masked, i.id_type.isin(PHONE_TYPES) & i.id_masked.notnull()),
@@ -135,6 +138,9 @@ def account_values(wh: Warehouse) -> ibis.Table:
         rows(a, an, "source", a.source, a.source.notnull()),
         distinct=True,
     )
+    if secondary is not None:
+        values = values.anti_join(secondary, ["node", "kind", "value"])
+    return values
 
 
 def _common_prefixes(held: ibis.Table, max_chance: float) -> ibis.Table:

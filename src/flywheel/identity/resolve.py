@@ -18,10 +18,11 @@ from collections.abc import Callable
 import ibis
 
 from flywheel.identity.components import connected_components
-from flywheel.identity.evidence import NAME_PHONE, build_evidence, name_phone_evidence, node_of
+from flywheel.identity.evidence import NAME_PHONE, build_evidence, name_phone_evidence, node_of, phone_masks
 from flywheel.identity.graph import KEY, Step, link_step
 from flywheel.identity.persons import place
 from flywheel.identity.rare import rare_value_evidence
+from flywheel.identity.receivers import secondary_receivers
 from flywheel.identity.record import ResolveReport, record_run
 from flywheel.identity.rules import IdentityRules, load_rules
 from flywheel.identifiers import IdentifierHasher
@@ -73,8 +74,13 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
     nodes = wh.materialize("nodes", accounts.select(
         node=node_of(accounts.source, accounts.account_key),
         source=accounts.source, account_key=accounts.account_key, first_seen_at=accounts.first_seen_at))
-    evidence = build_evidence(wh, rules, hasher, nodes)
-    held = wh.materialize("held", evidence.filter(evidence.id_type.isin(list(rules.limits))))
+    secondary = secondary_receivers(wh)
+    evidence = build_evidence(wh, rules, hasher, nodes, secondary)
+    limited = [t for t in rules.limits if t != "phone"]
+    held = evidence.filter(evidence.id_type.isin(limited)).select("node", *KEY)
+    if "phone" in rules.limits:
+        held = held.union(phone_masks(wh, nodes))
+    held = wh.materialize("held", held)
     fresh = None if mode == "full" else _fresh_values(wh, evidence)
 
     persons = _starting_persons(wh, nodes, mode)
@@ -89,7 +95,7 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
             continue
         say(f"linking by {rule.id_type} ({i}/{len(rules.types)})")
         if rule.id_type == NAME_PHONE:
-            of_type = name_phone_evidence(wh, persons, salt)
+            of_type = name_phone_evidence(wh, persons, salt, secondary)
             composite.append(of_type)
         else:
             of_type = evidence.filter(evidence.id_type == rule.id_type)
@@ -117,7 +123,7 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
 
     if rules.rare.names or rules.rare.masked_phones:
         say("person-level pass: values only two persons hold")
-        rare = rare_value_evidence(wh, persons, rules, salt)
+        rare = rare_value_evidence(wh, persons, rules, salt, secondary)
         notes += rare.notes
         if rare.evidence is not None:
             composite.append(rare.evidence.select("node", "id_type", "id_hash"))
