@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import ibis
 import pyarrow as pa
 
-from flywheel.identity.evidence import PHONE_TYPES, node_of
+from flywheel.identity.evidence import PHONE_TYPES, node_of, without_secondary
 from flywheel.identity.matching import match_records
+from flywheel.identity.receivers import secondary_receivers
 from flywheel.identity.rules import IdentityRules
 from flywheel.warehouse import Warehouse
 
@@ -104,12 +105,17 @@ def _person_records(wh: Warehouse, persons: ibis.Table, rules: IdentityRules) ->
                          city=orders.city, district=orders.district)
     phones = ids.filter(ids.id_type.isin(PHONE_TYPES)).select(
         node=node_of(ids.source, ids.account_key), phone_masked=ids.id_masked)
+    # The buyer's receivers only: a spouse's name and phone on a few orders say nothing of the buyer.
+    secondary = secondary_receivers(wh)
+    phones = without_secondary(phones, secondary, "masked", "phone_masked")
     eligible = persons.join(acc, "node")
     if rules.match_sources:
         eligible = eligible.filter(eligible.source.isin(list(rules.match_sources)))
     eligible = eligible.select("comp").distinct()
     in_scope = persons.semi_join(eligible, "comp")
-    names = in_scope.join(acc.select("node", "name", "name_key").union(ords.select("node", "name", "name_key")), "node")
+    named = without_secondary(acc.select("node", "name", "name_key").union(ords.select("node", "name", "name_key")),
+                              secondary, "name", "name_key")
+    names = in_scope.join(named, "node")
     places = in_scope.join(ords.select("node", "province", "city", "district").union(
         acc.select("node", "province", "city", district=ibis.null("string"))), "node")
     record = eligible.left_join(_names(names), "comp").drop("comp_right")

@@ -20,7 +20,7 @@ such a value turns up by chance, which the data says:
   masked phones and share none, live in different cities, or share a platform.
 
 A name held by more than `common_name_holders` persons is a nickname or too common to tell anyone
-apart: it neither links nor contradicts. Accepted values go through the graph's limits and
+apart, and a phone shown by more than three persons is an office's: neither links nor contradicts. Accepted values go through the graph's limits and
 never-link pairs like any identifier. Names are sealed at rest; only the candidates' names are
 opened, in memory, to measure their length.
 """
@@ -46,6 +46,9 @@ RARE_PHONE = "rare_phone"
 KINDS = ("name", "masked", "phone", "city", "source")
 #: Digits a masked phone hides: the chance another person shows the same prefix and suffix.
 HIDDEN_SPACE = 10_000
+#: A phone shown by more persons than this is shared (an office, a reception desk): it neither
+#: links nor says that two persons differ.
+SHARED_PHONE_HOLDERS = 3
 
 
 @dataclass
@@ -161,10 +164,13 @@ def _judge(pairs: ibis.Table, held: ibis.Table, holders: ibis.Table, common_name
     both = va.join(vb, ["a", "b", "kind", "value"]).select("a", "b", "kind").distinct()
     shared = both.group_by(["a", "b"]).agg(**{f"s_{k}": (both.kind == k).any() for k in KINDS})
 
-    names = held.filter(held.kind == "name").join(holders, ["kind", "value"])
-    identifying = names.filter(names.holders <= common_name_holders).select("comp", kind=ibis.literal("real_name"))
+    counted = held.join(holders, ["kind", "value"])
+    names = counted.filter((counted.kind == "name") & (counted.holders <= common_name_holders))
+    phones = counted.filter(counted.kind.isin(["masked", "phone"]) & (counted.holders <= SHARED_PHONE_HOLDERS))
+    identifying = ibis.union(names.select("comp", kind=ibis.literal("real_name")),
+                             phones.select("comp", kind=ibis.literal("own_") + phones.kind))
     has = held.select("comp", "kind").union(identifying).distinct()
-    kinds = (*KINDS, "real_name")
+    kinds = (*KINDS, "real_name", "own_masked", "own_phone")
     has = has.group_by("comp").agg(**{f"h_{k}": (has.kind == k).any() for k in kinds})
     shared = shared.rename(sa="a", sb="b")
     ha = has.rename(ca="comp")
@@ -180,8 +186,8 @@ def _judge(pairs: ibis.Table, held: ibis.Table, holders: ibis.Table, common_name
 
     judged = flags.select(
         "a", "b",
-        conflict_name=conflict("real_name", "name"), conflict_masked=conflict("masked", "masked"),
-        conflict_phone=conflict("phone", "phone"), conflict_city=conflict("city", "city"),
+        conflict_name=conflict("real_name", "name"), conflict_masked=conflict("own_masked", "masked"),
+        conflict_phone=conflict("own_phone", "phone"), conflict_city=conflict("city", "city"),
         share_source=flag("s_source"), share_phone=flag("s_phone"), share_name=flag("s_name"),
         share_masked=flag("s_masked"))
     judged = judged.rename(ja="a", jb="b")
