@@ -146,6 +146,22 @@ def account_values(wh: Warehouse, secondary: ibis.Table | None = None) -> ibis.T
     return values
 
 
+def shared_phones(wh: Warehouse, persons: ibis.Table, held: ibis.Table, max_chance: float) -> ibis.Table:
+    """Full phones (`id_type`, `id_hash`) whose masked form more than `SHARED_PHONE_HOLDERS` separate
+    persons show, where masks of that prefix are rare enough that this is no chance collision: an
+    office or reception phone typed by colleagues, most of them shown masked. `held` is the phone
+    masks per account (`evidence.phone_masks`)."""
+    shown = held.join(persons, "node").select("comp", kind=ibis.literal("masked", "string"), value=held.id_hash)
+    per_mask = shown.group_by("value").agg(persons=shown.comp.nunique())
+    crowded = per_mask.filter(per_mask.persons > SHARED_PHONE_HOLDERS)
+    common = _common_prefixes(shown, max_chance)
+    crowded = crowded.mutate(prefix=crowded.value.substr(0, 3)).anti_join(common, "prefix")
+    ids = wh.table("identifiers")
+    full = ids.filter((ids.id_type == "phone") & ids.id_masked.notnull())
+    hit = full.join(crowded, full.id_masked == crowded.value)
+    return hit.select(id_type=hit.id_type, id_hash=hit.id_hash, persons=hit.persons).distinct()
+
+
 def _common_prefixes(held: ibis.Table, max_chance: float) -> ibis.Table:
     """Prefixes of `138****1234`-shaped masks shown by so many persons that the 4 shown digits
     collide by chance too often: persons with the prefix / 10,000 > `max_chance`."""

@@ -21,7 +21,7 @@ from flywheel.identity.components import connected_components
 from flywheel.identity.evidence import NAME_PHONE, build_evidence, name_phone_evidence, node_of, phone_masks
 from flywheel.identity.graph import KEY, Step, link_step
 from flywheel.identity.persons import place
-from flywheel.identity.rare import rare_value_evidence
+from flywheel.identity.rare import rare_value_evidence, shared_phones
 from flywheel.identity.receivers import secondary_receivers
 from flywheel.identity.record import ResolveReport, record_run
 from flywheel.identity.rules import IdentityRules, load_rules
@@ -101,6 +101,14 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
             of_type = evidence.filter(evidence.id_type == rule.id_type)
             if fresh is not None:
                 of_type = of_type.semi_join(fresh, KEY)
+        if rule.id_type == "phone":
+            shared = wh.materialize("shared_phones", shared_phones(wh, persons, held.filter(held.id_type == "phone"),
+                                                                  rules.rare.max_chance_holders))
+            shared = shared.semi_join(of_type, KEY)
+            refusals.append(shared.select(*KEY, reason=ibis.literal("high_degree"), detail=(
+                ibis.literal("its masked form is shown by ") + shared.persons.cast("string")
+                + ibis.literal(" separate persons: a shared phone")).cast("string"), persons=shared.persons.cast("int64")))
+            of_type = of_type.anti_join(shared, KEY)
         step = Step(rule.id_type, "deterministic", of_type, rule.high_degree)
         persons, outcome = link_step(wh, rules, step, persons, held, never_link)
         links.append(outcome.links)
