@@ -146,15 +146,19 @@ def account_values(wh: Warehouse, secondary: ibis.Table | None = None) -> ibis.T
     return values
 
 
-def shared_phones(wh: Warehouse, persons: ibis.Table, held: ibis.Table, max_chance: float) -> ibis.Table:
-    """Full phones (`id_type`, `id_hash`) whose masked form more than `SHARED_PHONE_HOLDERS` separate
-    persons show, where masks of that prefix are rare enough that this is no chance collision: an
-    office or reception phone typed by colleagues, most of them shown masked. `held` is the phone
-    masks per account (`evidence.phone_masks`)."""
-    shown = held.join(persons, "node").select("comp", kind=ibis.literal("masked", "string"), value=held.id_hash)
-    per_mask = shown.group_by("value").agg(persons=shown.comp.nunique())
+def shared_phones(wh: Warehouse, held: ibis.Table, secondary: ibis.Table | None, max_chance: float) -> ibis.Table:
+    """Full phones (`id_type`, `id_hash`, `persons`) whose masked form accounts of more than
+    `SHARED_PHONE_HOLDERS` different names show as their own phone, where masks of that prefix are rare
+    enough that this is no chance collision: an office or reception phone typed by colleagues, most
+    of them shown masked. Names, not persons: before the phone step one human is still several
+    accounts. `held` is the buyers' own phone masks per account (`evidence.phone_masks`)."""
+    values = account_values(wh, secondary)
+    names = values.filter(values.kind == "name").select("node", name="value")
+    shown = held.join(names, "node").select("name", value=held.id_hash)
+    per_mask = shown.group_by("value").agg(persons=shown.name.nunique())
     crowded = per_mask.filter(per_mask.persons > SHARED_PHONE_HOLDERS)
-    common = _common_prefixes(shown, max_chance)
+    prefixes = held.select(comp="node", kind=ibis.literal("masked", "string"), value=held.id_hash)
+    common = _common_prefixes(prefixes, max_chance)
     crowded = crowded.mutate(prefix=crowded.value.substr(0, 3)).anti_join(common, "prefix")
     ids = wh.table("identifiers")
     full = ids.filter((ids.id_type == "phone") & ids.id_masked.notnull())

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import ibis
 
 from flywheel.identity.components import connected_components
-from flywheel.identity.evidence import NAME_PHONE, build_evidence, name_phone_evidence, node_of, phone_masks
+from flywheel.identity.evidence import (NAME_PHONE, build_evidence, name_phone_evidence, node_of, phone_masks,
+                                        without_secondary)
 from flywheel.identity.graph import KEY, Step, link_step
 from flywheel.identity.persons import place
 from flywheel.identity.rare import rare_value_evidence, shared_phones
@@ -102,12 +103,13 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
             if fresh is not None:
                 of_type = of_type.semi_join(fresh, KEY)
         if rule.id_type == "phone":
-            shared = wh.materialize("shared_phones", shared_phones(wh, persons, held.filter(held.id_type == "phone"),
-                                                                  rules.rare.max_chance_holders))
+            own = without_secondary(held.filter(held.id_type == "phone"), secondary,
+                                    "masked", "id_hash")
+            shared = wh.materialize("shared_phones", shared_phones(wh, own, secondary, rules.rare.max_chance_holders))
             shared = shared.semi_join(of_type, KEY)
             refusals.append(shared.select(*KEY, reason=ibis.literal("high_degree"), detail=(
-                ibis.literal("its masked form is shown by ") + shared.persons.cast("string")
-                + ibis.literal(" separate persons: a shared phone")).cast("string"), persons=shared.persons.cast("int64")))
+                ibis.literal("its masked form is the own phone of buyers of ") + shared.persons.cast("string")
+                + ibis.literal(" different names: a shared phone")).cast("string"), persons=shared.persons.cast("int64")))
             of_type = of_type.anti_join(shared, KEY)
         step = Step(rule.id_type, "deterministic", of_type, rule.high_degree)
         persons, outcome = link_step(wh, rules, step, persons, held, never_link)

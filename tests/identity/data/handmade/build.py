@@ -80,6 +80,9 @@ def _address() -> tuple[str, str, str, str]:
     return province, city, RNG.choice(districts), street
 
 
+TRAPS: list[tuple[str, list[str]]] = []
+
+
 def persons() -> list[Person]:
     used_names: set[str] = set()
     used_phones: set[str] = set()
@@ -102,27 +105,31 @@ def persons() -> list[Person]:
         return p
 
     # Colleagues who give the office mobile as receiver phone on some Taobao orders.
-    for _ in range(4):
-        new(office=True, platforms=["taobao", "douyin"], orders=5)
+    TRAPS.append(("shared_office_phone", [new(office=True, platforms=["taobao", "douyin"], orders=5).pid
+                                          for _ in range(4)]))
     # Couples at one address: different names and phones; each sometimes orders for the other.
     for _ in range(4):
         a = new(platforms=["taobao", "douyin"], orders=5)
         b = new(platforms=["taobao", "shopify"], orders=4)
         b.province, b.city, b.district, b.street = a.province, a.city, a.district, a.street
         a.spouse, b.spouse = b, a
+        TRAPS.append(("couple_at_one_address", [a.pid, b.pid]))
     # Masked-phone collisions across different names: 138****5678 shown by two strangers.
     for _ in range(5):
         a = new(platforms=["taobao", "douyin"], orders=4)
         b = new(platforms=["douyin", "taobao"], orders=4, phone=_phone(used_phones, a.phone[:3], a.phone[-4:]))
         assert a.phone[:3] + a.phone[-4:] == b.phone[:3] + b.phone[-4:]
+        TRAPS.append(("masked_phone_collision", [a.pid, b.pid]))
     # Namesakes with common two-character names, in different cities.
     for name in (("王伟", "Wang Wei"), ("李娜", "Li Na"), ("张敏", "Zhang Min")):
+        pair = []
         for _ in range(2):
             used_names.discard(name[0])
-            new(name, platforms=["taobao", "douyin"], orders=3)
+            pair.append(new(name, platforms=["taobao", "douyin"], orders=3).pid)
+        TRAPS.append(("namesakes", pair))
     # Placeholders typed on web-shop orders by unrelated buyers.
-    for _ in range(3):
-        new(placeholder=True, platforms=["shopify", "taobao"], orders=3)
+    TRAPS.append(("placeholders", [new(placeholder=True, platforms=["shopify", "taobao"], orders=3).pid
+                                   for _ in range(3)]))
     # A buyer who changed phone: the old one on early orders.
     for _ in range(4):
         new(alt_phone=_phone(used_phones), platforms=["taobao", "douyin", "shopify"], orders=6)
@@ -216,6 +223,7 @@ def main() -> None:
     _write(out / "douyin_orders.csv", DOUYIN, douyin)
     _write(out / "orders_export.csv", SHOPIFY, shopify)
     _write(HERE / "truth.csv", ["source", "order_id", "person"], truth)
+    _write(HERE / "traps.csv", ["kind", "persons"], [[kind, "|".join(ids)] for kind, ids in TRAPS])
     print(f"{len(people)} persons, {len(truth)} orders "
           f"(taobao {n_orders['taobao']} + {len(taobao_again)} re-exported, douyin {n_orders['douyin']}, "
           f"shopify {n_orders['shopify']})")
