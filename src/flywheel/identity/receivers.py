@@ -8,8 +8,10 @@ husband's orders. So, per account, the name on more than half of its orders is t
 so is the masked phone on more than half of them; an order showing either is to the buyer (a typo
 in the name, a new phone, a pinyin spelling keep it so). A receiver name or phone seen only on
 orders to someone else is *secondary* — and an account with one order to the buyer and one to the
-spouse has no majority, so nothing says which is the buyer and both are: it does not link the
-account to anyone (identifier links, the `name_phone` key, the person-level pass, the match model). It still counts where
+spouse has no majority; if both receivers buy on other accounts too, nothing says which is the
+buyer and both are secondary, otherwise (a parent who never buys) they link as usual. Secondary
+receivers do not link the account to anyone (identifier links, the `name_phone` key, the
+person-level pass, the match model). It still counts where
 caution is the point: the per-person phone limit sees every phone an account shows.
 """
 
@@ -32,7 +34,10 @@ def secondary_receivers(wh: Warehouse) -> ibis.Table:
         primary = _majority(o, column)
         flagged = flagged.left_join(primary, [flagged.node == primary.p_node, flagged[column] == primary.p_value])
         flagged = flagged.mutate(**{f"is_{column}": flagged.p_node.notnull()}).drop("p_node", "p_value")
-    flagged = flagged.mutate(buyer=flagged.is_name | flagged.is_masked)
+    flagged = flagged.mutate(decided=flagged.is_name | flagged.is_masked)
+    trusted = _undecided_but_single(wh, o, flagged)
+    flagged = flagged.left_join(trusted, flagged.node == trusted.u_node)
+    flagged = flagged.mutate(buyer=flagged.decided | flagged.u_node.notnull()).drop("u_node")
     seen = ibis.union(*[flagged.select("node", "buyer", kind=ibis.literal(kind, "string"), value=flagged[kind])
                         for kind in ("name", "phone", "masked")])
     seen = seen.filter(seen.value.notnull())
@@ -48,3 +53,22 @@ def _majority(orders: ibis.Table, column: str) -> ibis.Table:
     total = shown.group_by("node").agg(total=shown.order_id.nunique())
     judged = per_value.join(total, "node")
     return judged.filter(judged.n * 2 > judged.total).select(p_node="node", p_value=column)
+
+
+def _undecided_but_single(wh: Warehouse, orders: ibis.Table, flagged: ibis.Table) -> ibis.Table:
+    """`u_node`: accounts with no majority name and no majority phone whose receivers are still taken
+    as the buyer's, because at most one of their receiver names is the buyer of some other account.
+    An account with one order to the buyer and one to a spouse who buys elsewhere too would bridge
+    the two: its receivers link nothing. One to the buyer and one to a parent who never buys: the
+    buyer's receivers link as usual."""
+    majority = flagged.filter(flagged.decided).select("node").distinct()
+    undecided = orders.select("node").distinct().anti_join(majority, "node")
+    buyers = flagged.filter(flagged.decided & flagged.name.notnull()).select(b_node="node", b_name="name").distinct()
+    a = wh.table("accounts")
+    held = a.filter(a.name_key.notnull()).select(b_node=node_of(a.source, a.account_key), b_name=a.name_key)
+    buyers = buyers.union(held.anti_join(orders.select(b_node="node").distinct(), "b_node")).distinct()
+    names = orders.filter(orders.name.notnull()).semi_join(undecided, "node").select("node", "name").distinct()
+    known = names.join(buyers, [names.name == buyers.b_name, names.node != buyers.b_node]).select(
+        names.node, names.name).distinct()
+    bridges = known.group_by("node").agg(n=known.name.count()).filter(ibis._.n >= 2).select("node")
+    return undecided.anti_join(bridges, "node").select(u_node="node")
