@@ -33,8 +33,8 @@ def test_handmade_set_order_pairs_and_traps(warehouse):
     found, true, correct = (_pairs(Counter(p for p, _ in graded)), _pairs(Counter(t for _, t in graded)),
                             _pairs(Counter(graded)))
     precision, recall = correct / found, correct / true
-    assert precision >= 0.995, f"order-pair precision {precision:.4f}"
-    assert recall >= 0.96, f"order-pair recall {recall:.4f}"
+    assert precision >= 0.995, f"order-pair precision {precision:.4f}"  # measured 1.0000
+    assert recall >= 0.97, f"order-pair recall {recall:.4f}"  # measured 0.9784
 
     persons_of_buyer: dict[str, set] = {}
     for person, buyer in graded:

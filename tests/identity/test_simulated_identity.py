@@ -37,10 +37,10 @@ def test_precision_recall_against_the_ceiling_and_every_trap_resisted(warehouse,
     q = _quality(warehouse, merchant)
     g = q.grade
     assert g.precision >= 0.995, f"precision {g.precision:.4f}"
-    # Measured at this size (1,500 persons, seed 11): precision 1.0000, recall 0.7023 of a ceiling of
-    # 0.7625 (0.921 of it); it was 0.60 before the person-level pass. docs/identity.md has the 20k run.
-    assert g.recall >= 0.69, f"recall {g.recall:.4f} (ceiling {q.ceiling:.4f})"
-    assert q.share_of_ceiling >= 0.90, f"{q.share_of_ceiling:.4f} of the linkable ceiling {q.ceiling:.4f}"
+    # Measured at this size (1,500 persons, seed 11): precision 1.0000, recall 0.7194 of a ceiling of
+    # 0.7625 (0.944 of it); before issue 11 the bound here was 0.60. docs/identity.md has the 20k run.
+    assert g.recall >= 0.71, f"recall {g.recall:.4f} (ceiling {q.ceiling:.4f})"
+    assert q.share_of_ceiling >= 0.93, f"{q.share_of_ceiling:.4f} of the linkable ceiling {q.ceiling:.4f}"
     for trap in q.traps:
         assert trap.precision >= 0.995, f"{trap.kind}: precision {trap.precision:.4f} over {trap.found_pairs} pairs"
     assert len(g.blobs) <= 0.005 * g.accounts, "persons mixing two true persons stay rare"
