@@ -32,7 +32,8 @@ def resolve_command(
     quiet = state.json
     with _open(ctx) as wh:
         with err.status("resolving identities") if not quiet else _Null() as status:
-            report = resolve(wh, load_rules(rules), full=full, matcher=None if no_match else _matcher(),
+            options = {"matcher": None} if no_match else {}
+            report = resolve(wh, load_rules(rules), full=full, **options,
                              progress=(lambda msg: status.update(msg)) if not quiet else None)
     if quiet:
         emit(report.as_dict())
@@ -41,14 +42,6 @@ def resolve_command(
               f"{report.seconds:.1f} s): {report.new_persons:,} new, {report.merges:,} merged, "
               f"{report.links:,} linking identifiers, {report.probabilistic_links:,} probabilistic links, "
               f"{report.refusals:,} refused")
-
-
-def _matcher():
-    try:
-        from flywheel.identity.probabilistic import match_accounts
-    except ImportError:
-        return None
-    return match_accounts
 
 
 class _Null:
