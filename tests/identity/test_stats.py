@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from identity_world import World, persons_of
 
-from flywheel.identity import identity_stats, resolve
+from flywheel.identity import identity_measures, resolve
 
 
 def test_cross_platform_match_rate_counts_linked_and_visibly_split_customers(warehouse):
@@ -25,7 +25,7 @@ def test_cross_platform_match_rate_counts_linked_and_visibly_split_customers(war
     resolve(warehouse, matcher=None)
     people = persons_of(warehouse)
     assert people[jd] != people[dy]
-    stats = identity_stats(warehouse)
+    stats = identity_measures(warehouse)
     assert stats["persons_on_two_or_more_platforms"] == 1
     assert stats["split_cross_platform_pairs"] == 1
     assert stats["cross_platform_match_rate"] == 0.5
