@@ -72,9 +72,9 @@ class SmtpSink:
                 from aiosmtpd.smtp import AuthResult, LoginPassword
 
                 ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == auth
-                return AuthResult(success=ok)
+                return AuthResult(success=ok, handled=False)
 
-            kwargs = {"authenticator": check, "auth_require_tls": False, "auth_required": True}
+            kwargs = {"authenticator": check, "auth_require_tls": False}
         self.controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port, **kwargs)
 
     def __enter__(self) -> "SmtpSink":

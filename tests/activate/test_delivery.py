@@ -59,7 +59,8 @@ def test_email_over_real_smtp_carries_the_person_address_utf8_subject_key_messag
         outcomes = deliver_many(settings, [marketing, receipt])
         again = deliver(settings, marketing)  # a re-run after a lost acknowledgement
     assert [o.status for o in outcomes] == ["delivered", "delivered"] and again.delivered
-    first, second, repeat = sink.received
+    first, repeat = [r for r in sink.received if r.rcpt_tos == ["zhang.wei@example.com"]]
+    second, = [r for r in sink.received if r.rcpt_tos == ["li.na@example.com"]]
     assert first.rcpt_tos == ["zhang.wei@example.com"] and first.mail_from == "shop@example.com"
     mail = first.message
     raw = first.data.decode("ascii")  # everything on the wire is ASCII: the subject travels as encoded words

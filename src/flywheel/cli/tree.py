@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from flywheel import __version__
-from flywheel.cli import audit, core, identity, privacy, server, value
+from flywheel.cli import audit, core, delivery, identity, privacy, server, value
 from flywheel.cli import clv as clv_commands
 from flywheel.cli.common import install_global_options, with_global_options
 from flywheel.cli.failures import one_line
@@ -50,6 +50,7 @@ app.add_typer(privacy.privacy_app, name="privacy")
 app.add_typer(privacy.consent_app, name="consent")
 app.add_typer(privacy.person_app, name="person")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(delivery.delivery_app, name="delivery")
 install_global_options(app)
 
 

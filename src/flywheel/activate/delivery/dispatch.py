@@ -269,6 +269,8 @@ def _email_attempt(settings: DeliverySettings, session: SmtpSession, job: _Job, 
             return outcome(m, "failed", "recipient_refused", detail, job.attempts)
         except smtplib.SMTPAuthenticationError as e:
             session.drop()
+            if 400 <= e.smtp_code < 500:
+                return _retry_or_give_up(settings, job, breaker, "smtp_temporary", f"SMTP {e.smtp_code} {_text(e.smtp_error)}")
             breaker.trip(m.channel)
             return outcome(m, "failed", "smtp_auth", f"SMTP {e.smtp_code} {_text(e.smtp_error)}", job.attempts)
         except smtplib.SMTPResponseException as e:
