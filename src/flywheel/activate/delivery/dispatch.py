@@ -56,10 +56,7 @@ def deliver_many(settings: DeliverySettings, messages: Iterable[Message], *, his
             continue
         if m.channel == "wecom" and m.marketing:
             seen.append({"channel": "wecom", "to": m.to, "person_id": m.person_id, "marketing": True, "sent_at": now})
-        if m.channel == "email":
-            jobs["email"].append(_Job(i, m, mail=build_email(settings, m)))
-        else:
-            jobs["webhook"].append(_Job(i, m, body=body_of(m)))
+        jobs["email" if m.channel == "email" else "webhook"].append(_Job(i, m))
     breaker = _Breaker(settings.retry.breaker)
     pools = []
     if jobs["email"]:
@@ -103,8 +100,8 @@ def _refused(settings: DeliverySettings, m: Message, seen: list, now: dt.datetim
 class _Job:
     index: int
     message: Message
-    mail: object = None
-    body: bytes = b""
+    mail: bytes | None = None
+    body: bytes | None = None
     attempts: int = 0
 
 
@@ -225,6 +222,8 @@ def _webhook_attempt(settings: DeliverySettings, conns: Connections, job: _Job, 
     if stop is not None:
         return stop
     endpoint = settings.webhooks[m.channel]
+    if job.body is None:  # built by the worker, overlapping other workers' waits
+        job.body = body_of(m)
     job.attempts += 1
     answer = conns.post(endpoint.url, job.body, headers_for(endpoint.key, m, job.body),
                         endpoint.timeout or settings.retry.timeout)
@@ -254,6 +253,8 @@ def _email_attempt(settings: DeliverySettings, session: SmtpSession, job: _Job, 
     stop = _gate(settings, job, breaker)
     if stop is not None:
         return stop
+    if job.mail is None:
+        job.mail = build_email(settings, m)
     job.attempts += 1
     for fresh_try in (False, True):
         reused = session.reused

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -65,8 +66,8 @@ class Connections:
         where = (parts.scheme, parts.hostname, parts.port)
         for fresh_try in (False, True):
             reused = where in self._used
-            conn = self._connection(where, timeout)
             try:
+                conn = self._connection(where, timeout)
                 conn.request("POST", target, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read(READ_LIMIT)
@@ -97,6 +98,10 @@ class Connections:
                 conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
             else:
                 conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            conn.connect()
+            # http.client writes the headers and the body separately: without TCP_NODELAY the body waits
+            # for the acknowledgement of the headers (Nagle against delayed ACK), up to milliseconds a request
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._open[where] = conn
         elif conn.sock is not None:
             conn.sock.settimeout(timeout)
