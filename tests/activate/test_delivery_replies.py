@@ -159,3 +159,22 @@ def test_delivery_settings_restrict_which_sources_may_post_replies(customer, ser
     assert ok.json() == {"success": True, "opt_out": True}
     with Warehouse.open() as wh:
         assert not is_allowed(wh, customer, "marketing_sms")
+
+
+def test_the_one_click_unsubscribe_token_withdraws_marketing_email_and_an_altered_one_does_nothing(customer):
+    from flywheel.activate.delivery import email_unsubscribe, unsubscribe_token
+    from flywheel.activate.delivery.store import unsubscribe_key
+    from flywheel.errors import InputError
+    from flywheel.privacy import Gate
+    from flywheel.privacy.roles import Actor, role_named
+
+    with Warehouse.open() as wh:
+        record_consent(wh, find_subject(wh, customer), ["marketing_email"], "granted", actor="test")
+        token = unsubscribe_token(unsubscribe_key(wh), customer)
+        with Gate(wh.settings, wh, Actor("unsubscribe-page", role_named("service")), "unsubscribe") as gate:
+            for bad in (token[:-1] + ("A" if token[-1] != "A" else "B"), "x.y.z", ""):
+                with pytest.raises(InputError, match="not an unsubscribe token"):
+                    email_unsubscribe(gate, bad)
+            assert is_allowed(wh, customer, "marketing_email")
+            assert email_unsubscribe(gate, token) == {"person_id": customer, "purpose": "marketing_email"}
+        assert not is_allowed(wh, customer, "marketing_email") and is_allowed(wh, customer, "marketing_sms")

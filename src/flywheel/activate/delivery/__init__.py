@@ -24,7 +24,7 @@ _EXPORTS = {
     "load_settings_file": "flywheel.activate.delivery.settings",
     "apply_delivery": "flywheel.activate.delivery.store", "load_delivery": "flywheel.activate.delivery.store",
     "show_delivery": "flywheel.activate.delivery.store", "DeliveryError": "flywheel.activate.delivery.store",
-    "sms_reply": "flywheel.activate.delivery.replies", "persons_with_phone": "flywheel.activate.delivery.replies",
+    "sms_reply": "flywheel.activate.delivery.replies", "email_unsubscribe": "flywheel.activate.delivery.replies", "persons_with_phone": "flywheel.activate.delivery.replies",
     "message_id_for": "flywheel.activate.delivery.email", "unsubscribe_token": "flywheel.activate.delivery.email",
     "read_unsubscribe_token": "flywheel.activate.delivery.email",
 }

@@ -1,4 +1,4 @@
-"""Inbound SMS replies: an opt-out keyword withdraws SMS marketing consent of the phone's owner.
+"""Replies that withdraw consent: an SMS opt-out keyword, and the one-click unsubscribe of an e-mail.
 
 The phone is normalised and hashed exactly as identifiers are at ingest, so it finds the accounts
 that carry it without any raw phone being stored. Every person holding that phone is withdrawn:
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ibis
 
+from flywheel.activate.delivery.email import read_unsubscribe_token
 from flywheel.activate.delivery.rules import opt_out_keyword
+from flywheel.activate.delivery.store import unsubscribe_key
 from flywheel.errors import InputError
 from flywheel.identifiers import IdentifierHasher, InvalidIdentifier, mask_value, normalize_phone
 from flywheel.keys import load_or_create_key
@@ -57,3 +59,18 @@ def sms_reply(gate: Gate, phone: str, text: str, via: str = "") -> dict:
         consent_withdraw(gate, person, [PURPOSE], evidence=evidence)
     return {"phone": shown, "keyword": keyword, "opt_out": True, "persons": persons}
 
+
+
+def email_unsubscribe(gate: Gate, token: str) -> dict:
+    """The one-click unsubscribe of a marketing e-mail (RFC 8058): the signed token of its
+    `List-Unsubscribe` link withdraws that purpose (`marketing_email`) for that person. Needs
+    `consent.withdraw`; audited by the consent ledger. Returns `{person_id, purpose}`.
+
+    Raises `InputError` for a token this merchant did not sign (altered, or another master key)."""
+    gate.require("consent.withdraw")
+    found = read_unsubscribe_token(unsubscribe_key(gate.warehouse), token.strip())
+    if found is None:
+        raise InputError("not an unsubscribe token of this merchant (altered, or signed under another master key)")
+    person, purpose = found
+    done = consent_withdraw(gate, person, [purpose], evidence="one-click unsubscribe (List-Unsubscribe)")
+    return {"person_id": done["person_id"], "purpose": purpose}
