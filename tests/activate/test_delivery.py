@@ -55,7 +55,7 @@ def test_email_over_real_smtp_carries_the_person_address_utf8_subject_key_messag
         marketing = Message("winback:p1:1:care", "email", "zhang.wei@example.com", "您好，专属优惠券 FW-7Q2K 已到账。",
                             "marketing_email", True, person_id="p1", subject=SUBJECT, html="<p>您好</p>")
         receipt = Message("order:p2:1:paid", "email", "li.na@example.com", "Thanks for your order", "transactional",
-                          False, person_id="p2", subject="Your order")
+                          False, person_id="p2", subject="Your order\nhas shipped")  # a template's line break
         outcomes = deliver_many(settings, [marketing, receipt])
         again = deliver(settings, marketing)  # a re-run after a lost acknowledgement
     assert [o.status for o in outcomes] == ["delivered", "delivered"] and again.delivered
@@ -64,7 +64,10 @@ def test_email_over_real_smtp_carries_the_person_address_utf8_subject_key_messag
     assert first.rcpt_tos == ["zhang.wei@example.com"] and first.mail_from == "shop@example.com"
     mail = first.message
     raw = first.data.decode("ascii")  # everything on the wire is ASCII: the subject travels as encoded words
-    assert "=?utf-8?" in raw.split("\r\n\r\n")[0] and str(make_header(decode_header(mail["Subject"]))) == SUBJECT
+    head = raw.split("\r\n\r\n")[0]
+    assert "=?utf-8?" in head and str(make_header(decode_header(mail["Subject"]))) == SUBJECT
+    assert all(len(line) <= 78 for line in head.split("\r\n") if not line.startswith("List-Unsubscribe:")), head
+    assert "\r\nList-Unsubscribe: <https://shop.example.com/unsubscribe/" in head, "links as written, not encoded words"
     assert mail["To"] == "zhang.wei@example.com" and mail["From"].addresses[0].addr_spec == "shop@example.com"
     assert mail["Message-ID"] == message_id_for("winback:p1:1:care", "example.com")
     assert repeat.message["Message-ID"] == mail["Message-ID"] != second.message["Message-ID"]
@@ -77,6 +80,7 @@ def test_email_over_real_smtp_carries_the_person_address_utf8_subject_key_messag
     assert mail.get_body(("plain",)).get_content().strip() == marketing.text
     assert mail.get_body(("html",)).get_content().strip() == "<p>您好</p>"
     assert "List-Unsubscribe" not in second.message and second.message["To"] == "li.na@example.com"
+    assert second.message["Subject"] == "Your order has shipped"
 
 
 def test_smtp_refusals_fail_permanently_or_retry_within_bounds(tmp_path):

@@ -84,7 +84,7 @@ def build_email(settings: DeliverySettings, message: Message) -> bytes:
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     text = _part("plain", message.text)
     if message.html:
-        boundary = "fw-alt-" + hashlib.sha256(message.id.encode()).hexdigest()[:24]  # never in base64 lines
+        boundary = "fw-alt-" + hashlib.sha256(message.id.encode()).hexdigest()[:16]  # never in base64 lines
         headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
         body = (f"--{boundary}\r\n".encode() + text + f"\r\n--{boundary}\r\n".encode() + _part("html", message.html)
                 + f"\r\n--{boundary}--\r\n".encode())
