@@ -219,10 +219,12 @@ def test_within_a_batch_the_second_wecom_mass_message_is_refused_and_nothing_is_
 def test_a_channel_without_an_endpoint_fails_with_a_reason(tmp_path):
     with WebhookReceiver() as hook:
         settings = settings_from(tmp_path, settings_yaml(hooks={"sms": f"{hook.url}/sms"}))
-        mail, wecom, empty = deliver_many(settings, [
-            Message("k1", "email", "a@example.com", "hi", "marketing_email"), _wecom("k2"), sms("k3", to="")])
+        mail, wecom, empty, masked = deliver_many(settings, [
+            Message("k1", "email", "a@example.com", "hi", "marketing_email"), _wecom("k2"), sms("k3", to=""),
+            sms("k4", to="138****5678")])
     assert (mail.status, mail.reason) == ("failed", "no_endpoint") and "configured: sms" in mail.detail
     assert wecom.reason == "no_endpoint" and (empty.status, empty.reason) == ("failed", "invalid_address")
+    assert (masked.reason, masked.detail) == ("invalid_address", "not a full phone number")
     assert not hook.requests
 
 

@@ -29,6 +29,7 @@ from flywheel.activate.delivery.message import Message, Outcome, outcome
 from flywheel.activate.delivery.rules import prepared, wecom_allows
 from flywheel.activate.delivery.settings import DeliverySettings
 from flywheel.activate.delivery.webhook import Connections, body_of, headers_for
+from flywheel.identifiers import InvalidIdentifier, normalize_phone
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +83,29 @@ def deliver_many(settings: DeliverySettings, messages: Iterable[Message], *, his
 
 def _refused(settings: DeliverySettings, m: Message, seen: list, now: dt.datetime) -> Outcome | None:
     """The outcome of a message that is not sent at all, or None."""
-    if m.channel != "email" and m.channel not in settings.webhooks or m.channel == "email" and not settings.email:
+    if (m.channel == "email" and not settings.email) or (m.channel != "email" and m.channel not in settings.webhooks):
         return outcome(m, "failed", "no_endpoint", f"channel {m.channel!r} is not in the delivery settings "
                                                    f"(configured: {', '.join(settings.channels())})")
     state = settings.endpoints.disabled(m.channel)
     if state is not None:
         return outcome(m, "endpoint_disabled", "endpoint_disabled", state.get("detail") or "")
-    if not m.to or (m.channel == "email" and not valid_address(m.to)):
-        return outcome(m, "failed", "invalid_address", "no address" if not m.to else "not an e-mail address")
+    if not m.to:
+        return outcome(m, "failed", "invalid_address", "no address")
+    if m.channel == "email" and not valid_address(m.to):
+        return outcome(m, "failed", "invalid_address", "not a plain e-mail address")
+    if m.channel == "sms" and not _full_phone(m.to):
+        return outcome(m, "failed", "invalid_address", "not a full phone number")
     refusal = wecom_allows(seen, m, now)
     if refusal is not None:
         return outcome(m, "refused", refusal.reason, refusal.detail)
     return None
+
+
+def _full_phone(to: str) -> bool:
+    try:
+        return not normalize_phone(to).partial
+    except InvalidIdentifier:
+        return False
 
 
 @dataclass
