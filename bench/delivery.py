@@ -38,7 +38,7 @@ import yaml
 
 from flywheel.activate.delivery import Message, deliver_many
 from flywheel.activate.delivery.email import build_email
-from flywheel.activate.delivery.settings import parse_settings
+from flywheel.activate.delivery.reading import parse_settings
 
 SECRET = "whsec_" + base64.b64encode(b"bench-delivery-signing-secret-32b").decode()
 

@@ -21,7 +21,7 @@ _EXPORTS = {
     "opt_out_keyword": "flywheel.activate.delivery.rules", "SMS_OPT_OUT": "flywheel.activate.delivery.rules",
     "DeliverySettings": "flywheel.activate.delivery.settings", "QuietHours": "flywheel.activate.delivery.settings",
     "Cap": "flywheel.activate.delivery.settings", "DeliverySettingsError": "flywheel.activate.delivery.settings",
-    "load_settings_file": "flywheel.activate.delivery.settings",
+    "load_settings_file": "flywheel.activate.delivery.reading",
     "apply_delivery": "flywheel.activate.delivery.store", "load_delivery": "flywheel.activate.delivery.store",
     "show_delivery": "flywheel.activate.delivery.store", "DeliveryError": "flywheel.activate.delivery.store",
     "sms_reply": "flywheel.activate.delivery.replies", "email_unsubscribe": "flywheel.activate.delivery.replies", "persons_with_phone": "flywheel.activate.delivery.replies",
