@@ -44,7 +44,9 @@ def deliver_many(settings: DeliverySettings, messages: Iterable[Message], *, his
     """Send many messages concurrently; one `Outcome` per message, in order.
 
     `history`: messages delivered before (see `wecom_allows`), so a second WeCom mass message to a
-    contact on the same Shanghai day is refused — also within the batch."""
+    contact on the same Shanghai day is refused — also within the batch. `now`: the clock that day is
+    taken from (the tick's `--now`; default the current time). Keep the warehouse the settings were
+    loaded from open: an endpoint a 410 disables is recorded in it before this returns."""
     messages = [prepared(m) for m in messages]
     now = now or dt.datetime.now(dt.timezone.utc)
     outcomes: list[Outcome | None] = [None] * len(messages)
