@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -69,7 +70,7 @@ def build_email(settings: DeliverySettings, message: Message) -> bytes:
     milliseconds a message (it would cap one core at a few hundred e-mails per second): headers in
     ASCII with RFC 2047 encoded words for UTF-8 text, bodies in base64, CRLF line ends."""
     email = settings.email
-    headers = [("From", _sender(email)), ("To", message.to), ("Subject", _unstructured(message.subject, "Subject")),
+    headers = [("From", _sender(email.sender)), ("To", message.to), ("Subject", _unstructured(message.subject, "Subject")),
                ("Date", format_datetime(dt.datetime.now(dt.timezone.utc))),
                ("Message-ID", message_id_for(message.id, email.domain)), ("MIME-Version", "1.0")]
     if message.marketing:
@@ -100,6 +101,7 @@ def _part(subtype: str, content: str) -> bytes:
             .encode() + encoded)
 
 
+@functools.lru_cache(maxsize=4096)  # a journey step's subject is often the same for everyone: encode it once
 def _unstructured(text: str, name: str) -> str:
     """Header text as ASCII: as written when it is plain and short, else RFC 2047 encoded words
     (folded at 76 characters). Line breaks of a rendered template become spaces."""
@@ -109,8 +111,9 @@ def _unstructured(text: str, name: str) -> str:
     return Header(text, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
-def _sender(email: EmailSettings) -> str:
-    name, address = parseaddr(email.sender)
+@functools.lru_cache(maxsize=64)
+def _sender(sender: str) -> str:
+    name, address = parseaddr(sender)
     return formataddr((name, address), charset="utf-8") if name else address
 
 
