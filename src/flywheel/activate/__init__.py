@@ -1,8 +1,11 @@
-"""Activation: always-current segments (and, next, lifecycle journeys and delivery).
+"""Activation: always-current segments, lifecycle journeys and the delivery that reaches people
+(docs/activation.md).
 
-    segments = load_segment_files([Path("segments.yaml")])
-    apply_segments(wh, segments, actor="ana")
+    apply_segments(gate, load_segment_files([Path("segments.yaml")]))
     refresh_segments(wh, now)        # incremental: only persons whose data or window changed
+    run(gate, now)                   # one journey tick: enrol, advance, send under every guard
+
+Delivery's entry points are in `flywheel.activate.delivery`; the most used are named here too.
 """
 
 from flywheel.lazy import lazy_exports
@@ -13,6 +16,9 @@ _EXPORTS = {
     "Segment": "flywheel.activate.segments", "SegmentError": "flywheel.activate.segments",
     "apply_segments": "flywheel.activate.segments", "load_segment_files": "flywheel.activate.segments",
     "refresh_segments": "flywheel.activate.segments", "stored_segments": "flywheel.activate.segments",
+    "Message": "flywheel.activate.delivery.message", "Outcome": "flywheel.activate.delivery.message",
+    "deliver": "flywheel.activate.delivery.dispatch", "deliver_many": "flywheel.activate.delivery.dispatch",
+    "load_delivery": "flywheel.activate.delivery.store", "wecom_allows": "flywheel.activate.delivery.rules",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

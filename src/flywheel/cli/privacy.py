@@ -88,6 +88,24 @@ def consent_withdraw(ctx: typer.Context, person: Annotated[str, typer.Argument(h
     _record(ctx, person, purpose, "withdrawn", "consent", None, evidence)
 
 
+@consent_app.command("reply")
+def consent_reply(ctx: typer.Context,
+                  phone: Annotated[str, typer.Option("--phone", help="The phone the SMS reply came from.")],
+                  text: Annotated[str, typer.Option("--text", help="The reply as received.")]) -> None:
+    """An SMS reply: T, TD, N, R or 退订 withdraws SMS marketing of every person holding that phone."""
+    from flywheel.activate.delivery import sms_reply
+
+    with acting(ctx, "consent reply") as gate:
+        result = sms_reply(gate, phone, text, via="flywheel consent reply")
+    if state(ctx).json:
+        emit(result)
+    elif not result["opt_out"]:
+        out.print(f"{result['phone']}: {text!r} is not an opt-out reply; nothing changed")
+    else:
+        out.print(f"{result['phone']}: {result['keyword']} withdrew marketing_sms for {len(result['persons'])} "
+                  f"person(s){': ' + ', '.join(result['persons']) if result['persons'] else ''}")
+
+
 @consent_app.command("show")
 def consent_show(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")]) -> None:
     """A person's effective status per purpose and the records behind it."""

@@ -706,6 +706,37 @@ TABLES += (
 
 TABLES += (
     Table(
+        "delivery_settings",
+        "Every application of the delivery settings (`flywheel delivery apply`); the latest is in force.",
+        (
+            F("settings_id", "string", "id of this application", 1, False),
+            F("applied_at", TS, "when it was applied", 1, False),
+            F("applied_by", "string", "who applied it", 2),
+            F("file", "string", "file it was applied from", 1),
+            F("definition", "string", "the settings as JSON, without their secrets (docs/activation.md)", 1, False),
+            F("secrets", "string", "webhook secrets and SMTP password as JSON, sealed (AES-GCM under a key derived "
+              "from the master key, bound to the settings id); never stored or shown in clear", 4),
+        ),
+        ("settings_id",),
+    ),
+    Table(
+        "delivery_endpoint_states",
+        "Endpoints disabled since a settings application: a webhook that answered 410 Gone gets nothing "
+        "more until the settings are applied again.",
+        (
+            F("settings_id", "string", "the settings application the state belongs to", 1, False),
+            F("channel", "string", "the channel whose endpoint it is", 1, False),
+            F("status", "string", "`disabled`", 1, False),
+            F("reason", "string", "reason code (`gone`)", 1),
+            F("detail", "string", "what the endpoint answered", 1),
+            F("at", TS, "when", 1, False),
+        ),
+        ("settings_id", "channel", "at"),
+    ),
+)
+
+TABLES += (
+    Table(
         "pipeline_runs",
         "One row per stage of every pipeline run (`flywheel demo`, `flywheel run`): what ran, how long, "
         "how much memory, and how it ended.",

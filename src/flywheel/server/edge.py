@@ -3,8 +3,9 @@
 FastAPI's request objects, routing and dependency machinery cost more than the rest of a request
 (parse, check, spool) on a small machine; this handler reads the body, calls `Intake.collect` and
 writes the JSON answer itself: `POST /v1/<call>` is collected, another method on a call is 405 (with
-`Allow: POST`), an unknown call is 404, every refusal in the one JSON error body. Everything else
-(`/health`, `/docs`, `/openapi.json`) goes to FastAPI; `openapi.py` documents what this module answers.
+`Allow: POST`), an unknown call is 404, every refusal in the one JSON error body. SMS replies
+(`POST /v1/inbound/sms`) are answered by `inbound.py`. Everything else (`/health`, `/docs`,
+`/openapi.json`) goes to FastAPI; `openapi.py` documents what this module answers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 
 from flywheel.errors import FlywheelError
 from flywheel.jsoncodec import dumps
+from flywheel.server.inbound import PATHS as INBOUND
+from flywheel.server.inbound import respond_inbound
 from flywheel.server.rules import BATCH_LIMIT, CALLS, CollectError
 
 log = logging.getLogger(__name__)
@@ -69,13 +72,15 @@ class Edge:
             data = await read_body(receive)
             if data is None:
                 status, body = TOO_LARGE.status, dumps(TOO_LARGE.body())
+            elif scope["path"] in INBOUND:
+                status, body = await respond_inbound(self.intake, data, authorization, encoding)
             else:
                 status, body = await respond(self.intake, scope["path"][4:], data, authorization, encoding)
         await answer(send, status, body)
 
     async def refuse(self, scope, send) -> None:
         """Another method than POST: 405 on a call (without reading the body), 404 on anything else."""
-        if scope["path"][4:] in ROUTES:
+        if scope["path"][4:] in ROUTES or scope["path"] in INBOUND:
             await answer(send, NOT_POST.status, dumps(NOT_POST.body()), [(b"allow", b"POST")])
         else:
             await answer(send, UNKNOWN_CALL.status, dumps(UNKNOWN_CALL.body()))

@@ -26,8 +26,11 @@ ERRORS: dict[str, tuple[int, str]] = {
     "missing_previous_id": (400, "an alias call without `previousId`"),
     "invalid_field": (400, "a field of the wrong JSON type (the message names the field and the type)"),
     "invalid_timestamp": (400, "a time that is not an ISO-8601 date-time of a year 1900–2999"),
+    "missing_field": (400, "an SMS reply without `phone` or `text`"),
     "all_items_rejected": (400, "every batch item was rejected (`rejected` lists each)"),
     "invalid_write_key": (401, "missing or unknown write key"),
+    "source_not_allowed": (401, "an SMS reply with the write key of a source the delivery settings do not allow "
+                                "(`inbound.sms_sources`)"),
     "unknown_call": (404, "`/v1/<call>` with a call that does not exist"),
     "not_found": (404, "no such path"),
     "method_not_allowed": (405, "a method other than the one the path takes (`Allow` names it)"),
@@ -189,6 +192,33 @@ def _schemas() -> dict:
                              "description": "with `all_items_rejected`: why each item was refused"},
             },
         },
+        "SmsReply": {
+            "type": "object",
+            "required": ["phone", "text"],
+            "description": "A reply to the merchant's SMS, as the SMS gateway received it. Unknown fields are ignored.",
+            "properties": {
+                "phone": {"type": "string", "pattern": NON_BLANK,
+                          "description": "the number the reply came from, any format (`+8613812345678`, "
+                                         "`138 1234 5678`); one that is not a full phone number changes nothing"},
+                "text": {"type": "string", "description": "the reply as received; `T`, `TD`, `N`, `R` or `退订` "
+                                                          "(trimmed, any case, full-width too) is an opt-out"},
+                "writeKey": {"type": ["string", "null"],
+                             "description": "the write key, when not sent as the HTTP Basic user name"},
+            },
+            "additionalProperties": True,
+        },
+        "SmsReplyAnswer": {
+            "type": "object",
+            "required": ["success", "opt_out"],
+            "additionalProperties": False,
+            "properties": {
+                "success": {"const": True},
+                "opt_out": {"type": "boolean",
+                            "description": "true when the text is an opt-out and the phone a full phone number: "
+                                           "SMS marketing of every person holding it is withdrawn. It does not "
+                                           "tell whether anyone holds the phone."},
+            },
+        },
         "Health": {
             "type": "object",
             "required": ["ok", "loaded", "load_failures", "lock_waits", "quarantined", "fsyncs"],
@@ -234,11 +264,33 @@ def _operation(call: str, body: str, summary: str) -> dict:
     }
 
 
+def _inbound_operation() -> dict:
+    return {
+        "operationId": "inbound_sms",
+        "summary": "An SMS reply; an opt-out (T, TD, N, R, 退订) withdraws SMS marketing consent",
+        "description": (
+            "For the merchant's SMS gateway (or the bridge that forwards its delivery receipts and replies). "
+            "An opt-out withdraws `marketing_sms` of every person whose accounts carry the phone, through the "
+            "consent ledger and the audit log, acting as the `service` role of the write key's source. Any "
+            "other text changes nothing. Use a write key of a source made for the gateway (`flywheel sources "
+            "add sms-gateway`) and list it in the delivery settings' `inbound.sms_sources` so that other "
+            "sources' keys are refused. 200 means the reply is applied."),
+        "tags": ["delivery"],
+        "security": [{"writeKey": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref("SmsReply")}}},
+        "responses": {
+            "200": {"description": "applied", "content": {"application/json": {"schema": ref("SmsReplyAnswer")}}},
+            **{str(status): {"$ref": f"#/components/responses/Refused{status}"} for status in CALL_STATUSES},
+        },
+    }
+
+
 @cache
 def document() -> dict:
     """The OpenAPI 3.1 document served at `/openapi.json` (and read by `/docs`)."""
     paths = {f"/v1/{call}": {"post": _operation(call, call.capitalize(), SUMMARIES[call])} for call in CALLS}
     paths["/v1/batch"] = {"post": _operation("batch", "Batch", "Send many messages of any call at once")}
+    paths["/v1/inbound/sms"] = {"post": _inbound_operation()}
     paths["/health"] = {"get": {
         "operationId": "health",
         "summary": "Liveness and spool/loader counters",
@@ -254,7 +306,8 @@ def document() -> dict:
             "description": (
                 "Segment-compatible event intake: durable (fsync before 200), exactly once. Point a Segment "
                 "library's `host` at this server. Every refusal is the JSON `Error` body with one of the "
-                "documented codes. Outside the operations below: a call that does not exist "
+                "documented codes. `POST /v1/inbound/sms` takes the replies to the merchant's SMS (opt-outs). "
+                "Outside the operations below: a call that does not exist "
                 "(`/v1/nosuch`) answers 404 `unknown_call`, any other path 404 `not_found`, and another "
                 "method than the path's 405 `method_not_allowed` with `Allow`."),
         },
