@@ -148,7 +148,8 @@ class Outbox:
             self._finish(a, "failed", why, tally)
 
     def _quiet_until(self, a: dict, zone: ZoneInfo) -> dt.datetime | None:
-        text = self.guards.quiet_hours.get(a["channel"]) or self.guards.quiet_hours.get("marketing")
+        hours = self.guards.quiet_hours
+        text = hours[a["channel"]] if a["channel"] in hours else hours.get("marketing")
         if not text:
             return None
         window = quiet_window(text)

@@ -95,7 +95,7 @@ def run(gate, now: dt.datetime | None = None, dry_run: bool = False, names: list
     if guards is None or deliver is None or addresses is None:
         from flywheel.activate.channels import delivery_for
 
-        d_guards, d_deliver, d_addresses = delivery_for(gate)
+        d_guards, d_deliver, d_addresses = delivery_for(gate, now)
         guards, deliver, addresses = guards or d_guards, deliver or d_deliver, addresses or d_addresses
     result = run_tick(wh, now, chosen, actor=gate.actor.name, guards=guards, deliver=deliver, addresses=addresses,
                       context_of=lambda persons: person_context(gate, persons), dry_run=dry_run)
