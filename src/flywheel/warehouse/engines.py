@@ -5,9 +5,15 @@ The rest of Flywheel writes Ibis expressions and never asks which engine runs th
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
+import os
+import re
+import shutil
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +36,7 @@ class Engine:
     name: str = ""
     transactional: bool = False
 
-    def connect(self, db_path: Path) -> BaseBackend:
+    def connect(self, db_path: Path, settings=None) -> BaseBackend:
         raise NotImplementedError
 
     @contextlib.contextmanager
@@ -74,7 +80,7 @@ class DuckDBEngine(Engine):
     name = "duckdb"
     transactional = True
 
-    def connect(self, db_path: Path) -> BaseBackend:
+    def connect(self, db_path: Path, settings=None) -> BaseBackend:
         db_path = Path(db_path)
         if db_path.parent and not db_path.parent.exists():
             db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,20 +148,32 @@ class SparkEngine(Engine):
     name = "spark"
     transactional = False
 
-
     def materialize(self, con: BaseBackend, name: str, expr) -> None:
-        """A locally checkpointed temporary view, not a table: writing Parquet and the metastore for
-        every round of label propagation costs seconds, and the checkpoint cuts the lineage that
-        would otherwise grow with every round."""
+        """Parquet files in the session's work directory, read back as a temporary view.
+
+        Not a local checkpoint: a checkpoint keeps the plan's *estimated* size, and Spark estimates
+        a join as the product of its inputs' sizes, so round after round of label propagation the
+        estimate gains digits until planning spends minutes multiplying BigIntegers. A Parquet scan
+        is sized by its files, however they were made. Not a catalog table either: no metastore
+        round trip per round.
+        """
         con._run_pre_execute_hooks(expr)
-        frame = con._session.sql(con.compile(expr)).localCheckpoint(eager=True)
-        frame.createOrReplaceTempView(name)
+        session = con._session
+        frame = session.sql(con.compile(expr))
+        folder = _work_dir(session) / name
+        path = folder / uuid.uuid4().hex
+        frame.write.parquet(str(path))
+        session.read.schema(frame.schema).parquet(str(path)).createOrReplaceTempView(name)
+        for old in folder.iterdir():
+            if old != path:
+                shutil.rmtree(old, ignore_errors=True)
 
     def drop_materialized(self, con: BaseBackend, name: str) -> None:
         con._session.catalog.dropTempView(name)
+        shutil.rmtree(_work_dir(con._session) / name, ignore_errors=True)
 
-    def connect(self, db_path: Path) -> BaseBackend:
-        session = spark_session(str(Path(db_path).resolve()))
+    def connect(self, db_path: Path, settings=None) -> BaseBackend:
+        session = spark_session(str(Path(db_path).resolve()), settings)
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
         session.catalog.setCurrentDatabase(SPARK_DATABASE)
         return ibis.pyspark.connect(session)
@@ -164,34 +182,106 @@ class SparkEngine(Engine):
         con.raw_sql(f"ALTER TABLE `{table}` ADD COLUMNS (`{column}` {PySparkType.to_string(dtype)})")
 
 
-@functools.cache
-def spark_session(warehouse_dir: str):
+WORK_DIR_CONF = "spark.flywheel.workDir"
+SPARK_LOG = "spark.log"
+LOG4J = """\
+# Written by Flywheel at every Spark start: the JVM's log goes to _spark/spark.log, never the terminal.
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = stderr
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.metastore.name = org.apache.hadoop.hive.metastore
+logger.metastore.level = error
+logger.parquet.name = org.apache.parquet.CorruptStatistics
+logger.parquet.level = error
+"""
+
+
+def spark_session(warehouse_dir: str, settings=None):
     """One Spark session per process and warehouse (a session takes ~8 s to start).
 
     The table catalog (a Derby metastore) is kept inside the warehouse directory, so tables written
-    by one `flywheel --engine spark` run are there for the next."""
+    by one `flywheel --engine spark` run are there for the next. Master, partitions and extra
+    settings come from `settings` (FLYWHEEL_SPARK_*)."""
+    if settings is None:
+        from flywheel.config import load_settings
+
+        settings = load_settings()
+    return _spark_session(str(warehouse_dir), settings.spark_master, settings.spark_partitions,
+                          tuple(settings.spark_conf))
+
+
+def shuffle_partitions(master: str, partitions: int) -> int:
+    """0 (automatic) → twice the cores of a local master (`local[*]`: this machine's), else Spark's 200."""
+    if partitions:
+        return partitions
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+    if not found:
+        return 200
+    cores = found.group(1)
+    n = 1 if cores is None else (os.cpu_count() or 1) if cores == "*" else int(cores)
+    return 2 * n
+
+
+@functools.cache
+def _spark_session(warehouse_dir: str, master: str, partitions: int, extra: tuple[tuple[str, str], ...]):
     try:
+        from pyspark import SparkConf, SparkContext
+        from pyspark.java_gateway import launch_gateway
         from pyspark.sql import SparkSession
     except ImportError:
         raise EngineError("--engine spark needs PySpark: pip install 'flywheel-cdp[spark]'") from None
+    home = Path(warehouse_dir) / "_spark"
     derby = Path(warehouse_dir) / "_metastore"
-    derby.mkdir(parents=True, exist_ok=True)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("flywheel")
-        .config("spark.sql.warehouse.dir", warehouse_dir)
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={derby}")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        # Union constraint rewriting fails on views over local checkpoints (identity graph rounds).
-        .config("spark.sql.constraintPropagation.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .enableHiveSupport()
-        .getOrCreate()
+    for folder in (home, derby):
+        folder.mkdir(parents=True, exist_ok=True)
+    log4j = home / "log4j2.properties"
+    log4j.write_text(LOG4J, encoding="utf-8")
+    work_root = Path(warehouse_dir) / "_work"
+    conf = (
+        SparkConf(loadDefaults=False)
+        .setMaster(master)
+        .setAppName("flywheel")
+        .set("spark.sql.warehouse.dir", warehouse_dir)
+        .set("spark.sql.catalogImplementation", "hive")
+        .set("spark.driver.extraJavaOptions",
+             f"-Dderby.system.home={derby} -Dlog4j2.configurationFile={log4j.as_uri()}")
+        .set("spark.ui.enabled", "false")
+        .set("spark.ui.showConsoleProgress", "false")
+        .set("spark.sql.shuffle.partitions", str(shuffle_partitions(master, partitions)))
+        # Ibis' SQL for set operations over temporary views trips constraint inference.
+        .set("spark.sql.constraintPropagation.enabled", "false")
+        .set("spark.sql.session.timeZone", "UTC")
+        .set("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
+    for key, value in extra:
+        conf.set(key, value)
+    if SparkContext._active_spark_context is None and SparkContext._gateway is None:
+        # The JVM's own stdout and stderr go to the log file: nothing Java prints reaches the terminal
+        # (or `--json` output).
+        with open(home / SPARK_LOG, "ab") as log_file:
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": log_file, "stderr": subprocess.STDOUT})
+        SparkContext(conf=conf, gateway=gateway)
+    builder = SparkSession.builder
+    for key, value in conf.getAll():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    work = work_root / session.sparkContext.applicationId
+    if work_root.exists():  # left by a process that did not exit cleanly (the metastore admits one at a time)
+        for stale in work_root.iterdir():
+            shutil.rmtree(stale, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    session.conf.set(WORK_DIR_CONF, str(work))
+    atexit.register(shutil.rmtree, work, True)
     return session
+
+
+def _work_dir(session) -> Path:
+    return Path(session.conf.get(WORK_DIR_CONF))
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (DuckDBEngine(), SparkEngine())}

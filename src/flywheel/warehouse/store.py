@@ -96,7 +96,7 @@ class Warehouse:
     def open(cls, settings: Settings | None = None, migrate: bool = True) -> "Warehouse":
         settings = settings or load_settings()
         eng = engine_named(settings.engine)
-        wh = cls(eng.connect(Path(settings.db_path)), eng, settings)
+        wh = cls(eng.connect(Path(settings.db_path), settings), eng, settings)
         if migrate:
             wh.migrate()
         return wh
