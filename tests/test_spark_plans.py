@@ -14,7 +14,7 @@ from flywheel.identity.components import connected_components
 
 def _path(n: int, seed: int) -> ibis.Table:
     """A path through n nodes in random order: min-label propagation needs many rounds on it."""
-    names = [f"n{i:03d}" for i in range(n)]
+    names = [f"n{i:04d}" for i in range(n)]
     random.Random(seed).shuffle(names)
     return ibis.memtable({"a": names[:-1], "b": names[1:]})
 
@@ -40,10 +40,10 @@ def test_label_propagation_rounds_keep_spark_size_estimates_bounded(spark_wareho
     digits = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(0)  # so that a runaway estimate (thousands of digits) reaches the assertion
     try:
-        labels = wh.fetch(connected_components(wh, _path(32, seed=1), "chain"))
+        labels = wh.fetch(connected_components(wh, _path(1024, seed=1), "chain"))
     finally:
         sys.set_int_max_str_digits(digits)
-    assert labels.num_rows == 32 and set(labels["label"].to_pylist()) == {"n000"}
+    assert labels.num_rows == 1024 and set(labels["label"].to_pylist()) == {"n0000"}
     assert len(rounds) >= 8, "the fixture must need many rounds"
     (first_size, _, first_leaves), (last_size, _, last_leaves) = rounds[1], rounds[-1]
     assert last_leaves == first_leaves == 1
