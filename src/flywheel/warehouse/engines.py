@@ -176,7 +176,7 @@ class SparkEngine(Engine):
         session = spark_session(str(Path(db_path).resolve()), settings)
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
         session.catalog.setCurrentDatabase(SPARK_DATABASE)
-        return ibis.pyspark.connect(session)
+        return _spark_backend()().connect(session)
 
     def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
         con.raw_sql(f"ALTER TABLE `{table}` ADD COLUMNS (`{column}` {PySparkType.to_string(dtype)})")
@@ -226,6 +226,37 @@ def shuffle_partitions(master: str, partitions: int) -> int:
     return 2 * n
 
 
+def spark_conf(warehouse_dir: str, master: str, partitions: int,
+               extra: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """Everything Flywheel sets on a Spark session, then the user's `extra` over it (FLYWHEEL_SPARK_CONF).
+
+    Set before the JVM starts: the driver's heap, its Java options (Derby's home, the log4j file)
+    and the console progress bar cannot change afterwards."""
+    home = Path(warehouse_dir)
+    conf = {
+        "spark.master": master,
+        "spark.app.name": "flywheel",
+        "spark.sql.warehouse.dir": warehouse_dir,
+        "spark.sql.catalogImplementation": "hive",
+        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={home / '_metastore'} "
+                                          f"-Dlog4j2.configurationFile={(home / '_spark' / 'log4j2.properties').as_uri()}"),
+        # Spark's 1 GB default is small for a driver that is the whole cluster in local mode.
+        "spark.driver.memory": "2g",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions(master, partitions)),
+        # Ibis' SQL for set operations over temporary views trips constraint inference.
+        "spark.sql.constraintPropagation.enabled": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    for key, value in extra:
+        if key == "spark.driver.extraJavaOptions":  # keep the metastore and log settings beside the user's
+            value = f"{conf[key]} {value}"
+        conf[key] = value
+    return conf
+
+
 @functools.cache
 def _spark_session(warehouse_dir: str, master: str, partitions: int, extra: tuple[tuple[str, str], ...]):
     try:
@@ -235,53 +266,82 @@ def _spark_session(warehouse_dir: str, master: str, partitions: int, extra: tupl
     except ImportError:
         raise EngineError("--engine spark needs PySpark: pip install 'flywheel-cdp[spark]'") from None
     home = Path(warehouse_dir) / "_spark"
-    derby = Path(warehouse_dir) / "_metastore"
-    for folder in (home, derby):
+    for folder in (home, Path(warehouse_dir) / "_metastore"):
         folder.mkdir(parents=True, exist_ok=True)
-    log4j = home / "log4j2.properties"
-    log4j.write_text(LOG4J, encoding="utf-8")
-    work_root = Path(warehouse_dir) / "_work"
-    conf = (
-        SparkConf(loadDefaults=False)
-        .setMaster(master)
-        .setAppName("flywheel")
-        .set("spark.sql.warehouse.dir", warehouse_dir)
-        .set("spark.sql.catalogImplementation", "hive")
-        .set("spark.driver.extraJavaOptions",
-             f"-Dderby.system.home={derby} -Dlog4j2.configurationFile={log4j.as_uri()}")
-        .set("spark.ui.enabled", "false")
-        .set("spark.ui.showConsoleProgress", "false")
-        .set("spark.sql.shuffle.partitions", str(shuffle_partitions(master, partitions)))
-        # Ibis' SQL for set operations over temporary views trips constraint inference.
-        .set("spark.sql.constraintPropagation.enabled", "false")
-        .set("spark.sql.session.timeZone", "UTC")
-        .set("spark.sql.execution.arrow.pyspark.enabled", "true")
-    )
-    for key, value in extra:
-        conf.set(key, value)
+    (home / "log4j2.properties").write_text(LOG4J, encoding="utf-8")
+    settings = spark_conf(warehouse_dir, master, partitions, extra)
+    conf = SparkConf(loadDefaults=False).setAll(list(settings.items()))
     if SparkContext._active_spark_context is None and SparkContext._gateway is None:
-        # The JVM's own stdout and stderr go to the log file: nothing Java prints reaches the terminal
-        # (or `--json` output).
+        # The JVM's own stdout and stderr go to the log file: nothing Java prints reaches the
+        # terminal (or `--json` output), whatever log4j is told.
         with open(home / SPARK_LOG, "ab") as log_file:
             gateway = launch_gateway(conf, popen_kwargs={"stdout": log_file, "stderr": subprocess.STDOUT})
         SparkContext(conf=conf, gateway=gateway)
     builder = SparkSession.builder
-    for key, value in conf.getAll():
+    for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
-    work = work_root / session.sparkContext.applicationId
+    work_root = Path(warehouse_dir) / "_work"
     if work_root.exists():  # left by a process that did not exit cleanly (the metastore admits one at a time)
         for stale in work_root.iterdir():
             shutil.rmtree(stale, ignore_errors=True)
+    work = work_root / session.sparkContext.applicationId
     work.mkdir(parents=True, exist_ok=True)
     session.conf.set(WORK_DIR_CONF, str(work))
     atexit.register(shutil.rmtree, work, True)
+    log.info("Spark %s: master %s, %s shuffle partitions, log in %s", session.version, settings["spark.master"],
+             settings["spark.sql.shuffle.partitions"], home / SPARK_LOG)
     return session
 
 
 def _work_dir(session) -> Path:
     return Path(session.conf.get(WORK_DIR_CONF))
+
+
+@functools.cache
+def _spark_backend():
+    """Ibis' PySpark backend with in-memory tables passed to Spark as Parquet files.
+
+    Ibis hands an Arrow table to Spark through pandas and `createDataFrame`: the rows then travel
+    inside every task and stay on the driver's heap until the process ends (a 20,000-person demo ran
+    the default 1 GB heap out). A Parquet file written by pyarrow costs neither, and Spark knows
+    its size when it plans joins.
+    """
+    import weakref
+
+    import pyarrow.parquet as pq
+    from ibis.backends.pyspark import Backend
+    from ibis.backends.pyspark.datatypes import PySparkSchema
+
+    class SparkBackend(Backend):
+        def _register_in_memory_table(self, op) -> None:
+            if any(dtype.is_null() for dtype in op.schema.types):
+                return super()._register_in_memory_table(op)  # Parquet has no column of no type
+            table = op.data.to_pyarrow(op.schema)
+            table = table.cast(pa.schema([_utc(f) for f in table.schema]))
+            folder = _work_dir(self._session) / "_memtables"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{op.name}.parquet"
+            pq.write_table(table, path)
+            schema = PySparkSchema.from_ibis(op.schema)
+            self._session.read.schema(schema).parquet(str(path)).createOrReplaceTempView(op.name)
+            weakref.finalize(op, _forget_memtable, self._session, op.name, path)
+
+    return SparkBackend
+
+
+def _utc(field: pa.Field) -> pa.Field:
+    """Zone-less timestamps as UTC instants, which is how the session (time zone UTC) reads them."""
+    if pa.types.is_timestamp(field.type) and field.type.tz is None:
+        return field.with_type(pa.timestamp(field.type.unit, tz="UTC"))
+    return field
+
+
+def _forget_memtable(session, name: str, path: Path) -> None:
+    with contextlib.suppress(Exception):
+        session.catalog.dropTempView(name)
+    path.unlink(missing_ok=True)
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (DuckDBEngine(), SparkEngine())}
