@@ -50,6 +50,10 @@ class Engine:
     def drop_materialized(self, con: BaseBackend, name: str) -> None:
         con.drop_table(name, force=True)
 
+    def may_have_rows(self, con: BaseBackend, name: str) -> bool:
+        """False only when the stored table certainly has no rows (lets writers skip a key lookup)."""
+        return int(con.table(name).count().execute()) > 0
+
     def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
         """Add a nullable column to a stored table (schema migrations); Ibis has no ALTER TABLE."""
         raise NotImplementedError
@@ -172,6 +176,12 @@ class SparkEngine(Engine):
         con._session.catalog.dropTempView(name)
         shutil.rmtree(_work_dir(con._session) / name, ignore_errors=True)
 
+    def may_have_rows(self, con: BaseBackend, name: str) -> bool:
+        """A look at the table's folder instead of a counting job (each job costs a fraction of a
+        second however small the table): no data file, no rows."""
+        folder = Path(con._session.conf.get(WAREHOUSE_DIR_CONF)) / f"{SPARK_DATABASE}.db" / name
+        return folder.is_dir() and any(f.is_file() and not f.name.startswith(("_", ".")) for f in folder.iterdir())
+
     def connect(self, db_path: Path, settings=None) -> BaseBackend:
         session = spark_session(str(Path(db_path).resolve()), settings)
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
@@ -183,6 +193,7 @@ class SparkEngine(Engine):
 
 
 WORK_DIR_CONF = "spark.flywheel.workDir"
+WAREHOUSE_DIR_CONF = "spark.flywheel.warehouseDir"
 SPARK_LOG = "spark.log"
 LOG4J = """\
 # Written by Flywheel at every Spark start: the JVM's log goes to _spark/spark.log, never the terminal.
@@ -237,6 +248,7 @@ def spark_conf(warehouse_dir: str, master: str, partitions: int,
         "spark.master": master,
         "spark.app.name": "flywheel",
         "spark.sql.warehouse.dir": warehouse_dir,
+        WAREHOUSE_DIR_CONF: warehouse_dir,
         "spark.sql.catalogImplementation": "hive",
         "spark.driver.extraJavaOptions": (f"-Dderby.system.home={home / '_metastore'} "
                                           f"-Dlog4j2.configurationFile={(home / '_spark' / 'log4j2.properties').as_uri()}"),
