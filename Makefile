@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench clean docs
+.PHONY: demo test test-fast bench clean docs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
+
+# For iteration: everything but the slow and Spark tests (make test stays the full suite).
+test-fast: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not spark"
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py

@@ -23,7 +23,6 @@ import platform
 import time
 import warnings
 
-import numpy as np
 
 from flywheel.value.clv import (
     BetaGeoModel,

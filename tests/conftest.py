@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,25 @@ import pytest
 from flywheel.config import load_settings
 
 
+@pytest.fixture(scope="session")
+def template_warehouse(tmp_path_factory) -> Path:
+    """An empty warehouse migrated to the current schema once per run (creating one costs ~1 s)."""
+    from flywheel.config import Settings
+    from flywheel.warehouse import Warehouse
+
+    path = tmp_path_factory.mktemp("template") / "flywheel.duckdb"
+    with Warehouse.open(Settings(db_path=path)):
+        pass
+    return path
+
+
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Every test gets its own warehouse file and identifier key; nothing touches ~/.config."""
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template_warehouse: Path,
+                      request: pytest.FixtureRequest):
+    """Every test gets its own warehouse file (a copy of the migrated template; `@pytest.mark.no_warehouse`
+    for none) and identifier key; nothing touches ~/.config."""
+    if request.node.get_closest_marker("no_warehouse") is None:
+        shutil.copyfile(template_warehouse, tmp_path / "flywheel.duckdb")
     monkeypatch.setenv("FLYWHEEL_DB", str(tmp_path / "flywheel.duckdb"))
     monkeypatch.setenv("FLYWHEEL_KEY_FILE", str(tmp_path / "identifier.key"))
     monkeypatch.delenv("FLYWHEEL_ENGINE", raising=False)

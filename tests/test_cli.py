@@ -36,3 +36,22 @@ def test_help_lists_the_commands():
     assert res.returncode == 0
     for cmd in ("demo", "generate", "ingest"):
         assert cmd in res.stdout
+
+
+HEAVY = ("ibis", "pandas", "pyarrow", "fastapi", "splink", "pyspark", "numpy", "scipy", "plotly")
+LIGHT_COMMANDS = [["--help"], ["identity", "--help"], ["sources", "list"], ["events", "stats", "--json"],
+                  ["--role", "auditor", "audit", "verify"]]
+
+
+def test_help_and_light_commands_load_no_heavy_library(tmp_path):
+    """Start-up time (issue 11): `--help` and light commands import none of the heavy libraries."""
+    probe = ("import sys\nfrom flywheel.cli import main\nsys.argv = ['flywheel', *sys.argv[1:]]\n"
+             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+             f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
+             "sys.stderr.write(f'\\nEXIT {code} HEAVY {heavy}\\n')\n")
+    env_extra = {"FLYWHEEL_DB": str(tmp_path / "w.duckdb"), "FLYWHEEL_KEY_FILE": str(tmp_path / "k.key")}
+    for args in LIGHT_COMMANDS:
+        env = dict(os.environ, **env_extra)
+        res = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env)
+        last = res.stderr.strip().splitlines()[-1]
+        assert last == "EXIT 0 HEAVY []", (args, res.stderr[-2000:])

@@ -19,3 +19,8 @@ class ConfigError(FlywheelError, ValueError):
 
 class EngineError(FlywheelError):
     """The chosen warehouse engine is missing or cannot do what was asked."""
+
+
+class WarehouseError(FlywheelError):
+    """A warehouse that cannot be opened as given: a path that cannot be created, a file locked by
+    another process, a file that is not a warehouse, or one written by a newer Flywheel."""

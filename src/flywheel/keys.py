@@ -22,13 +22,12 @@ def load_or_create_key(path: Path) -> bytes:
     """Read the hex key at `path`, creating it (mode 0600) if it does not exist."""
     path = Path(path).expanduser()
     if path.exists():
-        text = path.read_text().strip()
         try:
-            key = bytes.fromhex(text)
+            key = bytes.fromhex(path.read_text(encoding="ascii").strip())
         except ValueError:
-            raise ConfigError(f"Identifier key file {path} is not hex; refusing to guess.") from None
+            raise ConfigError(f"Key file {path} is not hex; refusing to guess.") from None
         if len(key) < 16:
-            raise ConfigError(f"Identifier key in {path} is shorter than 16 bytes.")
+            raise ConfigError(f"Key in {path} is shorter than 16 bytes.")
         return key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(KEY_BYTES)

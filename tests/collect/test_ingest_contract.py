@@ -1,4 +1,6 @@
-"""Ingestion guarantees every adapter relies on: atomic files, lineage, clear errors."""
+"""Ingestion guarantees around the adapters: clear errors for paths, mappings and directories, schema
+versions, restated reports. The contract each adapter passes (atomic files, lineage, quarantine, applied
+once) runs over every registered adapter in `test_adapter_contract.py`."""
 
 from pathlib import Path
 
@@ -6,37 +8,8 @@ import pytest
 
 from flywheel.collect import ingest_paths
 from flywheel.errors import InputError
-from flywheel.warehouse import Warehouse
 
 SHOPIFY = Path(__file__).parent / "fixtures" / "shopify" / "orders_export.csv"
-TABLES = ("orders", "order_items", "identifiers", "accounts", "consents", "quarantine", "ingest_runs")
-
-
-def test_a_crash_mid_file_leaves_nothing_half_written_and_a_rerun_applies_it(warehouse, monkeypatch):
-    calls = {"n": 0}
-    real = Warehouse.insert_new
-
-    def failing(self, name, batch):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("power cut")
-        return real(self, name, batch)
-
-    monkeypatch.setattr(Warehouse, "insert_new", failing)
-    with pytest.raises(KeyboardInterrupt):
-        ingest_paths(warehouse, [SHOPIFY])
-    assert {t: warehouse.count(t) for t in TABLES} == {t: 0 for t in TABLES}
-    monkeypatch.setattr(Warehouse, "insert_new", real)
-    f = ingest_paths(warehouse, [SHOPIFY]).files[0]
-    assert f.loaded == 3 and not f.already_applied
-
-
-def test_lineage_records_checksum_and_counts(warehouse):
-    f = ingest_paths(warehouse, [SHOPIFY]).files[0]
-    run = warehouse.fetch("ingest_runs").to_pylist()[0]
-    assert run["run_id"] == f.run_id and len(run["file_sha256"]) == 64
-    assert (run["rows"], run["loaded"], run["duplicates"], run["quarantined"]) == (5, 3, 0, 2)
-    assert {r["run_id"] for r in warehouse.fetch("orders").to_pylist()} == {f.run_id}
 
 
 def test_unreadable_and_missing_paths_are_one_line_errors(warehouse, tmp_path):

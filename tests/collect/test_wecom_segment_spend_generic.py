@@ -235,11 +235,14 @@ def test_ad_spend_chinese_headers_in_gb18030_and_reingest(wh):
 def test_generic_mapping_fills_orders_accounts_and_identifiers(wh):
     report = ingest(wh, FIXTURES / "crm_orders.csv", mapping=FIXTURES / "crm_orders.yaml")
     assert (report.adapter, report.source) == ("generic", "crm")
-    assert (report.rows, report.loaded, report.duplicates, report.quarantined) == (4, 2, 0, 2)
+    assert (report.rows, report.loaded, report.duplicates, report.quarantined) == (5, 2, 0, 3)
+    unknown_status = "not an order status (pending, paid, shipped, completed, cancelled, refunded, " \
+                     "partially_refunded; map other words with `statuses:`)"
     assert quarantine(wh) == [
         (3, "手机", "not a valid phone number for its country", "value_dropped"),
         (4, "会员卡号", "account_key is missing", "row_rejected"),
         (5, "实付金额", "not an amount of money", "row_rejected"),
+        (6, "状态", unknown_status, "row_rejected"),
     ]
     orders = sorted((o["order_id"], o["account_key"], o["status"], o["paid_cents"], o["currency"], o["created_at"])
                     for o in rows(wh, "orders"))
@@ -248,6 +251,19 @@ def test_generic_mapping_fills_orders_accounts_and_identifiers(wh):
     assert sorted(a["account_key"] for a in rows(wh, "accounts")) == ["VIP001", "VIP002"]
     assert [(i["account_key"], i["id_type"], i["id_masked"]) for i in rows(wh, "identifiers")] == [
         ("VIP001", "phone", "138****5678")]
+
+
+def test_generic_order_statuses_are_canonical_or_mapped_with_statuses(wh, tmp_path):
+    mapping = (FIXTURES / "crm_orders.yaml").read_text(encoding="utf-8") + "statuses: {已完成: completed}\n"
+    (tmp_path / "crm.yaml").write_text(mapping, encoding="utf-8")
+    (tmp_path / "crm.csv").write_text("单号,会员卡号,下单时间,实付金额,状态,手机\nC1,V1,2024-05-01,1.00,已完成,\n"
+                                      "C2,V2,2024-05-01,1.00, Paid ,\nC3,V3,2024-05-01,1.00,done,\n", encoding="utf-8")
+    report = ingest(wh, tmp_path / "crm.csv", mapping=tmp_path / "crm.yaml")
+    assert (report.loaded, report.quarantined) == (2, 1)
+    assert sorted((o["order_id"], o["status"]) for o in rows(wh, "orders")) == [("C1", "completed"), ("C2", "paid")]
+    (tmp_path / "bad.yaml").write_text(mapping.replace("completed}", "finished}"), encoding="utf-8")
+    with pytest.raises(InputError, match="statuses finished are not order statuses"):
+        ingest(wh, tmp_path / "crm.csv", mapping=tmp_path / "bad.yaml")
 
 
 def test_generic_consents_accept_yes_no_and_reject_unknown_choices(wh):

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from flywheel.cli import State
 from flywheel.config import load_settings
 from flywheel.errors import InputError
-from flywheel.identity.matching.cli import cluster_command
+from flywheel.cli.cluster import cluster_command
 
 DATA = Path(__file__).parent / "data"
 FEBRL_COLUMNS = ["first_name=given_name", "last_name=surname", "street_number=street_number",

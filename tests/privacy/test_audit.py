@@ -29,7 +29,7 @@ from flywheel.privacy.audit import (
     verify,
     verify_settings,
 )
-from flywheel.privacy.audit_cli import audit_app
+from flywheel.cli.audit import audit_app
 
 
 def _write_log(tmp_path: Path, n: int, every: int = 5) -> tuple[Path, Path]:

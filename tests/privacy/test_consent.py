@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from flywheel.cli import app
 from flywheel.collect import ingest_paths
 from flywheel.identity import merge_persons, resolve
-from flywheel.privacy import allowed, is_allowed, only_allowed
+from flywheel.privacy import Gate, allowed, is_allowed, only_allowed
 from flywheel.privacy.consent import ConsentError, record_consent
 from flywheel.privacy.subjects import find_subject
 from flywheel.warehouse import account_persons
@@ -80,7 +80,7 @@ def test_merged_person_takes_the_most_restrictive_status(ledger, tmp_path):
     ingest_paths(ledger, [_identify(tmp_path / "later.jsonl", {"u_ann": {"marketing_sms": "granted"}},
                                     at="2030-01-01T00:00:00Z")])
     assert is_allowed(ledger, ann, "marketing_sms")
-    kept = merge_persons(ledger, ann, bob, actor="t")
+    kept = merge_persons(Gate.open(ledger.settings, ledger, "test"), ann, bob)
     assert not is_allowed(ledger, kept, "marketing_sms")  # a newer grant on one account does not undo the other's withdrawal
     assert is_allowed(ledger, kept, "cross_border_transfer")  # a grant no other account contradicts holds
     decided = find_subject(ledger, ann)

@@ -9,7 +9,7 @@ import pytest
 from flywheel.collect import ingest_paths
 from flywheel.identity import resolve
 from flywheel.privacy import allowed
-from flywheel.privacy.erase import erase
+from flywheel.privacy.erase import erase_subject
 from flywheel.privacy.footprint import footprint
 from flywheel.privacy.subjects import UnknownSubject, find_subject
 from flywheel.warehouse import account_persons
@@ -27,7 +27,7 @@ def _scenario(wh) -> dict:
     owned = {name: int(wh.table(name).filter(p(wh.table(name))).count().execute())
              for name, p in footprint(wh, subject).owned().items()}
     sms = sorted(wh.fetch(allowed(wh, "personalization")).column(0).to_pylist())
-    report = erase(wh, subject, actor="t", role="privacy_officer")
+    report = erase_subject(wh, subject, actor="t", role="privacy_officer")
     left = {name: int(wh.table(name).count().execute()) for name in owned}
     return {"accounts": len(subject.accounts), "owned": owned, "personalization": len(sms),
             "removed": report.removed, "anonymised": report.anonymised, "left": left,

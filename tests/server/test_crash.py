@@ -13,8 +13,8 @@ import httpx
 from live_server import free_port
 
 from flywheel.server import event_stats
+from flywheel.server.loader import open_when_free
 from flywheel.server.spool import spool_dir
-from flywheel.warehouse import Warehouse
 
 SERVER = "from flywheel.config import load_settings; from flywheel.server import serve; " \
          "serve(load_settings(), port={port}, load_interval=0.2)"
@@ -46,7 +46,8 @@ def send(url: str, key: str, batches: list[list[dict]], acked: set[str], lock: t
 
 
 def stored_ids(settings) -> list[str]:
-    with Warehouse.open(settings) as wh:
+    """Read as any other process does: the killed server's loader process may still be finishing its cycle."""
+    with open_when_free(settings) as wh:
         return wh.fetch(wh.table("events").select("message_id")).column("message_id").to_pylist()
 
 
@@ -88,3 +89,15 @@ def test_kill_9_loses_no_acknowledged_event_and_stores_none_twice(settings, writ
     assert stats["total"] == n and stats["by_type"] == {"track": n}
     stored = stored_ids(settings)
     assert sorted(stored) == sorted(m["messageId"] for m in messages)
+
+
+def test_the_loader_process_of_a_killed_server_ends_its_cycle_without_a_traceback(settings):
+    from flywheel.server.loadworker import WORKER, _encode
+
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, _encode(settings)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    worker.stdout.close()  # the server end of the pipe is gone, as after kill -9
+    worker.stdin.write(b"0.1\n")
+    worker.stdin.close()
+    assert worker.wait(60) == 0
+    assert worker.stderr.read() == b""

@@ -47,9 +47,10 @@ def test_naive_times_are_read_in_the_warehouse_zone():
 
 @pytest.mark.parametrize("field,value", [("timestamp", "yesterday"), ("timestamp", "2024-02-30T00:00:00Z"),
                                          ("sentAt", "20240501T120000Z"), ("originalTimestamp", 1714564800),
-                                         ("sentAt", "0001-01-01T00:00:00Z")])
+                                         ("sentAt", "0001-01-01T00:00:00Z"), ("timestamp", "9999-12-31T23:59:59Z"),
+                                         ("originalTimestamp", "2024-05-01Z")])
 def test_bad_times_are_rejected_at_the_edge_naming_the_field(field, value):
-    message = {"userId": "u", "event": "E", "timestamp": "9999-12-31T23:59:59Z", field: value}
+    message = {"userId": "u", "event": "E", "timestamp": "2999-12-31T23:59:59Z", field: value}
     with pytest.raises(CollectError) as e:
         accept("track", message, 100, "web", Received(RECEIVED))
     assert (e.value.status, e.value.code, e.value.path) == (400, "invalid_timestamp", field)
@@ -62,7 +63,7 @@ def test_corrected_times_reach_the_warehouse(live):
         {"type": "track", "userId": "u", "event": "E", "messageId": "skew-1", "timestamp": "2024-05-01T13:00:00Z"},
         {"type": "track", "userId": "u", "event": "E", "messageId": "skew-2",
          "originalTimestamp": "2024-05-01T12:59:00Z"}]}
-    odd = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "2024-05-01", "2024-05-01 20:00:00.1234567",
+    odd = ["1900-01-01T00:00:00Z", "2999-12-31T23:59:59.999999Z", "2024-05-01", "2024-05-01 20:00:00.1234567",
            "2024-05-01T12:00:00+0530"]
     batch["batch"] += [{"type": "track", "userId": "u", "event": "E", "messageId": f"odd-{i}", "timestamp": t,
                         "sentAt": t} for i, t in enumerate(odd)]
@@ -76,3 +77,11 @@ def test_corrected_times_reach_the_warehouse(live):
         row = rows[mid]
         assert row["timestamp"] == row["received_at"] - dt.timedelta(seconds=transit)
         assert row["sent_at"] == dt.datetime(2024, 5, 1, 13, 0, 5, tzinfo=UTC)
+
+
+def test_the_farthest_apart_times_a_client_may_send_are_still_corrected():
+    # Year bounds of TIME_PATTERN: any sentAt and event time inside them give a time the calendar holds.
+    m = one({"originalTimestamp": "2999-12-31T23:59:59Z", "sentAt": "1900-01-01T00:00:00Z"})
+    assert m["timestamp"].startswith("3124-")
+    m = one({"originalTimestamp": "1900-01-01T00:00:00Z", "sentAt": "2999-12-31T23:59:59Z"})
+    assert m["timestamp"].startswith("0924-")

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from flywheel.cli import State
 from flywheel.config import load_settings
 from flywheel.value import BetaGeoModel
-from flywheel.value.cli import clv_app
+from flywheel.cli.clv import clv_app
 
 
 def _root(as_json: bool) -> typer.Typer:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import ibis
 
-from flywheel.collect.adapters.orders import PAID_STATUSES
+from flywheel.schema.orders import GMV_STATUSES
 from flywheel.warehouse import Warehouse
 
 VOLUME_TABLES = ("accounts", "identifiers", "orders", "order_items", "events", "touchpoints",
@@ -46,7 +46,7 @@ def volume(wh: Warehouse) -> list[dict]:
 
 def paid_orders(wh: Warehouse) -> ibis.Table:
     o = wh.table("orders")
-    return o.filter(o.status.isin(PAID_STATUSES))
+    return o.filter(o.status.isin(GMV_STATUSES))
 
 
 def monthly(wh: Warehouse) -> list[dict]:

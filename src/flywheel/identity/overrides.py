@@ -1,7 +1,11 @@
 """Manual corrections that win over the rules: merge two persons, split accounts out of a person,
 never link two accounts. Each is recorded (who, when, why) as account pairs and applied at once;
 later resolutions respect them because the graph reads the overrides table, and for the same pair
-of accounts the later decision wins (a split after a merge undoes that part of the merge)."""
+of accounts the later decision wins (a split after a merge undoes that part of the merge).
+
+Each takes the acting `Gate`: it needs `identity.override` and leaves an audit entry (the merged or
+split person's id sealed with their data key), whichever edge calls it.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import pyarrow as pa
 
 from flywheel.errors import InputError
 from flywheel.identity.explain import UnknownPerson
+from flywheel.privacy import Gate
 from flywheel.warehouse import Warehouse
 
 
@@ -31,11 +36,12 @@ def _accounts_of(wh: Warehouse, person_id: str) -> list[tuple[str, str]]:
 
 
 def _record(wh: Warehouse, kind: str, pairs: list[tuple[tuple[str, str], tuple[str, str]]], actor: str,
-            note: str | None, now: dt.datetime) -> None:
+            note: str | None, now: dt.datetime) -> list[str]:
     rows = [{"override_id": uuid.uuid4().hex, "kind": kind, "left_source": a[0], "left_account_key": a[1],
              "right_source": b[0], "right_account_key": b[1], "actor": actor, "note": note, "created_at": now}
             for a, b in pairs]
     wh.append("identity_overrides", pa.Table.from_pylist(rows))
+    return [r["override_id"] for r in rows]
 
 
 def _event(wh: Warehouse, kind: str, person_id: str, other: str | None, actor: str, detail: str,
@@ -45,8 +51,36 @@ def _event(wh: Warehouse, kind: str, person_id: str, other: str | None, actor: s
         "actor": actor, "detail": detail, "occurred_at": now}]))
 
 
-def merge_persons(wh: Warehouse, a: str, b: str, actor: str, note: str | None = None) -> str:
+def merge_persons(gate: Gate, a: str, b: str, note: str | None = None) -> str:
     """Fold the younger of two persons into the older; returns the id kept."""
+    gate.require("identity.override")
+    kept = _merge(gate.warehouse, a, b, gate.actor.name, note)
+    gate.audit("identity.merge", f"merge {a} and {b}: kept {kept}", person=kept, detail={"note": note})
+    return kept
+
+
+def split_person(gate: Gate, person_id: str, accounts: list[tuple[str, str]], note: str | None = None) -> str:
+    """Move `accounts` out of `person_id` into a new person and never link the two groups again;
+    returns the new person's id."""
+    gate.require("identity.override")
+    new_id = _split(gate.warehouse, person_id, accounts, gate.actor.name, note)
+    gate.audit("identity.split", f"split {len(accounts)} account(s) of {person_id} into {new_id}", person=person_id,
+               detail={"note": note})  # the new id only in the sealed target: the detail is in clear
+    return new_id
+
+
+def never_link(gate: Gate, a: tuple[str, str], b: tuple[str, str], note: str | None = None) -> None:
+    """Record that two accounts are different people; takes effect at the next resolution
+    (use `split_person` to separate accounts that are already in one person)."""
+    gate.require("identity.override")
+    override_id = _never_link(gate.warehouse, a, b, gate.actor.name, note)
+    # The entry names the decision, not the account keys (L4): the log is append-only and read by
+    # auditors; the pair stays in identity_overrides, which erasure clears.
+    gate.audit("identity.never_link", f"never link {a[0]} and {b[0]} accounts (override {override_id})",
+               detail={"note": note, "override_id": override_id})
+
+
+def _merge(wh: Warehouse, a: str, b: str, actor: str, note: str | None) -> str:
     if a == b:
         raise InputError("Cannot merge a person with itself.")
     persons = wh.table("persons")
@@ -73,9 +107,7 @@ def merge_persons(wh: Warehouse, a: str, b: str, actor: str, note: str | None = 
     return kept
 
 
-def split_person(wh: Warehouse, person_id: str, accounts: list[tuple[str, str]], actor: str,
-                 note: str | None = None) -> str:
-    """Move `accounts` out of `person_id` into a new person and never link the two groups again."""
+def _split(wh: Warehouse, person_id: str, accounts: list[tuple[str, str]], actor: str, note: str | None) -> str:
     held = _accounts_of(wh, person_id)
     moving = [a for a in held if a in set(accounts)]
     missing = [a for a in accounts if a not in set(held)]
@@ -104,12 +136,10 @@ def split_person(wh: Warehouse, person_id: str, accounts: list[tuple[str, str]],
     return new_id
 
 
-def never_link(wh: Warehouse, a: tuple[str, str], b: tuple[str, str], actor: str, note: str | None = None) -> None:
-    """Record that two accounts are different people; takes effect at the next resolution
-    (use `split` to separate accounts that are already in one person)."""
+def _never_link(wh: Warehouse, a: tuple[str, str], b: tuple[str, str], actor: str, note: str | None) -> str:
     accounts = wh.table("accounts")
     for s, k in (a, b):
         if int(accounts.filter((accounts.source == s) & (accounts.account_key == k)).count().execute()) == 0:
             raise InputError(f"No account {s}:{k}.")
     now = _now()
-    _record(wh, "never_link", [(a, b)], actor, note, now)
+    return _record(wh, "never_link", [(a, b)], actor, note, now)[0]

@@ -4,17 +4,23 @@ Per account the latest record for a purpose decides (ties: the more restrictive)
 several accounts — or several merged persons — takes the most restrictive status per purpose:
 withdrawn < denied < granted. Nothing is cached: a withdrawal recorded now changes the very next
 selection. `only_allowed()` is the check every feature that selects persons for a purpose calls.
+
+The `consent_*` entry points take the acting `Gate`: they check the role's right, disclose what it
+may see and write the audit entry (one per purpose recorded) themselves.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import ibis
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from flywheel.errors import InputError
-from flywheel.privacy.subjects import Subject
+from flywheel.privacy.gate import Gate
+from flywheel.privacy.subjects import Subject, find_subject
 from flywheel.schema.purposes import BUNDLE_WORDS, PURPOSES, expand, purpose
 from flywheel.warehouse import Warehouse, account_persons
 
@@ -128,3 +134,46 @@ def consent_story(wh: Warehouse, subject: Subject) -> dict:
     defaults = {p.name: ("allowed until objected" if p.opt_out else "not granted")
                 for p in PURPOSES.values() if p.name not in effective}
     return {"person_id": subject.person_id, "effective": effective, "defaults": defaults, "history": history}
+
+
+def consent_record(gate: Gate, person_id: str, purposes: list[str], status: str = "granted", *,
+                   legal_basis: str = "consent", notice_version: str | None = None,
+                   evidence: str | None = None) -> dict:
+    """Record a person's choice (see `record_consent`); a withdrawal needs `consent.withdraw`, any
+    other status `consent.record`. Returns `{person_id, recorded: [{purpose, status}]}`."""
+    action = "consent.withdraw" if status == "withdrawn" else "consent.record"
+    gate.require(action)
+    subject = find_subject(gate.warehouse, person_id)
+    written = record_consent(gate.warehouse, subject, purposes, status, actor=gate.actor.name,
+                             legal_basis=legal_basis, notice_version=notice_version, evidence=evidence)
+    for w in written:
+        gate.audit(action, f"{w['purpose']} {status} for {subject.person_id}", person=subject.person_id,
+                   purpose=w["purpose"], detail={"legal_basis": legal_basis, "notice_version": notice_version})
+    return {"person_id": subject.person_id, "recorded": written}
+
+
+def consent_withdraw(gate: Gate, person_id: str, purposes: list[str], evidence: str | None = None) -> dict:
+    """Withdraw consent for these purposes (`all`: every purpose the person has a record for)."""
+    return consent_record(gate, person_id, purposes, "withdrawn", evidence=evidence)
+
+
+def consent_show(gate: Gate, person_id: str) -> dict:
+    """The person's consent story (`consent_story`) as the acting role may see it, with `disclosure`."""
+    gate.require("read.persons")
+    subject = find_subject(gate.warehouse, person_id)
+    gate.about(subject.person_id)
+    story = consent_story(gate.warehouse, subject)
+    story["history"] = gate.disclosure.records("consents", story["history"])
+    return gate.disclosed(story)
+
+
+def consent_audience(gate: Gate, purpose_name: str, out: Path) -> dict:
+    """Write the ids of the persons the purpose may be applied to now as CSV (`person_id`).
+    Returns `{purpose, persons, out}`."""
+    gate.require("read.persons")
+    wh = gate.warehouse
+    ids = gate.disclosure.arrow("persons", wh.fetch(allowed(wh, purpose_name).order_by("person_id")))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(ids, out)
+    return {"purpose": purpose_name, "persons": ids.num_rows, "out": str(out)}

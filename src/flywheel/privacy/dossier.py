@@ -1,5 +1,5 @@
 """Everything held about a person, in one readable structure: the subject-access copy (PIPL Art. 45,
-GDPR Art. 15) and, passed through a role's disclosure, the `person show` view."""
+GDPR Art. 15) and, passed through a role's disclosure, the `person show` view (`person_show`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import datetime as dt
 
 from flywheel import __version__
 from flywheel.privacy.footprint import footprint
-from flywheel.privacy.subjects import Subject
+from flywheel.privacy.gate import Gate
+from flywheel.privacy.subjects import Subject, find_subject
 from flywheel.schema import table as catalog_table
 from flywheel.warehouse import Warehouse
 
@@ -30,6 +31,16 @@ def dossier(wh: Warehouse, subject: Subject, sections: tuple[str, ...] = SECTION
         if rows:
             out[name] = rows
     return out
+
+
+def person_show(gate: Gate, person_id: str) -> dict:
+    """Every row about the person as the acting role may see it: `{person_id, data: {table: [rows]},
+    disclosure}`. Needs `read.persons`."""
+    gate.require("read.persons")
+    subject = find_subject(gate.warehouse, person_id)
+    gate.about(subject.person_id)
+    shown = {name: gate.disclosure.records(name, rows) for name, rows in dossier(gate.warehouse, subject).items()}
+    return gate.disclosed({"person_id": subject.person_id, "data": shown})
 
 
 def access_copy(wh: Warehouse, subject: Subject, audit_entries: list[dict]) -> dict:

@@ -40,7 +40,9 @@ class ErasureReport:
                                "rows_anonymised": sum(self.anonymised.values())}
 
 
-def erase(wh: Warehouse, subject: Subject, *, actor: str, role: str) -> ErasureReport:
+def erase_subject(wh: Warehouse, subject: Subject, *, actor: str, role: str) -> ErasureReport:
+    """Erase the person everywhere (see the module docstring); the caller has checked the right and
+    writes the audit entry (`flywheel.privacy.erase_person` does both)."""
     fp = footprint(wh, subject)
     erasure_id = "er-" + uuid.uuid4().hex[:16]
     tokens = _suppression_tokens(wh, fp)

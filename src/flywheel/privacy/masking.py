@@ -45,9 +45,29 @@ def _mask(name: str, value: str) -> str:
     return value[:1] + "***"
 
 
+Fields = dict[str, str]
+"""Output column → the catalog `table.field` its values come from (for outputs that join tables)."""
+
+
+def _source(table: str, name: str, fields: Fields | None) -> tuple[str, str]:
+    """The catalog (table, field) an output column is graded by: as declared, else `table`'s own."""
+    label = (fields or {}).get(name)
+    if label is None:
+        return table, name
+    source, sep, field_name = label.partition(".")
+    if not sep:
+        raise ValueError(f"{name!r}: declare its catalog field as table.field, got {label!r}")
+    return source, field_name
+
+
 @dataclass
 class Disclosure:
-    """What one role sees of catalog records; remembers what it masked, withheld and showed in clear."""
+    """What one role sees of catalog records; remembers what it masked, withheld and showed in clear.
+
+    Each value is graded by the catalog field it comes from: by default the field of the same name in
+    `table`; `fields` declares another source for a column (a person id beside account columns is
+    `person_accounts.person_id`); `levels` grades derived values that no catalog field holds. A
+    column neither declared nor in the catalog is treated as L5 (fail closed)."""
 
     role: Role
     masked: set[str] = field(default_factory=set)
@@ -56,6 +76,7 @@ class Disclosure:
     """Fields of level 4 or more shown unmasked: such reads are privileged and audited."""
 
     def value(self, table: str, name: str, value, level: int | None = None):
+        """One value of catalog field `table.name` (or of a derived value of the given level)."""
         level = level_of(table, name) if level is None else level
         label = f"{table}.{name}"
         if value is None:
@@ -70,26 +91,37 @@ class Disclosure:
         self.withheld.add(label)
         return None
 
-    def record(self, table: str, row: dict, levels: dict[str, int] | None = None) -> dict:
-        """`row` with every field disclosed as `table`'s catalog grades it; `levels` grades extra,
-        derived fields (a field neither in the catalog nor in `levels` is withheld unless level 5 is allowed)."""
-        levels = levels or {}
-        return {k: self.value(table, k, v, levels.get(k)) for k, v in row.items()}
+    def _grade(self, table: str, name: str, levels: dict[str, int] | None,
+               fields: Fields | None) -> tuple[str, str, int]:
+        if levels and name in levels:
+            return table, name, levels[name]
+        source, field_name = _source(table, name, fields)
+        return source, field_name, level_of(source, field_name)
 
-    def records(self, table: str, rows: list[dict], levels: dict[str, int] | None = None) -> list[dict]:
-        return [self.record(table, r, levels) for r in rows]
+    def record(self, table: str, row: dict, levels: dict[str, int] | None = None, *,
+               fields: Fields | None = None) -> dict:
+        """`row` with every field disclosed as the catalog grades it (see the class docstring)."""
+        out = {}
+        for k, v in row.items():
+            source, field_name, level = self._grade(table, k, levels, fields)
+            out[k] = self.value(source, field_name, v, level)
+        return out
 
-    def arrow(self, table: str, data: pa.Table) -> pa.Table:
+    def records(self, table: str, rows: list[dict], levels: dict[str, int] | None = None, *,
+                fields: Fields | None = None) -> list[dict]:
+        return [self.record(table, r, levels, fields=fields) for r in rows]
+
+    def arrow(self, table: str, data: pa.Table, *, fields: Fields | None = None) -> pa.Table:
         """A whole Arrow table disclosed column by column (for CSV and file exports)."""
         cols = []
         for name, col in zip(data.column_names, data.columns):
-            level = level_of(table, name)
+            source, field_name, level = self._grade(table, name, None, fields)
             if level <= self.role.level:
                 if level >= 4 and data.num_rows:
-                    self.revealed.add(f"{table}.{name}")
+                    self.revealed.add(f"{source}.{field_name}")
                 cols.append(col)
                 continue
-            values = [self.value(table, name, v, level) for v in col.to_pylist()]
+            values = [self.value(source, field_name, v, level) for v in col.to_pylist()]
             cols.append(pa.array(values, col.type))
         return pa.Table.from_arrays(cols, names=data.column_names)
 

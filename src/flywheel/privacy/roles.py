@@ -42,13 +42,14 @@ class Actor:
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
         if action not in self.role.may:
-            allowed = ", ".join(r.name for r in roles().values() if action in r.may)
+            allowed = ", ".join(r.name for r in all_roles().values() if action in r.may)
             raise NotPermitted(f"role {self.role.name!r} may not {action} (allowed: {allowed}); "
                                f"choose a role with --role or FLYWHEEL_ROLE")
 
 
 @functools.cache
-def roles() -> dict[str, Role]:
+def all_roles() -> dict[str, Role]:
+    """Every role of roles.yaml by name (not `roles()`: `flywheel.privacy.roles` is this module)."""
     spec = yaml.safe_load(resources.files("flywheel.privacy").joinpath("roles.yaml").read_text(encoding="utf-8"))
     found = {}
     for name, r in spec["roles"].items():
@@ -61,9 +62,9 @@ def roles() -> dict[str, Role]:
 
 def role_named(name: str) -> Role:
     try:
-        return roles()[name]
+        return all_roles()[name]
     except KeyError:
-        raise ConfigError(f"Unknown role {name!r}. Known: {', '.join(roles())}.") from None
+        raise ConfigError(f"Unknown role {name!r}. Known: {', '.join(all_roles())}.") from None
 
 
 def actor_for(settings, name: str | None = None) -> Actor:

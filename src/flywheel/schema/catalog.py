@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.datatypes as dt
 
-SCHEMA_VERSION = 3
+from flywheel.schema.version import SCHEMA_VERSION
 
 TS = "timestamp('UTC')"
 
@@ -384,6 +384,9 @@ TABLES: tuple[Table, ...] = (
             F("links", "int64", "identifiers that linked accounts", 1),
             F("refusals", "int64", "identifiers refused", 1),
             F("probabilistic_links", "int64", "account pairs linked by the match model", 1),
+            # last: a v3 warehouse gains it by migration
+            F("notes", "string", "what the run skipped or gave up on, as a JSON list of sentences "
+              "(an EM session that degenerated, a rule left unused)", 1),
         ),
         ("resolution_id",),
     ),
@@ -633,7 +636,7 @@ TABLES += (
         "person_traits",
         "Per-person traits of the latest scoring run, one row per person (see docs/traits.md).",
         (
-            F("person_id", "string", "person (or unplaced account `a:<source>:<account key>`)", 2, False),
+            F("person_id", "string", "person (or, for an account identity resolution has not placed, `a` + a keyed hash of the account)", 2, False),
             F("as_of", TS, "the time the traits describe; windows and recency count back from it", 1, False),
             F("run_id", "string", "scoring run that wrote the row", 1, False),
         ) + PERSON_TRAITS,
@@ -698,6 +701,27 @@ TABLES += (
             F("tier", "string", "tier in this run", 2),
         ),
         ("run_id", "person_id"),
+    ),
+)
+
+TABLES += (
+    Table(
+        "pipeline_runs",
+        "One row per stage of every pipeline run (`flywheel demo`, `flywheel run`): what ran, how long, "
+        "how much memory, and how it ended.",
+        (
+            F("run_id", "string", "pipeline run id", 1, False),
+            F("pipeline", "string", "which pipeline (demo, run, …)", 1, False),
+            F("seq", "int64", "position of the stage in the run, from 1", 1, False),
+            F("stage", "string", "stage name (simulate, ingest, identity, value, report, …)", 1, False),
+            F("started_at", TS, "stage start", 1),
+            F("seconds", "float64", "stage wall-clock time", 1),
+            F("peak_rss_bytes", "int64", "peak resident memory of the Flywheel process during the stage", 1),
+            F("status", "string", "`ok`, or `failed: <error>`", 1),
+            F("engine", "string", "warehouse engine", 1),
+            F("summary", "string", "the stage's summary as JSON (counts, run ids of the stage's own records)", 1),
+        ),
+        ("run_id", "seq"),
     ),
 )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flywheel.errors import InputError
+
 
 @dataclass(frozen=True)
 class Purpose:
@@ -38,13 +40,17 @@ BUNDLE_WORDS = ("all", "*", "agree_all")
 """Words a consent banner uses for "agree to all"; they expand to the bundleable purposes only."""
 
 
+class UnknownPurpose(InputError):
+    """A purpose name that is neither declared here nor `data_sharing:<recipient>`."""
+
+
 def purpose(name: str) -> Purpose:
-    """The purpose named, or a ValueError listing the known ones."""
+    """The purpose named, or `UnknownPurpose` (a ValueError) listing the known ones."""
     if name in PURPOSES:
         return PURPOSES[name]
     if name.startswith(SHARING_PREFIX) and len(name) > len(SHARING_PREFIX):
         return Purpose(name, f"sharing with {name[len(SHARING_PREFIX):]}", separate=True)
-    raise ValueError(f"unknown purpose {name!r}; known: {', '.join(PURPOSES)}, {SHARING_PREFIX}<recipient>")
+    raise UnknownPurpose(f"unknown purpose {name!r}; known: {', '.join(PURPOSES)}, {SHARING_PREFIX}<recipient>")
 
 
 def bundleable() -> tuple[str, ...]:

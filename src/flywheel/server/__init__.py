@@ -1,11 +1,15 @@
 """Collection server: Segment-compatible HTTP intake, durable (fsync'd spool) and exactly once.
 
-Public entry points: `create_app`, `serve`, `WriteKeys`, `event_stats`, `recover`.
+Public entry points: `create_app`, `serve`, `WriteKeys`, `keys_file`, `add_source` (checked
+and audited through the acting gate), `event_stats`, `recover` (loaded on first use, so
+`flywheel sources list` does not import FastAPI).
 """
 
-from flywheel.server.app import create_app, serve
-from flywheel.server.loader import recover
-from flywheel.server.sources import WriteKeys, keys_file
-from flywheel.server.stats import event_stats
+from flywheel.lazy import lazy_exports
 
-__all__ = ["WriteKeys", "create_app", "event_stats", "keys_file", "recover", "serve"]
+_EXPORTS = {"create_app": "flywheel.server.app", "serve": "flywheel.server.app",
+            "recover": "flywheel.server.loader", "WriteKeys": "flywheel.server.sources",
+            "keys_file": "flywheel.server.sources", "add_source": "flywheel.server.sources",
+            "event_stats": "flywheel.server.stats"}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

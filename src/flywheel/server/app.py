@@ -2,7 +2,8 @@
 
 Routes follow the Segment HTTP Tracking API (`POST /v1/track|identify|page|screen|group|alias|batch`)
 so Segment's own client libraries work when pointed at this server with their `host` option. FastAPI
-serves `/health` and the OpenAPI schema (`/openapi.json`, `/docs`) that documents the same calls.
+serves `/health` and the OpenAPI document (`/openapi.json`, `/docs`; built in `openapi.py`), and
+answers its own 404/405 in the same JSON error body as the edge.
 """
 
 from __future__ import annotations
@@ -11,15 +12,21 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 from flywheel.config import Settings
 from flywheel.jsoncodec import dumps
-from flywheel.server.edge import TOO_LARGE, Edge, read_body, respond
+from flywheel.server.edge import Edge
 from flywheel.server.intake import Intake
+from flywheel.server.openapi import document
 
 log = logging.getLogger(__name__)
 
+
+FASTAPI_ERRORS = {404: "not_found", 405: "method_not_allowed"}
+"""Codes of the refusals FastAPI itself makes (paths other than /v1/*), in the edge's error body."""
 
 SWITCH_INTERVAL = 0.0005
 """Seconds a thread may hold the GIL while another waits (Python's default: 0.005). The spool writer
@@ -44,24 +51,17 @@ def create_app(settings: Settings, load_interval: float = 1.0, commit_window: fl
         finally:
             intake.stop()
 
-    api = FastAPI(title="Flywheel collection API", version="1", lifespan=lifespan,
-                  description="Segment-compatible event intake: durable (fsync before 200), exactly once. "
-                              "A batch answers 200 with the items it rejected; 400 when all are bad.")
+    api = FastAPI(title="Flywheel collection API", version="1", lifespan=lifespan)
+    api.openapi = document  # the /v1/* calls never reach FastAPI's router; the document says what the edge does
     api.state.intake = intake
 
-    @api.post("/v1/{call}", summary="Segment Tracking API call (track, identify, page, screen, group, alias, batch)",
-              responses={200: {"description": "accepted: {success, accepted, duplicates, rejected?: "
-                                               "[{index, error, message, path}]}"},
-                         400: {"description": "invalid message, or every batch item invalid"},
-                         401: {"description": "bad write key"},
-                         413: {"description": "over the 32 KB event or 500 KB batch limit"}})
-    async def collect(call: str, request: Request) -> Response:
-        body = await read_body(request.receive)
-        if body is None:
-            return Response(dumps(TOO_LARGE.body()), status_code=TOO_LARGE.status, media_type="application/json")
-        status, data = await respond(intake, call, body, request.headers.get("authorization"),
-                                     request.headers.get("content-encoding"))
-        return Response(data, status_code=status, media_type="application/json")
+    @api.exception_handler(HTTPException)
+    async def refused(request: Request, e: HTTPException) -> Response:
+        code = FASTAPI_ERRORS.get(e.status_code)
+        if code is None:
+            return await http_exception_handler(request, e)
+        return Response(dumps({"error": code, "message": str(e.detail), "path": "$"}), status_code=e.status_code,
+                        headers=e.headers, media_type="application/json")
 
     @api.get("/health", summary="Liveness and spool/loader counters")
     async def health() -> Response:

@@ -1,9 +1,10 @@
-"""The hot path: `POST /v1/*` answered by a bare ASGI handler in front of FastAPI.
+"""The hot path: every `/v1/*` request answered by a bare ASGI handler in front of FastAPI.
 
 FastAPI's request objects, routing and dependency machinery cost more than the rest of a request
 (parse, check, spool) on a small machine; this handler reads the body, calls `Intake.collect` and
-writes the JSON answer itself. Everything else (`/health`, `/docs`, `/openapi.json`) goes to FastAPI,
-whose `/v1/{call}` route documents the same calls and answers them through the same `respond`.
+writes the JSON answer itself: `POST /v1/<call>` is collected, another method on a call is 405 (with
+`Allow: POST`), an unknown call is 404, every refusal in the one JSON error body. Everything else
+(`/health`, `/docs`, `/openapi.json`) goes to FastAPI; `openapi.py` documents what this module answers.
 """
 
 from __future__ import annotations
@@ -19,34 +20,39 @@ log = logging.getLogger(__name__)
 ROUTES = frozenset((*CALLS, "batch"))
 JSON_HEADERS = [(b"content-type", b"application/json")]
 TOO_LARGE = CollectError(413, "request_too_large", f"request body exceeds the 500 KB limit ({BATCH_LIMIT} bytes)")
+NOT_POST = CollectError(405, "method_not_allowed", "collection calls take POST only")
+UNKNOWN_CALL = CollectError(404, "unknown_call", f"no such call; use one of {', '.join(sorted(ROUTES))}")
 
 
 async def respond(intake, call: str, body: bytes, authorization: str | None, encoding: str | None) -> tuple[int, bytes]:
     """Status and JSON body for one `/v1/<call>` request; never raises for bad input."""
     try:
         if call not in ROUTES:
-            raise CollectError(404, "unknown_call", f"no such call; use one of {', '.join(sorted(ROUTES))}")
+            return UNKNOWN_CALL.status, dumps(UNKNOWN_CALL.body())
         outcome = await intake.collect(call, body, authorization, encoding)
     except CollectError as e:
         return e.status, dumps(e.body())
     except FlywheelError as e:
-        return 503, dumps({"error": "unavailable", "message": str(e), "path": "$"})
-    answer = {"success": True, "accepted": outcome.accepted, "duplicates": outcome.duplicates}
+        return 503, dumps(CollectError(503, "unavailable", str(e)).body())
+    reply = {"success": True, "accepted": outcome.accepted, "duplicates": outcome.duplicates}
     if outcome.rejected:
-        answer["rejected"] = outcome.rejected
-    return 200, dumps(answer)
+        reply["rejected"] = outcome.rejected
+    return 200, dumps(reply)
 
 
 class Edge:
-    """ASGI app: POST /v1/<call> handled here, everything else passed to `fallback` (FastAPI)."""
+    """ASGI app: /v1/* handled here, everything else passed to `fallback` (FastAPI)."""
 
     def __init__(self, intake, fallback):
         self.intake, self.fallback = intake, fallback
         self.state = fallback.state
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.fallback(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await self.refuse(scope, send)
             return
         authorization = encoding = None
         declared = -1
@@ -65,9 +71,20 @@ class Edge:
                 status, body = TOO_LARGE.status, dumps(TOO_LARGE.body())
             else:
                 status, body = await respond(self.intake, scope["path"][4:], data, authorization, encoding)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": JSON_HEADERS + [(b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await answer(send, status, body)
+
+    async def refuse(self, scope, send) -> None:
+        """Another method than POST: 405 on a call (without reading the body), 404 on anything else."""
+        if scope["path"][4:] in ROUTES:
+            await answer(send, NOT_POST.status, dumps(NOT_POST.body()), [(b"allow", b"POST")])
+        else:
+            await answer(send, UNKNOWN_CALL.status, dumps(UNKNOWN_CALL.body()))
+
+
+async def answer(send, status: int, body: bytes, headers: list | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": JSON_HEADERS + (headers or []) + [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def read_body(receive) -> bytes | None:

@@ -7,7 +7,9 @@ seconds this cycle may wait for a busy warehouse) and reads one JSON line back. 
 its stdin closes — also when the server is killed, after finishing the cycle it is in. Every cycle
 opens the warehouse and closes it again, so other processes can use it between cycles.
 
-    python -m flywheel.server.loadworker '{"db_path": …, "engine": …, …}'
+    python -c 'from flywheel.server.loadworker import main; main()' '{"db_path": …, "engine": …, …}'
+
+(Not `python -m`: the package imports this module first, and runpy warns when it runs it again.)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +26,9 @@ from flywheel.config import Settings
 from flywheel.errors import FlywheelError
 
 log = logging.getLogger(__name__)
+
+
+WORKER = "from flywheel.server.loadworker import main; main()"
 
 
 class LoadWorkerError(FlywheelError):
@@ -57,7 +63,7 @@ class LoadWorker:
 
     def __call__(self, wait: float) -> dict:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen([sys.executable, "-m", "flywheel.server.loadworker", _encode(self.settings)],
+            self._proc = subprocess.Popen([sys.executable, "-c", WORKER, _encode(self.settings)],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         try:
             self._proc.stdin.write(f"{wait}\n")
@@ -89,10 +95,11 @@ def _decode(text: str) -> Settings:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="flywheel loader: %(message)s")
     settings = _decode(sys.argv[1])
-    for line in sys.stdin:
-        sys.stdout.write(json.dumps(apply_once(settings, float(line))) + "\n")
-        sys.stdout.flush()
+    try:
+        for line in sys.stdin:
+            sys.stdout.write(json.dumps(apply_once(settings, float(line))) + "\n")
+            sys.stdout.flush()
+    except BrokenPipeError:  # the server was killed mid-cycle: the cycle is done, nobody is left to tell
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor to flush to at exit
 
 
-if __name__ == "__main__":
-    main()

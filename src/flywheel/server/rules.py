@@ -11,7 +11,14 @@ libraries send it — `timestamp` when `originalTimestamp` is absent. When `sent
 stored `timestamp` is `receivedAt − (sentAt − original)`: the device clock's error cancels out.
 Otherwise `timestamp` is the client's time, or `receivedAt` when there is none. Every time is
 written as a UTC ISO-8601 string; a time that is not ISO-8601 rejects its item, naming the field.
-Naive times (no zone) are read in the warehouse's time zone.
+Naive times (no zone) are read in the warehouse's time zone. Accepted times are exactly those
+`TIME_PATTERN` matches: a real calendar date of a year 1900–2999, optionally a time and a zone. The
+year bound keeps the correction above inside the calendar for any two times a client sends (a device
+clock reset to 1970 is still corrected; year 1 or 9999 is not a clock, it is garbage).
+
+Field types are checked as the OpenAPI document (`openapi.py`) states them: ids are strings or
+numbers, `properties`/`traits`/`context`/`integrations` objects, `writeKey` a string; `null` counts
+as absent. The contract test runs schemathesis against a live server to keep the two in step.
 
 >>> ok, bad = accept("track", {"userId": "u1", "event": "Order Completed"}, 40, "web", received_now())
 >>> ok[0]["type"], bad
@@ -37,7 +44,22 @@ CALLS = ("track", "identify", "page", "screen", "group", "alias")
 INHERITED = ("context", "integrations", "sentAt")
 """Batch-level fields every item receives unless it carries its own."""
 UTC = dt.timezone.utc
-_ISO = re.compile(r"\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?)?(?:Z|[+-]\d\d:?\d\d)?")
+
+_YEAR = r"(?:19|2[0-9])[0-9]{2}"
+_LEAP_YEAR = r"(?:(?:19|2[0-9])(?:0[48]|[2468][048]|[13579][26])|2[048]00)"
+_DATE = (f"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+         f"|02-(?:0[1-9]|1[0-9]|2[0-8]))|{_LEAP_YEAR}-02-29)")
+_CLOCK = r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?"
+_ZONE = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])"
+TIME_PATTERN = f"{_DATE}(?:[T ]{_CLOCK}{_ZONE}?)?"
+"""Every time the API accepts, and nothing else: `2024-05-01`, `2024-05-01 20:00`,
+`2024-05-01T12:00:00.123Z`, `2024-05-01T20:00:00+08:00` (ASCII digits; no 30 February)."""
+_ISO = re.compile(TIME_PATTERN)
+SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+         "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+"""The characters `str.strip()` removes (`str.isspace`): a blank id or event name is only these."""
+NON_BLANK = f"[^{SPACE}]"
+"""Pattern of a string that is not blank (as a JSON-Schema `pattern`, it searches)."""
 
 
 class CollectError(InputError):
@@ -94,6 +116,7 @@ def decode(body: bytes, encoding: str | None) -> tuple[dict, int]:
 
 def write_key(authorization: str | None, payload: dict) -> str | None:
     """The write key from HTTP Basic auth (`writeKey:` as user name) or the body's `writeKey`."""
+    _typed(payload, "writeKey", str, "a string", "")
     if authorization and authorization[:6].lower() == "basic ":
         try:
             user = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8").split(":", 1)[0]
@@ -123,6 +146,10 @@ def accept(call: str, payload: dict, size: int, source: str, received: Received)
     if len(items) > BATCH_ITEMS:
         raise CollectError(400, "batch_too_many_items",
                            f"batch has {len(items)} items; the limit is {BATCH_ITEMS}", "batch")
+    for key in ("context", "integrations"):  # a bad batch-level field would otherwise spoil every item
+        _typed(payload, key, dict, "an object", "")
+    if payload.get("sentAt") is not None:
+        _time(payload["sentAt"], received, "sentAt")
     shared = {k: payload[k] for k in INHERITED if k in payload}
     out, rejected = [], []
     for i, item in enumerate(items):
@@ -155,6 +182,10 @@ def _message(message: dict, call, source: str, received: Received, path: str) ->
     if get("type", call) != call:
         raise CollectError(400, "invalid_type", f"type {get('type')!r} sent to /v1/{call}", path + "type")
     message["type"] = call
+    for key in IDS:  # class checks, not isinstance: JSON gives exact types, and a bool is no number
+        value = get(key)
+        if value is not None and value.__class__ not in _ID_TYPES:
+            raise CollectError(400, "invalid_field", f"`{key}` must be a string or a number", path + key)
     if not (_present(get("userId")) or _present(get("anonymousId"))):
         raise CollectError(400, "missing_identity", "userId or anonymousId is required", path + "userId")
     if call == "track":
@@ -169,6 +200,9 @@ def _message(message: dict, call, source: str, received: Received, path: str) ->
         value = get(key)
         if value is not None and value.__class__ is not dict:
             raise CollectError(400, "invalid_field", f"`{key}` must be an object", path + key)
+    value = get("writeKey")
+    if value is not None and value.__class__ is not str:
+        raise CollectError(400, "invalid_field", "`writeKey` must be a string", path + "writeKey")
     _times(message, received, path)
     message_id = get("messageId")
     if message_id.__class__ is not str or not message_id.strip():
@@ -181,6 +215,17 @@ def _message(message: dict, call, source: str, received: Received, path: str) ->
 
 
 OBJECTS = ("properties", "traits", "context", "integrations")
+IDS = ("userId", "anonymousId", "messageId")
+_ID_TYPES = frozenset((str, int, float))
+
+
+def _typed(message: dict, key: str, types, expected: str, path: str) -> None:
+    """Refuse a field of the wrong JSON type (`null` is absent; a boolean is not a number)."""
+    value = message.get(key)
+    if value is not None and (not isinstance(value, types) or value.__class__ is bool):
+        raise CollectError(400, "invalid_field", f"`{key}` must be {expected}", path + key)
+
+
 _ids = itertools.count()
 _id_prefix = str(uuid.uuid4())[:23]
 
@@ -211,12 +256,8 @@ def _times(message: dict, received: Received, path: str) -> None:
         message["originalTimestamp"] = original[1]
         if sent is None:
             message["timestamp"] = timestamp[1] if timestamp else original[1]
-        else:
-            try:
-                message["timestamp"] = _iso(received.at - (sent[0] - original[0]))
-            except (OverflowError, ValueError):
-                raise CollectError(400, "invalid_timestamp", "sentAt and the event time are too far apart",
-                                   path + "sentAt") from None
+        else:  # both in 1900–2999 (TIME_PATTERN): the correction stays inside the calendar
+            message["timestamp"] = _iso(received.at - (sent[0] - original[0]))
     if sent is not None:
         message["sentAt"] = sent[1]
 
@@ -246,8 +287,8 @@ def _instant(value, received: Received, path: str) -> tuple[dt.datetime, str]:
             return found
         except (ValueError, OverflowError):
             pass
-    raise CollectError(400, "invalid_timestamp", f"{path.rsplit('.', 1)[-1]} must be an ISO-8601 date-time, "
-                       f"e.g. 2024-05-01T12:00:00.000Z; got {str(value)[:40]!r}", path)
+    raise CollectError(400, "invalid_timestamp", f"{path.rsplit('.', 1)[-1]} must be an ISO-8601 date-time of a "
+                       f"year 1900–2999, e.g. 2024-05-01T12:00:00.000Z; got {str(value)[:40]!r}", path)
 
 
 def _iso(at: dt.datetime) -> str:

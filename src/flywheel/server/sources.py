@@ -22,13 +22,27 @@ import secrets
 import threading
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from flywheel.errors import InputError
+
+if TYPE_CHECKING:
+    from flywheel.privacy import Gate
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
 
 
 def keys_file(db_path: Path) -> Path:
     return Path(str(db_path) + ".sources.json")
+
+
+def add_source(gate: "Gate", name: str) -> str:
+    """Create a source (or a further key for it) in the gate's warehouse and return the new write key.
+    Needs `keys.manage`; the audit entry names the source, never the key."""
+    gate.require("keys.manage")
+    key = WriteKeys(keys_file(gate.settings.db_path)).add(name)
+    gate.audit("keys.create", f"write key for source {name}", detail={"source": name})
+    return key
 
 
 def _digest(key: str) -> str:

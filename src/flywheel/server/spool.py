@@ -13,15 +13,18 @@ while the previous fsync ran and then fsyncs once for all of them. A segment is 
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import logging
 import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flywheel.errors import FlywheelError
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,8 @@ class Spool:
 
     async def append(self, lines: bytes) -> None:
         """Store `lines` (whole JSON lines) durably; resolves after the shared fsync."""
+        import asyncio  # only the server appends; `events stats` reads this module without an event loop
+
         future = asyncio.get_running_loop().create_future()
         self._submit(lines, future)
         await future

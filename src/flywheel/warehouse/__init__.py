@@ -1,11 +1,14 @@
 """Warehouse access: the Ibis connection, table catalog, migrations and idempotent writes.
 
-Only this package knows whether DuckDB or Spark runs the queries.
+Only this package knows whether DuckDB or Spark runs the queries. Names load on first use
+(`flywheel.lazy`): `warehouse.glance` answers light commands without importing Ibis.
 """
 
-from flywheel.warehouse.engines import ENGINES, spark_session
-from flywheel.warehouse.people import account_persons, unresolved_person_id
-from flywheel.warehouse.store import LINE, Warehouse, first_occurrence
+from flywheel.lazy import lazy_exports
 
-__all__ = ["ENGINES", "LINE", "Warehouse", "account_persons", "first_occurrence", "spark_session",
-           "unresolved_person_id"]
+_EXPORTS = {"ENGINES": "flywheel.warehouse.engines", "spark_session": "flywheel.warehouse.engines",
+            "account_persons": "flywheel.warehouse.people", "unresolved_person_id": "flywheel.warehouse.people",
+            "LINE": "flywheel.warehouse.store", "Warehouse": "flywheel.warehouse.store",
+            "first_occurrence": "flywheel.warehouse.store"}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -23,11 +23,15 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 from ibis.backends.sql.datatypes import DuckDBType, PySparkType
 
-from flywheel.errors import EngineError
+from flywheel.errors import EngineError, WarehouseError
+from flywheel.warehouse.failures import duckdb_reason
 
 log = logging.getLogger(__name__)
 
 SPARK_DATABASE = "flywheel"
+METASTORE = "_metastore"
+"""The Derby metastore directory inside a Spark warehouse: what makes a directory a warehouse."""
+
 
 
 class Engine:
@@ -85,10 +89,18 @@ class DuckDBEngine(Engine):
     transactional = True
 
     def connect(self, db_path: Path, settings=None) -> BaseBackend:
+        import duckdb
+
         db_path = Path(db_path)
+        if db_path.is_dir():
+            raise WarehouseError(f"{db_path}: is a directory, not a DuckDB warehouse file "
+                                 "(a Spark warehouse? then add --engine spark)")
         if db_path.parent and not db_path.parent.exists():
             db_path.parent.mkdir(parents=True, exist_ok=True)
-        return ibis.duckdb.connect(str(db_path))
+        try:
+            return ibis.duckdb.connect(str(db_path))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{db_path}: cannot open the DuckDB warehouse: {duckdb_reason(exc)}") from None
 
     @contextlib.contextmanager
     def transaction(self, con: BaseBackend) -> Iterator[None]:
@@ -183,6 +195,13 @@ class SparkEngine(Engine):
         return folder.is_dir() and any(f.is_file() and not f.name.startswith(("_", ".")) for f in folder.iterdir())
 
     def connect(self, db_path: Path, settings=None) -> BaseBackend:
+        db_path = Path(db_path)
+        if db_path.exists() and not db_path.is_dir():
+            raise WarehouseError(f"{db_path}: a Spark warehouse is a directory; this is a file "
+                                 "(a DuckDB warehouse? then drop --engine spark)")
+        if db_path.is_dir() and any(db_path.iterdir()) and not (db_path / METASTORE).is_dir():
+            raise WarehouseError(f"{db_path}: not a Flywheel Spark warehouse (no {METASTORE}/ inside); "
+                                 "give a new or empty directory")
         session = spark_session(str(Path(db_path).resolve()), settings)
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
         session.catalog.setCurrentDatabase(SPARK_DATABASE)
@@ -250,7 +269,7 @@ def spark_conf(warehouse_dir: str, master: str, partitions: int,
         "spark.sql.warehouse.dir": warehouse_dir,
         WAREHOUSE_DIR_CONF: warehouse_dir,
         "spark.sql.catalogImplementation": "hive",
-        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={home / '_metastore'} "
+        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={home / METASTORE} "
                                           f"-Dlog4j2.configurationFile={(home / '_spark' / 'log4j2.properties').as_uri()}"),
         # Spark's 1 GB default is small for a driver that is the whole cluster in local mode.
         "spark.driver.memory": "2g",
@@ -278,7 +297,7 @@ def _spark_session(warehouse_dir: str, master: str, partitions: int, extra: tupl
     except ImportError:
         raise EngineError("--engine spark needs PySpark: pip install 'flywheel-cdp[spark]'") from None
     home = Path(warehouse_dir) / "_spark"
-    for folder in (home, Path(warehouse_dir) / "_metastore"):
+    for folder in (home, Path(warehouse_dir) / METASTORE):
         folder.mkdir(parents=True, exist_ok=True)
     (home / "log4j2.properties").write_text(LOG4J, encoding="utf-8")
     settings = spark_conf(warehouse_dir, master, partitions, extra)

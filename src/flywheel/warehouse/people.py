@@ -2,18 +2,38 @@
 
 Identity resolution writes `person_accounts`; before it has run (or for an account it has not seen
 yet) an account stands alone as its own person, so everything downstream works from the first ingest.
+That stand-in id is a keyed hash of the account (`a` + 16 hex digits), never the account key itself:
+person ids are L2 (pseudonymous), account keys L4.
 """
 
 from __future__ import annotations
 
+import functools
+import hmac
+from pathlib import Path
+
 import ibis
 
+from flywheel.keys import load_or_create_key
 from flywheel.warehouse.store import Warehouse
 
+UNPLACED_PREFIX = "a"
 
-def unresolved_person_id(source: ibis.Value, account_key: ibis.Value) -> ibis.Value:
-    """The id an account carries until identity resolution places it: `a:<source>:<account key>`."""
-    return ibis.literal("a:") + source + ibis.literal(":") + account_key
+
+@functools.cache
+def _salt(key_file: Path) -> str:
+    return hmac.new(load_or_create_key(key_file), b"flywheel unplaced account", "sha256").hexdigest()[:32]
+
+
+def unplaced_salt(wh: Warehouse) -> str:
+    """The merchant's salt for stand-in person ids (derived from the identifier key)."""
+    return _salt(Path(wh.settings.key_file).expanduser())
+
+
+def unresolved_person_id(source: ibis.Value, account_key: ibis.Value, salt: str) -> ibis.Value:
+    """The id an account carries until identity resolution places it: `a` + sha256(salt:source:key)[:16]."""
+    digest = (ibis.literal(f"{salt}:") + source + ibis.literal(":") + account_key).hexdigest("sha256")
+    return ibis.literal(UNPLACED_PREFIX) + digest.substr(0, 16)
 
 
 def account_persons(wh: Warehouse) -> ibis.Table:
@@ -25,5 +45,5 @@ def account_persons(wh: Warehouse) -> ibis.Table:
     return joined.select(
         "source", "account_key",
         person_id=ibis.coalesce(joined.linked_person,
-                                unresolved_person_id(joined.source, joined.account_key)),
+                                unresolved_person_id(joined.source, joined.account_key, unplaced_salt(wh))),
     )

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flywheel.config import Settings, load_settings
+from flywheel.errors import WarehouseError
 from flywheel.schema import SCHEMA_VERSION, TABLES
 from flywheel.schema import table as catalog_table
 from flywheel.warehouse.engines import Engine
@@ -33,7 +34,8 @@ def _create_all(wh: "Warehouse") -> None:
 
 
 def _add_missing_columns(wh: "Warehouse") -> None:
-    """Columns the catalog gained after a table was created (v2: `events.extra`), added as nullable."""
+    """Columns the catalog gained after a table was created (v2: `events.extra`, v4:
+    `identity_runs.notes`), added as nullable."""
     existing = set(wh.con.list_tables())
     for t in TABLES:
         if t.name not in existing:
@@ -65,7 +67,7 @@ def _seal_clear_values(wh: "Warehouse") -> None:
         log.info("sealed the clear values of %s", t.name)
 
 
-MIGRATIONS = {1: _create_all, 2: _add_missing_columns, 3: _seal_clear_values}
+MIGRATIONS = {1: _create_all, 2: _add_missing_columns, 3: _seal_clear_values, 4: _add_missing_columns}
 """Forward migrations by target version; each takes the warehouse and brings it to that version."""
 
 
@@ -129,7 +131,8 @@ class Warehouse:
             )
         current = self.version
         if current > SCHEMA_VERSION:
-            raise RuntimeError(f"Warehouse schema v{current} is newer than this Flywheel (v{SCHEMA_VERSION}).")
+            raise WarehouseError(f"{self.settings.db_path}: warehouse schema v{current} is newer than this "
+                                 f"Flywheel (v{SCHEMA_VERSION}); upgrade Flywheel to open it")
         for target in range(current + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[target](self)
             now = dt.datetime.now(dt.timezone.utc)

@@ -12,7 +12,11 @@ source: crm
 columns: {order_id: 单号, account_key: 会员卡号, created_at: 下单时间, paid_cents: 实付金额, status: 状态}
 defaults: {currency: CNY}      # optional: constants for unmapped fields or empty cells
 identifiers: {phone: 手机}
+statuses: {已完成: completed}   # optional: the file's order-status words → the canonical statuses
 ```
+
+An order status must be one of the canonical statuses (`flywheel.schema.orders`), as written or
+through `statuses:`; any other rejects its row, so GMV never silently leaves an order out.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from flywheel.collect.values import Problems, parse_int, parse_money, parse_time
 from flywheel.errors import InputError
 from flywheel.schema.catalog import TS, Field, Table
 from flywheel.schema.catalog import table as catalog_table
+from flywheel.schema.orders import ORDER_STATUSES
 
 SUPPORTED = ("orders", "order_items", "accounts", "consents", "reviews", "referrals", "campaign_spend", "touchpoints")
 SEEN_AT = ("created_at", "first_seen_at", "recorded_at", "occurred_at", "shared_at", "accepted_at", "paid_at")
@@ -62,7 +67,7 @@ class GenericMapped(Adapter):
             if f.name in defaults:
                 text = pc.coalesce(text, pa.scalar(str(defaults[f.name]), pa.string()))
             label = fields.get(f.name, f.name)
-            parsed, bad, reason = parse_field(target, f, text, ctx.timezone)
+            parsed, bad, reason = parse_field(target, f, text, ctx.timezone, ctx.mapping.get("statuses"))
             if f.name in required:
                 p.require(text, label, f"{f.name} is missing")
                 p.reject(bad, label, text, reason)
@@ -112,6 +117,13 @@ def plan(mapping: dict | None, present: dict) -> tuple[Table, dict[str, str], di
     missing = sorted(required_fields(target) - set(fields) - set(defaults))
     if missing:
         raise InputError(f"mapping for {name} does not map required field(s): {', '.join(missing)}")
+    statuses = _string_map(mapping.get("statuses"), "statuses")
+    if statuses and name != "orders":
+        raise InputError(f"mapping: `statuses:` maps order statuses; {name} has none")
+    wrong = sorted(set(statuses.values()) - set(ORDER_STATUSES))
+    if wrong:
+        raise InputError(f"mapping: statuses {', '.join(wrong)} are not order statuses. "
+                         f"Use: {', '.join(ORDER_STATUSES)}.")
     if identifiers and "account_key" not in target.names:
         raise InputError(f"mapping: identifiers need a table with account_key; {name} has none")
     absent = [h for h in list(fields.values()) + list(identifiers.values()) if clean_header(h) not in present]
@@ -128,7 +140,8 @@ def _string_map(section, label: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in section.items()}
 
 
-def parse_field(target: Table, f: Field, text: pa.Array, tz: str) -> tuple[pa.Array, np.ndarray, str]:
+def parse_field(target: Table, f: Field, text: pa.Array, tz: str,
+                statuses: dict | None = None) -> tuple[pa.Array, np.ndarray, str]:
     """The values of one catalog field from text, the mask of unparseable ones and the reason."""
     if f.name.endswith("_cents"):
         return (*parse_money(text), "not an amount of money")
@@ -146,4 +159,13 @@ def parse_field(target: Table, f: Field, text: pa.Array, tz: str) -> tuple[pa.Ar
         lowered = pc.utf8_lower(text)
         status = pc.if_else(pc.is_in(lowered, value_set=pa.array(CONSENT_STATUS)), lowered, yes_no(text))
         return status, np.asarray(pc.and_(pc.is_valid(text), pc.is_null(status))), "not granted, denied or withdrawn"
+    if target.name == "orders" and f.name == "status":
+        words = {str(k): v for k, v in (statuses or {}).items()} | {s: s for s in ORDER_STATUSES}
+        known = pa.array(list(words), pa.string())
+        lowered = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+        index = pc.coalesce(pc.index_in(pc.utf8_trim_whitespace(text), value_set=known),
+                            pc.index_in(lowered, value_set=known))
+        status = pc.take(pa.array(list(words.values()), pa.string()), index)
+        return status, np.asarray(pc.and_(pc.is_valid(text), pc.is_null(status))), \
+            f"not an order status ({', '.join(ORDER_STATUSES)}; map other words with `statuses:`)"
     return text, np.zeros(len(text), bool), ""

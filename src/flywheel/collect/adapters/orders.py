@@ -33,8 +33,6 @@ from flywheel.identifiers import (
 )
 from flywheel.warehouse import LINE
 
-PAID_STATUSES = ("paid", "shipped", "completed", "refunded", "partially_refunded")
-
 _MUNICIPALITIES = ("北京", "天津", "上海", "重庆")
 _PROVINCE = re.compile(r"^(?P<province>.+?(?:省|自治区|特别行政区))(?P<city>.+?(?:市|自治州|地区|盟))?(?P<district>.+?(?:区|县|市|旗))?")
 _CITY_DISTRICT = re.compile(r"^(?P<district>.+?(?:区|县))")

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 
 import ibis
 
+from flywheel.schema.orders import GMV_STATUSES  # noqa: F401  (the shared vocabulary; families read it here)
 from flywheel.warehouse import Warehouse, account_persons
 
 DAY = 86_400
-GMV_STATUSES = ("paid", "shipped", "completed", "refunded", "partially_refunded")
-"""Statuses whose paid amount counts as GMV (PRODUCT.md glossary: GMV = paid amount)."""
 WINDOWS = (30, 60, 90, 180, 365)
 
 

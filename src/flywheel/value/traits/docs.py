@@ -28,7 +28,7 @@ def render() -> str:
         "`flywheel value score`, which stores them in `person_traits`. Conventions:",
         "",
         "- **Person**: accounts are grouped by `person_accounts` (identity resolution); an account it has not",
-        "  placed is its own person `a:<source>:<account key>`.",
+        "  placed is its own person `a` + 16 hex digits (a keyed hash of the account, never its key).",
         f"- **Purchase / GMV order**: an order with status {', '.join(GMV_STATUSES)}. Money is in yuan (CNY).",
         "- **As of**: every trait describes the warehouse at one instant (`--as-of`, default the latest order",
         "  or event). Rows after it are ignored; a window of N days is (as-of − N days, as-of]; days are",

@@ -3,39 +3,26 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections import deque
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from flywheel.cli.common import Table, acting, emit, out, state
 
 audit_app = typer.Typer(help="The tamper-evident audit log: who did what to whose data, and why.",
                         no_args_is_help=True)
-out = Console()
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Same as the global --json.")]
-
-
-def _state(ctx: typer.Context):
-    return ctx.find_root().obj
-
-
-def _emit(payload) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
 
 
 @audit_app.command("verify")
-def verify_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def verify_command(ctx: typer.Context) -> None:
     """Check every entry's hash chain and every checkpoint's Merkle root and signature; exit 1 if broken."""
-    from flywheel.privacy.audit import AuditLogBroken, verify_settings
-    from flywheel.privacy.roles import actor_for
+    from flywheel.privacy.audit import AuditLogBroken
+    from flywheel.privacy import audit_verify
 
-    actor_for(_state(ctx).settings).require("audit.read")
-    report = verify_settings(_state(ctx).settings)
-    if _state(ctx).json or as_json:
-        _emit(report.as_dict())
+    with acting(ctx, "audit verify", warehouse=False) as gate:
+        report = audit_verify(gate)
+    if state(ctx).json:
+        emit(report.as_dict())
     elif report.ok:
         tail = f", {report.unsigned_tail:,} after it not yet signed" if report.unsigned_tail else ""
         out.print(f"Audit log OK: {report.entries:,} entries, {report.checkpoints:,} signed checkpoints "
@@ -49,18 +36,16 @@ def show_command(
     ctx: typer.Context,
     action: Annotated[Optional[str], typer.Option("--action", help="Only entries of this action, e.g. privacy.erase.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show the most recent N matching entries.")] = 50,
-    as_json: JsonOpt = False,
 ) -> None:
     """List the most recent entries, oldest first (one JSON object per line with --json). Does not verify."""
-    from flywheel.privacy.audit import audit_dir, read_entries
-    from flywheel.privacy.roles import actor_for
+    from flywheel.privacy import audit_entries
 
-    state = _state(ctx)
-    actor_for(state.settings).require("audit.read")
-    entries = deque(read_entries(audit_dir(state.settings), action=action), maxlen=limit)
-    if state.json or as_json:
+    current = state(ctx)
+    with acting(ctx, "audit show", warehouse=False) as gate:
+        entries = audit_entries(gate, action=action, limit=limit)
+    if current.json:
         for entry in entries:
-            _emit(entry)
+            emit(entry)
         return
     if not entries:
         out.print("No audit entries" + (f" with action {action}" if action else "") + ".")

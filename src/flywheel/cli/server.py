@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from flywheel.cli.common import Table, acting, emit, err, out, state
 
 sources_app = typer.Typer(help="Sources and their write keys.", no_args_is_help=True)
 events_app = typer.Typer(help="Collected events.", no_args_is_help=True)
-out = Console()
 
 
 def serve(
@@ -24,26 +21,22 @@ def serve(
     """Run the Segment-compatible collection server (POST /v1/track, /v1/batch, …)."""
     from flywheel.server import serve as run
 
-    state = ctx.find_root().obj
-    if not state.json:
-        Console(stderr=True).print(f"Collecting on http://{host}:{port} into {state.settings.db_path}")
-    run(state.settings, host=host, port=port, load_interval=load_interval)
+    current = state(ctx)
+    if not current.json:
+        err.print(f"Collecting on http://{host}:{port} into {current.settings.db_path}")
+    run(current.settings, host=host, port=port, load_interval=load_interval)
 
 
 @sources_app.command("add")
 def sources_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Source name, e.g. web.")]) -> None:
     """Create a source and print its new write key (shown once; only its hash is stored)."""
-    from flywheel.server import WriteKeys, keys_file
+    from flywheel.server import add_source
 
-    from flywheel.privacy import Gate
-
-    state = ctx.find_root().obj
-    with Gate.open(state.settings, None, "sources add") as gate:
-        gate.require("keys.manage")
-        key = WriteKeys(keys_file(state.settings.db_path)).add(name)
-        gate.audit("keys.create", f"write key for source {name}", detail={"source": name})
-    if state.json:
-        sys.stdout.write(json.dumps({"source": name, "write_key": key}) + "\n")
+    current = state(ctx)
+    with acting(ctx, "sources add", warehouse=False) as gate:
+        key = add_source(gate, name)
+    if current.json:
+        emit({"source": name, "write_key": key})
     else:
         print(key)
 
@@ -53,26 +46,23 @@ def sources_list(ctx: typer.Context) -> None:
     """Source names that have write keys."""
     from flywheel.server import WriteKeys, keys_file
 
-    state = ctx.find_root().obj
-    names = WriteKeys(keys_file(state.settings.db_path)).names()
-    if state.json:
-        sys.stdout.write(json.dumps({"sources": names}) + "\n")
+    current = state(ctx)
+    names = WriteKeys(keys_file(current.settings.db_path)).names()
+    if current.json:
+        emit({"sources": names})
     else:
         print("\n".join(names))
 
 
 @events_app.command("stats")
-def events_stats(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Same as the global --json.")] = False,
-) -> None:
+def events_stats(ctx: typer.Context) -> None:
     """Stored events by type and source (loads anything a stopped server left spooled)."""
     from flywheel.server import event_stats
 
-    state = ctx.find_root().obj
-    stats = event_stats(state.settings)
-    if state.json or as_json:
-        sys.stdout.write(json.dumps(stats, ensure_ascii=False) + "\n")
+    current = state(ctx)
+    stats = event_stats(current.settings)
+    if current.json:
+        emit(stats)
         return
     table = Table(title=f"{stats['total']:,} events")
     table.add_column("by")

@@ -1,34 +1,18 @@
-"""`flywheel value score` and `flywheel value alerts`: parse, call `score()`, print."""
+"""`flywheel value score` and `flywheel value alerts`: parse, call `score()` or `risk_alerts()`, print."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import ibis
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from flywheel.config import load_settings
+from flywheel.cli.common import Table, acting, emit, out, progress, state
 from flywheel.errors import InputError
-from flywheel.value.scoring import STEPS, ScoreOptions, score
-from flywheel.value.worth import ValueSettings
-from flywheel.warehouse import Warehouse
 
-value_app = typer.Typer(help="Customer value: traits, tiers, RFM, clusters, CLV, value scores and alerts.",
+value_app = typer.Typer(help="Customer value: traits, tiers, RFM segments, clusters, CLV, value scores and alerts.",
                         no_args_is_help=True)
-err = Console(stderr=True)
-
-
-def _root(ctx: typer.Context, as_json: bool):
-    root = ctx.find_root().obj
-    settings = getattr(root, "settings", None) or load_settings()
-    return settings, as_json or bool(getattr(root, "json", False))
 
 
 def parse_as_of(text: str | None, tz: dt.tzinfo) -> dt.datetime | None:
@@ -56,30 +40,31 @@ def score_command(
     horizon_weeks: Annotated[int, typer.Option("--horizon-weeks", help="CLV horizon in weeks.")] = 52,
     model: Annotated[str, typer.Option("--model", help="Purchase model for P(alive) and CLV: mbgnbd, bgnbd "
                                        "or pareto.")] = "mbgnbd",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary object.")] = False,
 ) -> None:
     """Compute traits, tiers, RFM segments, clusters, CLV and value scores for every person."""
-    settings, as_json = _root(ctx, as_json)
+    from flywheel.value.scoring import STEPS, ScoreOptions, score
+    from flywheel.value.worth import ValueSettings
+    from flywheel.warehouse import Warehouse
+
+    current = state(ctx)
+    settings = current.settings
     if k < 1:
         raise InputError(f"--k must be at least 1. Got {k}.")
     if horizon_weeks < 1:
         raise InputError(f"--horizon-weeks must be at least 1. Got {horizon_weeks}.")
     options = ScoreOptions(as_of=parse_as_of(as_of, settings.tz), tiers_file=tiers, k=k, horizon_weeks=horizon_weeks, model=model,
                            value=ValueSettings(weights=ValueSettings.parse_weights(weights)))
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err, transient=False, disable=not err.is_terminal and as_json)
-    with Warehouse.open(settings) as wh, progress:
-        task = progress.add_task("scoring", total=len(STEPS))
-        summary = score(wh, options, lambda step, done, total: progress.update(
+    with Warehouse.open(settings) as wh, progress(current) as bar:
+        task = bar.add_task("scoring", total=len(STEPS))
+        summary = score(wh, options, lambda step, done, total: bar.update(
             task, completed=done, description=f"scoring: {step}"))
-    if as_json:
-        sys.stdout.write(json.dumps(summary, ensure_ascii=False, default=str) + "\n")
+    if current.json:
+        emit(summary)
         return
     _print_summary(summary)
 
 
 def _print_summary(s: dict) -> None:
-    out = Console()
     out.print(f"Scored [bold]{s['persons']:,}[/] persons ({s['buyers']:,} buyers, {s['traits']} traits) "
               f"as of {s['as_of']} · run {s['run_id']}")
     tiers = Table(title="Tiers")
@@ -104,36 +89,26 @@ def _print_summary(s: dict) -> None:
 def alerts_command(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", help="Show at most this many alerts (largest drop first).")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Risk alerts of the latest scoring run: persons whose CLV fell > 20% since the previous run."""
-    from flywheel.privacy import Gate
+    from flywheel.value import risk_alerts
 
-    settings, as_json = _root(ctx, as_json)
-    with Warehouse.open(settings) as wh, Gate.open(settings, wh, "value alerts") as gate:
-        gate.require("read.persons")
-        runs = wh.table("value_runs")
-        latest = wh.fetch(runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id"))
-        if latest.num_rows == 0:
-            raise InputError("no scoring run yet: run `flywheel value score` first")
-        run_id = latest.column("run_id")[0].as_py()
-        alerts = wh.table("value_alerts")
-        alerts = alerts.filter(alerts.run_id == run_id).order_by([ibis.desc("drop_share"), "person_id"])
-        rows = gate.disclosure.records("value_alerts", wh.fetch(alerts).to_pylist())
-    payload = {"run_id": run_id, "alerts": len(rows), "shown": min(len(rows), limit),
-               "items": [{k: r[k] for k in ("person_id", "previous_value", "potential_value", "drop_share",
-                                            "churn_probability", "tier", "previous_run_id")} for r in rows[:limit]]}
-    if as_json:
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+    current = state(ctx)
+    with acting(ctx, "value alerts") as gate:
+        result = risk_alerts(gate, limit=limit)
+    payload = {k: result[k] for k in ("run_id", "alerts", "shown", "items")}
+    rows, run_id = result["items"], result["run_id"]
+    if current.json:
+        emit(payload)
         return
-    out = Console()
-    if not rows:
+    if not result["alerts"]:
         out.print(f"No risk alerts in run {run_id}.")
         return
-    table = Table(title=f"{len(rows):,} risk alert(s) in run {run_id}: CLV down more than 20% since the previous run")
+    table = Table(title=f"{result['alerts']:,} risk alert(s) in run {run_id}: "
+                        "CLV down more than 20% since the previous run")
     for col in ("person", "previous CLV", "CLV", "drop", "churn probability", "tier"):
         table.add_column(col, justify="left" if col in ("person", "tier") else "right")
-    for r in rows[:limit]:
+    for r in rows:
         churn = "n/a" if r["churn_probability"] is None else f"{r['churn_probability']:.0%}"
         table.add_row(r["person_id"], f"¥{r['previous_value']:,.0f}", f"¥{r['potential_value']:,.0f}",
                       f"{r['drop_share']:.0%}", churn, r["tier"] or "")

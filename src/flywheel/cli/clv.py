@@ -6,34 +6,36 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from flywheel.cli.common import Table, out, state
 from flywheel.errors import InputError
-from flywheel.value.clv import (
-    BetaGeoModel,
-    GammaGammaModel,
-    ModifiedBetaGeoModel,
-    ParetoNBDModel,
-    evaluate_transactions,
-    summary_from_transactions,
-)
 
-clv_app = typer.Typer(help="Customer lifetime value: buy-till-you-die models.", no_args_is_help=True)
+if TYPE_CHECKING:
+    import pandas as pd
 
-MODELS = {"bgnbd": BetaGeoModel, "pareto": ParetoNBDModel, "mbgnbd": ModifiedBetaGeoModel,
-          "gamma-gamma": GammaGammaModel}
+clv_app = typer.Typer(help="Customer lifetime value models (BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma).",
+                      no_args_is_help=True)
+
+MODELS = ("bgnbd", "pareto", "mbgnbd", "gamma-gamma")
+
+
+def _model(name: str):
+    from flywheel.value.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel, ParetoNBDModel
+
+    return {"bgnbd": BetaGeoModel, "pareto": ParetoNBDModel, "mbgnbd": ModifiedBetaGeoModel,
+            "gamma-gamma": GammaGammaModel}[name]
 
 
 class ClvInputError(InputError):
     """A `flywheel clv` option or file that cannot be used."""
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path) -> "pd.DataFrame":
+    import pandas as pd
+
     if not path.is_file():
         raise ClvInputError(f"{path}: no such file")
     try:
@@ -44,7 +46,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 def _summary(summary: Path | None, transactions: Path | None, customer_col: str | None,
              date_col: str | None, amount_col: str | None, period: str,
-             calibration_end: str | None) -> pd.DataFrame:
+             calibration_end: str | None) -> "pd.DataFrame":
+    from flywheel.value.clv import summary_from_transactions
+
     if (summary is None) == (transactions is None):
         raise ClvInputError("give exactly one of --summary FILE or --transactions FILE")
     if summary is not None:
@@ -70,22 +74,20 @@ def fit(
     amount_col: Annotated[str | None, typer.Option("--amount-col", help="Purchase amount column.")] = None,
     period: Annotated[str, typer.Option("--period", help="day or week.")] = "day",
     calibration_end: Annotated[str | None, typer.Option("--calibration-end", help="Last calibration date.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """Fit one model by maximum likelihood and print its parameters and log-likelihood."""
     if model not in MODELS:
         raise ClvInputError(f"--model must be one of {', '.join(MODELS)}. Got {model!r}.")
-    root = ctx.find_root().obj
-    as_json = as_json or bool(getattr(root, "json", False))
+    as_json = state(ctx).json
     frame = _summary(summary, transactions, customer_col, date_col, amount_col, period, calibration_end)
     started = time.perf_counter()
     if model == "gamma-gamma":
         if "monetary_value" not in frame.columns:
             raise ClvInputError("gamma-gamma needs monetary_value (a summary column, or --amount-col)")
         repeat = frame[(frame["frequency"] > 0) & (frame["monetary_value"] > 0)]
-        fitted = GammaGammaModel().fit(repeat["frequency"], repeat["monetary_value"])
+        fitted = _model(model)().fit(repeat["frequency"], repeat["monetary_value"])
     else:
-        fitted = MODELS[model]().fit(frame["frequency"], frame["recency"], frame["T"])
+        fitted = _model(model)().fit(frame["frequency"], frame["recency"], frame["T"])
     seconds = time.perf_counter() - started
     payload = {"model": model, "params": fitted.params_, "log_likelihood": fitted.log_likelihood_,
                "n_customers": fitted.n_customers_, "seconds": round(seconds, 4)}
@@ -98,7 +100,7 @@ def fit(
     table.add_column("std. error", justify="right")
     for name, value in fitted.params_.items():
         table.add_row(name, f"{value:.5g}", f"{fitted.standard_errors_[name]:.3g}")
-    Console().print(table)
+    out.print(table)
 
 
 @clv_app.command("evaluate")
@@ -111,17 +113,17 @@ def evaluate(
     observation_end: Annotated[str | None, typer.Option("--observation-end", help="Last holdout date (default: last purchase).")] = None,
     amount_col: Annotated[str | None, typer.Option("--amount-col", help="Purchase amount column.")] = None,
     period: Annotated[str, typer.Option("--period", help="day or week.")] = "day",
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """Fit BG/NBD, MBG/NBD and Pareto/NBD on the calibration period, score them on the holdout, pick one."""
-    root = ctx.find_root().obj
-    as_json = as_json or bool(getattr(root, "json", False))
+    from flywheel.value.clv import evaluate_transactions
+
+    as_json = state(ctx).json
     report = evaluate_transactions(_read_csv(transactions), customer_col, date_col, calibration_end,
                                    observation_end, period=period, amount_col=amount_col)
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
         return
-    console = Console()
+    console = out
     models = Table(title=f"Holdout after {report['calibration_end']}: {report['holdout_periods']:g} {period}s; "
                          f"best {report['best']}")
     for column in ("model", "log-likelihood", "predicted", "actual", "rel. error", "MAE by frequency"):

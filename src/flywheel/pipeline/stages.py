@@ -1,0 +1,83 @@
+"""The stages Flywheel runs in order, each a thin call into one capability.
+
+`demo_stages` is what `flywheel demo` runs; test fixtures and the coming `flywheel run` compose the
+same stages, so nobody copies the order of the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from flywheel.pipeline.run import RunContext, Stage
+
+VALUE_SUMMARY = ("run_id", "as_of", "persons", "buyers", "traits", "tiers", "concentration", "kocs", "alerts")
+
+
+def simulate_stage(out_dir: Path, persons: int, seed: int) -> Stage:
+    def run(context: RunContext) -> dict:
+        from flywheel.simulate import generate
+
+        summary = generate(out_dir, persons=persons, seed=seed,
+                           progress=lambda done, total: context.tick(done, total))
+        context.results["simulate"] = summary
+        return {"out": str(summary.out_dir), "persons": summary.persons, "files": summary.files}
+
+    return Stage("simulate", "simulating persons", run)
+
+
+def ingest_stage(paths: Sequence[Path], source: str = "auto", mapping: Path | None = None) -> Stage:
+    def run(context: RunContext) -> dict:
+        from flywheel.collect import ingest_paths
+
+        report = ingest_paths(context.warehouse, list(paths), source=source, mapping=mapping,
+                              progress=lambda path, done, total: context.tick(done, total, f"ingesting {path.name}"))
+        context.results["ingest"] = report
+        payload = report.as_json()
+        return {k: payload[k] for k in ("rows", "loaded", "updated", "duplicates", "quarantined") if k in payload}
+
+    return Stage("ingest", "ingesting files", run)
+
+
+def identity_stage(full: bool = False, match: bool = True) -> Stage:
+    def run(context: RunContext) -> dict:
+        from flywheel.identity import resolve
+
+        options = {} if match else {"matcher": None}
+        report = resolve(context.warehouse, full=full, **options,
+                         progress=lambda message: context.tick(None, None, f"resolving identities: {message}"))
+        context.results["identity"] = report
+        return report.as_dict()
+
+    return Stage("identity", "resolving identities", run)
+
+
+def value_stage(options=None) -> Stage:
+    def run(context: RunContext) -> dict:
+        from flywheel.value import score
+
+        summary = score(context.warehouse, options, progress=lambda step, done, total: context.tick(
+            done, total, f"scoring value: {step}"))
+        context.results["value"] = summary
+        return {k: summary[k] for k in VALUE_SUMMARY}
+
+    return Stage("value", "scoring value", run)
+
+
+def report_stage(path: Path, title: str) -> Stage:
+    def run(context: RunContext) -> dict:
+        from flywheel.collect.summary import summarize
+        from flywheel.report import build_report
+
+        summary = summarize(context.warehouse)
+        context.results["summary"] = summary
+        context.results["report"] = build_report(context.warehouse, path, title, summary)
+        return {"report": str(path), "totals": summary.totals}
+
+    return Stage("report", "writing report", run)
+
+
+def demo_stages(out_dir: Path, persons: int, seed: int) -> list[Stage]:
+    """Simulate a merchant into `out_dir/data`, then every stage that exists, then the report."""
+    return [simulate_stage(out_dir / "data", persons, seed), ingest_stage([out_dir / "data"]), identity_stage(),
+            value_stage(), report_stage(out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons")]
