@@ -359,6 +359,7 @@ def _spark_backend():
             self._session.read.schema(schema).parquet(str(path)).createOrReplaceTempView(op.name)
             weakref.finalize(op, _forget_memtable, self._session, op.name, path)
 
+    SparkBackend.register_options()  # what `ibis.pyspark` does on first use; the compiler reads them
     return SparkBackend
 
 
