@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from ingest import machine  # bench/ is the script's folder, first on sys.path
 
 CHILD = r"""
 import json, os, resource, sys, time
@@ -64,24 +65,11 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
-
-
 def run(engine: str, data: Path, out: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     before = load()
-    res = subprocess.run([sys.executable, "-c", CHILD, engine, str(data), str(out)], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", CHILD, engine, str(data), str(out)], check=False, capture_output=True, text=True)
     if res.returncode:
         raise SystemExit(f"{engine} failed:\n{res.stderr[-3000:]}")
     result = json.loads(res.stdout.strip().splitlines()[-1])
