@@ -54,13 +54,29 @@ def spark_dir(tmp_path_factory) -> Path:
 def spark_warehouse(spark_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A Spark warehouse on the run's shared local session, emptied before each test."""
     pytest.importorskip("pyspark")
-    from flywheel.warehouse import Warehouse, spark_session
-    from flywheel.warehouse.engines import SPARK_DATABASE
+    from flywheel.warehouse import Warehouse
 
     monkeypatch.setenv("FLYWHEEL_ENGINE", "spark")
     monkeypatch.setenv("FLYWHEEL_DB", str(spark_dir / "warehouse"))
     load_settings.cache_clear()
-    session = spark_session(str((spark_dir / "warehouse").resolve()))
-    session.sql(f"DROP DATABASE IF EXISTS {SPARK_DATABASE} CASCADE")
     wh = Warehouse.open()
+    _empty_spark_tables(wh)
     yield wh
+
+
+def _empty_spark_tables(wh) -> None:
+    """Leave the catalog's tables empty and drop any other (recreating all of them costs ~30 s a test
+    on Hive's metastore; only the few a test wrote need emptying)."""
+    from flywheel.schema.catalog import TABLES
+    from flywheel.warehouse.store import VERSION_TABLE
+
+    known = {t.name: t for t in TABLES}
+    for name in wh.con.list_tables():
+        if name == VERSION_TABLE:
+            continue
+        if name not in known or list(wh.con.table(name).columns) != known[name].names:
+            wh.con.drop_table(name, force=True)
+            if name in known:
+                wh.con.create_table(name, schema=known[name].schema)
+        elif wh.engine.may_have_rows(wh.con, name):
+            wh.con.raw_sql(f"TRUNCATE TABLE `{name}`")

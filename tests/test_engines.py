@@ -50,7 +50,8 @@ def test_ingest_and_summary_identical_on_duckdb_and_spark(warehouse, spark_wareh
 
 @pytest.mark.spark
 def test_a_spark_warehouse_keeps_its_tables_between_runs(tmp_path):
-    """Each `flywheel --engine spark` call is a new Spark session: the catalog must persist."""
+    """Each `flywheel --engine spark` call is a new Spark session: the catalog must persist, and the
+    JVM's log stays in the warehouse's `_spark/spark.log`, out of the terminal and of `--json`."""
     import json
     import os
     import subprocess
@@ -64,3 +65,6 @@ def test_a_spark_warehouse_keeps_its_tables_between_runs(tmp_path):
     first, second = (json.loads(r.stdout) for r in runs)
     assert first["loaded"] == 3 and second["files"][0]["already_applied"]
     assert not (tmp_path / "spark-warehouse").exists() and not (tmp_path / "metastore_db").exists()
+    for run in runs:  # nothing the JVM prints reaches the terminal: no log lines, no stage bars
+        assert not any(word in run.stderr for word in ("WARN", "log4j", "[Stage", "WARNING")), run.stderr[-2000:]
+    assert (tmp_path / "wh" / "_spark" / "spark.log").stat().st_size > 0, "the JVM says something at start"

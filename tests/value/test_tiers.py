@@ -11,7 +11,7 @@ import pytest
 from flywheel.value.tiers import TierFileError, assign_tiers, load_tiers
 from flywheel.config import Settings
 from flywheel.value.traits import compute_traits
-from flywheel.warehouse import Warehouse
+from flywheel.warehouse import Warehouse, account_persons
 
 AS_OF = dt.datetime(2025, 1, 31, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
@@ -65,9 +65,15 @@ def traits_wh(tmp_path_factory):
         yield wh
 
 
+def names(wh) -> dict[str, str]:
+    """Each stand-in person id back to the account key that names the case."""
+    return {r["person_id"]: r["account_key"] for r in wh.fetch(account_persons(wh)).to_pylist()}
+
+
 def tiers_of(wh, rules=None) -> dict[str, str]:
     got = wh.fetch(assign_tiers(wh.table("person_traits"), rules or load_tiers())).to_pylist()
-    return {r["person_id"].removeprefix("a:shopify:"): r["tier"] for r in got}
+    name = names(wh)
+    return {name[r["person_id"]]: r["tier"] for r in got}
 
 
 def test_default_tiers_at_the_boundaries(traits_wh):
@@ -130,8 +136,8 @@ def test_missing_tier_file_is_a_clear_error(tmp_path):
 
 
 def test_windows_and_aov_traits_at_the_boundaries(traits_wh):
-    rows = {r["person_id"].removeprefix("a:shopify:"): r
-            for r in traits_wh.fetch("person_traits").to_pylist()}
+    name = names(traits_wh)
+    rows = {name[r["person_id"]]: r for r in traits_wh.fetch("person_traits").to_pylist()}
     assert rows["third_exactly_30d_ago"]["orders_30d"] == 2 and rows["third_exactly_30d_ago"]["orders_60d"] == 3
     assert rows["one_exactly_60d_ago"]["orders_60d"] == 0 and rows["one_exactly_60d_ago"]["orders_90d"] == 1
     assert rows["aov_exactly_800"]["aov"] == 800 and rows["aov_800_01"]["aov"] == pytest.approx(800.01)

@@ -10,7 +10,7 @@ import pytest
 
 from flywheel.config import Settings
 from flywheel.value.traits import compute_traits
-from flywheel.warehouse import Warehouse
+from flywheel.warehouse import Warehouse, account_persons
 
 UTC = dt.timezone.utc
 AS_OF = dt.datetime(2025, 2, 1, tzinfo=UTC)
@@ -67,7 +67,10 @@ def _load_and_compute(wh) -> dict[str, dict]:
         "share_id": ["s1", "s1"], "sharer_user_id": ["u_ann", "u_ann"], "invitee_user_id": [None, "dev-bob"],
         "channel": ["wechat", "wechat"], "shared_at": pa.array([_t(2025, 1, 19), None], TS),
         "accepted_at": pa.array([None, _t(2025, 1, 20)], TS), "message_id": ["e3", "e4"]}))
-    return {r["person_id"]: r for r in compute_traits(wh, AS_OF).to_pylist()}
+    traits = compute_traits(wh, AS_OF).to_pylist()
+    name = {r["person_id"]: f'{r["source"]}:{r["account_key"]}' for r in wh.fetch(account_persons(wh)).to_pylist()
+            if r["person_id"] != "ann"}
+    return {name.get(r["person_id"], r["person_id"]): r for r in traits}
 
 
 def test_products_categories_and_prices(rows):
@@ -94,7 +97,7 @@ def test_money_discount_and_local_time_preferences(rows):
 
 
 def test_profile_consent_wecom_events_and_referrals(rows):
-    ann, bob = rows["ann"], rows["a:web:anon:dev-bob"]
+    ann, bob = rows["ann"], rows["web:anon:dev-bob"]
     assert ann["accounts"] == 3 and ann["account_sources"] == 3
     assert ann["wecom_member"] and ann["wecom_owner"] == "zhangli" and ann["wecom_tags"] == 3
     assert ann["consent_marketing_email"] == "withdrawn" and ann["consent_wecom_outreach"] == "granted"
@@ -105,5 +108,5 @@ def test_profile_consent_wecom_events_and_referrals(rows):
     assert bob["was_invited"] and bob["orders"] == 0 and bob["lifecycle_stage"] == "prospect"
     assert ann["first_seen_at"] == _t(2024, 1, 1) and ann["last_activity_at"] == _t(2025, 1, 30, 0, 1)
     assert ann["lifecycle_stage"] == "active" and ann["tenure_days"] == (AS_OF - _t(2024, 1, 1)).days
-    late = rows["a:web:anon:dev-late"]  # first seen after the as-of time: known, but not yet there
+    late = rows["web:anon:dev-late"]  # first seen after the as-of time: known, but not yet there
     assert late["first_seen_at"] is None and late["tenure_days"] is None and late["accounts"] == 1

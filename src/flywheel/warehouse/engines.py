@@ -5,9 +5,15 @@ The rest of Flywheel writes Ibis expressions and never asks which engine runs th
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
+import os
+import re
+import shutil
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +40,7 @@ class Engine:
     name: str = ""
     transactional: bool = False
 
-    def connect(self, db_path: Path) -> BaseBackend:
+    def connect(self, db_path: Path, settings=None) -> BaseBackend:
         raise NotImplementedError
 
     @contextlib.contextmanager
@@ -47,6 +53,10 @@ class Engine:
 
     def drop_materialized(self, con: BaseBackend, name: str) -> None:
         con.drop_table(name, force=True)
+
+    def may_have_rows(self, con: BaseBackend, name: str) -> bool:
+        """False only when the stored table certainly has no rows (lets writers skip a key lookup)."""
+        return int(con.table(name).count().execute()) > 0
 
     def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
         """Add a nullable column to a stored table (schema migrations); Ibis has no ALTER TABLE."""
@@ -78,7 +88,7 @@ class DuckDBEngine(Engine):
     name = "duckdb"
     transactional = True
 
-    def connect(self, db_path: Path) -> BaseBackend:
+    def connect(self, db_path: Path, settings=None) -> BaseBackend:
         import duckdb
 
         db_path = Path(db_path)
@@ -163,19 +173,37 @@ class SparkEngine(Engine):
     name = "spark"
     transactional = False
 
-
     def materialize(self, con: BaseBackend, name: str, expr) -> None:
-        """A locally checkpointed temporary view, not a table: writing Parquet and the metastore for
-        every round of label propagation costs seconds, and the checkpoint cuts the lineage that
-        would otherwise grow with every round."""
+        """Parquet files in the session's work directory, read back as a temporary view.
+
+        Not a local checkpoint: a checkpoint keeps the plan's *estimated* size, and Spark estimates
+        a join as the product of its inputs' sizes, so round after round of label propagation the
+        estimate gains digits until planning spends minutes multiplying BigIntegers. A Parquet scan
+        is sized by its files, however they were made. Not a catalog table either: no metastore
+        round trip per round.
+        """
         con._run_pre_execute_hooks(expr)
-        frame = con._session.sql(con.compile(expr)).localCheckpoint(eager=True)
-        frame.createOrReplaceTempView(name)
+        session = con._session
+        frame = session.sql(con.compile(expr))
+        folder = _work_dir(session) / name
+        path = folder / uuid.uuid4().hex
+        frame.write.parquet(str(path))
+        session.read.schema(frame.schema).parquet(str(path)).createOrReplaceTempView(name)
+        for old in folder.iterdir():
+            if old != path:
+                shutil.rmtree(old, ignore_errors=True)
 
     def drop_materialized(self, con: BaseBackend, name: str) -> None:
         con._session.catalog.dropTempView(name)
+        shutil.rmtree(_work_dir(con._session) / name, ignore_errors=True)
 
-    def connect(self, db_path: Path) -> BaseBackend:
+    def may_have_rows(self, con: BaseBackend, name: str) -> bool:
+        """A look at the table's folder instead of a counting job (each job costs a fraction of a
+        second however small the table): no data file, no rows."""
+        folder = Path(con._session.conf.get(WAREHOUSE_DIR_CONF)) / f"{SPARK_DATABASE}.db" / name
+        return folder.is_dir() and any(f.is_file() and not f.name.startswith(("_", ".")) for f in folder.iterdir())
+
+    def connect(self, db_path: Path, settings=None) -> BaseBackend:
         db_path = Path(db_path)
         if db_path.exists() and not db_path.is_dir():
             raise WarehouseError(f"{db_path}: a Spark warehouse is a directory; this is a file "
@@ -183,43 +211,178 @@ class SparkEngine(Engine):
         if db_path.is_dir() and any(db_path.iterdir()) and not (db_path / METASTORE).is_dir():
             raise WarehouseError(f"{db_path}: not a Flywheel Spark warehouse (no {METASTORE}/ inside); "
                                  "give a new or empty directory")
-        session = spark_session(str(Path(db_path).resolve()))
+        session = spark_session(str(Path(db_path).resolve()), settings)
         session.sql(f"CREATE DATABASE IF NOT EXISTS {SPARK_DATABASE}")
         session.catalog.setCurrentDatabase(SPARK_DATABASE)
-        return ibis.pyspark.connect(session)
+        return _spark_backend()().connect(session)
 
     def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
         con.raw_sql(f"ALTER TABLE `{table}` ADD COLUMNS (`{column}` {PySparkType.to_string(dtype)})")
 
 
-@functools.cache
-def spark_session(warehouse_dir: str):
+WORK_DIR_CONF = "spark.flywheel.workDir"
+WAREHOUSE_DIR_CONF = "spark.flywheel.warehouseDir"
+SPARK_LOG = "spark.log"
+LOG4J = """\
+# Written by Flywheel at every Spark start: the JVM's log goes to _spark/spark.log, never the terminal.
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = stderr
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.metastore.name = org.apache.hadoop.hive.metastore
+logger.metastore.level = error
+logger.parquet.name = org.apache.parquet.CorruptStatistics
+logger.parquet.level = error
+"""
+
+
+def spark_session(warehouse_dir: str, settings=None):
     """One Spark session per process and warehouse (a session takes ~8 s to start).
 
     The table catalog (a Derby metastore) is kept inside the warehouse directory, so tables written
-    by one `flywheel --engine spark` run are there for the next."""
+    by one `flywheel --engine spark` run are there for the next. Master, partitions and extra
+    settings come from `settings` (FLYWHEEL_SPARK_*)."""
+    if settings is None:
+        from flywheel.config import load_settings
+
+        settings = load_settings()
+    return _spark_session(str(warehouse_dir), settings.spark_master, settings.spark_partitions,
+                          tuple(settings.spark_conf))
+
+
+def shuffle_partitions(master: str, partitions: int) -> int:
+    """0 (automatic) → twice the cores of a local master (`local[*]`: this machine's), else Spark's 200."""
+    if partitions:
+        return partitions
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+    if not found:
+        return 200
+    cores = found.group(1)
+    n = 1 if cores is None else (os.cpu_count() or 1) if cores == "*" else int(cores)
+    return 2 * n
+
+
+def spark_conf(warehouse_dir: str, master: str, partitions: int,
+               extra: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """Everything Flywheel sets on a Spark session, then the user's `extra` over it (FLYWHEEL_SPARK_CONF).
+
+    Set before the JVM starts: the driver's heap, its Java options (Derby's home, the log4j file)
+    and the console progress bar cannot change afterwards."""
+    home = Path(warehouse_dir)
+    conf = {
+        "spark.master": master,
+        "spark.app.name": "flywheel",
+        "spark.sql.warehouse.dir": warehouse_dir,
+        WAREHOUSE_DIR_CONF: warehouse_dir,
+        "spark.sql.catalogImplementation": "hive",
+        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={home / METASTORE} "
+                                          f"-Dlog4j2.configurationFile={(home / '_spark' / 'log4j2.properties').as_uri()}"),
+        # Spark's 1 GB default is small for a driver that is the whole cluster in local mode.
+        "spark.driver.memory": "2g",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions(master, partitions)),
+        # Ibis' SQL for set operations over temporary views trips constraint inference.
+        "spark.sql.constraintPropagation.enabled": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    for key, value in extra:
+        if key == "spark.driver.extraJavaOptions":  # keep the metastore and log settings beside the user's
+            value = f"{conf[key]} {value}"
+        conf[key] = value
+    return conf
+
+
+@functools.cache
+def _spark_session(warehouse_dir: str, master: str, partitions: int, extra: tuple[tuple[str, str], ...]):
     try:
+        from pyspark import SparkConf, SparkContext
+        from pyspark.java_gateway import launch_gateway
         from pyspark.sql import SparkSession
     except ImportError:
         raise EngineError("--engine spark needs PySpark: pip install 'flywheel-cdp[spark]'") from None
-    derby = Path(warehouse_dir) / METASTORE
-    derby.mkdir(parents=True, exist_ok=True)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("flywheel")
-        .config("spark.sql.warehouse.dir", warehouse_dir)
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={derby}")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        # Union constraint rewriting fails on views over local checkpoints (identity graph rounds).
-        .config("spark.sql.constraintPropagation.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .enableHiveSupport()
-        .getOrCreate()
-    )
+    home = Path(warehouse_dir) / "_spark"
+    for folder in (home, Path(warehouse_dir) / METASTORE):
+        folder.mkdir(parents=True, exist_ok=True)
+    (home / "log4j2.properties").write_text(LOG4J, encoding="utf-8")
+    settings = spark_conf(warehouse_dir, master, partitions, extra)
+    conf = SparkConf(loadDefaults=False).setAll(list(settings.items()))
+    if SparkContext._active_spark_context is None and SparkContext._gateway is None:
+        # The JVM's own stdout and stderr go to the log file: nothing Java prints reaches the
+        # terminal (or `--json` output), whatever log4j is told.
+        with open(home / SPARK_LOG, "ab") as log_file:
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": log_file, "stderr": subprocess.STDOUT})
+        SparkContext(conf=conf, gateway=gateway)
+    builder = SparkSession.builder
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    work_root = Path(warehouse_dir) / "_work"
+    if work_root.exists():  # left by a process that did not exit cleanly (the metastore admits one at a time)
+        for stale in work_root.iterdir():
+            shutil.rmtree(stale, ignore_errors=True)
+    work = work_root / session.sparkContext.applicationId
+    work.mkdir(parents=True, exist_ok=True)
+    session.conf.set(WORK_DIR_CONF, str(work))
+    atexit.register(shutil.rmtree, work, True)
+    log.info("Spark %s: master %s, %s shuffle partitions, log in %s", session.version, settings["spark.master"],
+             settings["spark.sql.shuffle.partitions"], home / SPARK_LOG)
     return session
+
+
+def _work_dir(session) -> Path:
+    return Path(session.conf.get(WORK_DIR_CONF))
+
+
+@functools.cache
+def _spark_backend():
+    """Ibis' PySpark backend with in-memory tables passed to Spark as Parquet files.
+
+    Ibis hands an Arrow table to Spark through pandas and `createDataFrame`: the rows then travel
+    inside every task and stay on the driver's heap until the process ends (a 20,000-person demo ran
+    the default 1 GB heap out). A Parquet file written by pyarrow costs neither, and Spark knows
+    its size when it plans joins.
+    """
+    import weakref
+
+    import pyarrow.parquet as pq
+    from ibis.backends.pyspark import Backend
+    from ibis.backends.pyspark.datatypes import PySparkSchema
+
+    class SparkBackend(Backend):
+        def _register_in_memory_table(self, op) -> None:
+            if any(dtype.is_null() for dtype in op.schema.types):
+                return super()._register_in_memory_table(op)  # Parquet has no column of no type
+            table = op.data.to_pyarrow(op.schema)
+            table = table.cast(pa.schema([_utc(f) for f in table.schema]))
+            folder = _work_dir(self._session) / "_memtables"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{op.name}.parquet"
+            pq.write_table(table, path)
+            schema = PySparkSchema.from_ibis(op.schema)
+            self._session.read.schema(schema).parquet(str(path)).createOrReplaceTempView(op.name)
+            weakref.finalize(op, _forget_memtable, self._session, op.name, path)
+
+    SparkBackend.register_options()  # what `ibis.pyspark` does on first use; the compiler reads them
+    return SparkBackend
+
+
+def _utc(field: pa.Field) -> pa.Field:
+    """Zone-less timestamps as UTC instants, which is how the session (time zone UTC) reads them."""
+    if pa.types.is_timestamp(field.type) and field.type.tz is None:
+        return field.with_type(pa.timestamp(field.type.unit, tz="UTC"))
+    return field
+
+
+def _forget_memtable(session, name: str, path: Path) -> None:
+    with contextlib.suppress(Exception):
+        session.catalog.dropTempView(name)
+    path.unlink(missing_ok=True)
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (DuckDBEngine(), SparkEngine())}

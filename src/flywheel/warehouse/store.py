@@ -99,7 +99,7 @@ class Warehouse:
     def open(cls, settings: Settings | None = None, migrate: bool = True) -> "Warehouse":
         settings = settings or load_settings()
         eng = engine_named(settings.engine)
-        wh = cls(eng.connect(Path(settings.db_path)), eng, settings)
+        wh = cls(eng.connect(Path(settings.db_path), settings), eng, settings)
         if migrate:
             wh.migrate()
         return wh
@@ -227,7 +227,7 @@ class Warehouse:
         batch = first_per_key(batch, list(t.key))
         keys = batch.select(list(t.key) + [LINE])
         stored = self.table(name).select(*t.key)
-        if self.count(name) == 0:
+        if not self.engine.may_have_rows(self.con, name):
             new = batch
         else:
             fresh = ibis.memtable(keys).anti_join(stored, list(t.key)).select(LINE).to_pyarrow()
@@ -251,7 +251,7 @@ class Warehouse:
         t = catalog_table(name)
         key = list(t.key)
         columns = [c for c in columns if c in batch.column_names]
-        if batch.num_rows == 0 or not columns or self.count(name) == 0:
+        if batch.num_rows == 0 or not columns or not self.engine.may_have_rows(self.con, name):
             return pa.array([], pa.int64())
         batch = first_per_key(batch, key)
         incoming = ibis.memtable(batch.select(key + columns + [LINE]))
