@@ -30,6 +30,7 @@ from flywheel.identifiers import (
     normalize_phone,
     placeholder_reason,
 )
+from flywheel.schema.contacts import CONTACT_TYPES
 from flywheel.warehouse import LINE, first_occurrence
 
 
@@ -53,6 +54,14 @@ class Batch:
     source: str = ""
 
     def add(self, name: str, rows: pa.Table) -> None:
+        """Add canonical rows. Identifier rows from `identifier_rows` carry the clear value of contact
+        types; those are filed here as `contact_points` (sealed on write), so no adapter handles a
+        raw contact itself and the identifiers table never sees one."""
+        if name == "identifiers" and CONTACT in rows.column_names:
+            contacts = contact_rows(rows)
+            rows = rows.drop_columns([CONTACT])
+            if contacts.num_rows:
+                self.add("contact_points", contacts)
         if name in self.tables:
             self.tables[name] = pa.concat_tables([self.tables[name], rows], promote_options="permissive")
         else:
@@ -198,12 +207,14 @@ def identifier_rows(
 ) -> pa.Table:
     """Normalised, hashed and masked identifier rows; invalid values are dropped with a reason.
 
-    For `phone`, a marketplace-masked number becomes a partial `phone_masked` identifier.
+    For `phone`, a marketplace-masked number becomes a partial `phone_masked` identifier. Values of
+    the contact types (schema/contacts.py) also ride along in clear, in a private column that
+    `Batch.add` turns into contact points.
     """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     encoded = values.dictionary_encode()
-    hashes, masks, kinds, partials, reasons = [], [], [], [], []
+    hashes, masks, kinds, partials, reasons, contacts = [], [], [], [], [], []
     for v in encoded.dictionary.to_pylist():
         try:
             if id_type == "phone":
@@ -219,9 +230,10 @@ def identifier_rows(
             kinds.append(kind)
             partials.append(partial)
             reasons.append(None)
+            contacts.append(norm if kind in CONTACT_TYPES else None)
         except InvalidIdentifier as e:
             hashes.append(None), masks.append(None), kinds.append(None), partials.append(None)
-            reasons.append(str(e))
+            reasons.append(str(e)), contacts.append(None)
     ix = encoded.indices
     reason = pa.array(reasons, pa.string()).take(ix)
     for why in {r for r in reasons if r is not None}:
@@ -242,5 +254,23 @@ def identifier_rows(
         "id_masked": pa.array(masks, pa.string()).take(ix).take(idx),
         "is_partial": pa.array(partials, pa.bool_()).take(ix).take(idx),
         "first_seen_at": seen_at.take(idx),
+        CONTACT: pa.array(contacts, pa.string()).take(ix).take(idx),
         LINE: lines.take(idx),
+    })
+
+
+CONTACT = "__contact"
+"""Private column of identifier rows: the normalised value of a contact type, else null."""
+
+
+def contact_rows(identifiers: pa.Table) -> pa.Table:
+    """Contact points from identifier rows that carry a clear contact value (seen once, at its time)."""
+    keep = pc.is_valid(identifiers.column(CONTACT))
+    rows = identifiers.filter(keep)
+    seen = rows.column("first_seen_at")
+    return pa.table({
+        "source": rows.column("source"), "account_key": rows.column("account_key"),
+        "id_type": rows.column("id_type"), "id_hash": rows.column("id_hash"), "value": rows.column(CONTACT),
+        "value_masked": rows.column("id_masked"), "first_seen_at": seen, "last_seen_at": seen,
+        LINE: rows.column(LINE),
     })
