@@ -197,7 +197,7 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
     problems = batch.problems or Problems(raw.num_rows)
     quarantine = problems.table(run_id, label, raw.lines)
     tables, suppressed, suppressed_rows = apply_suppressions(
-        load_suppressor(wh, load_or_create_key(wh.settings.key_file)), batch.tables, raw.lines, run_id, label)
+        load_suppressor(wh, load_or_create_key(wh.settings.key_file)), batch.tables, run_id, label)
     quarantine = pa.concat_tables([quarantine, _malformed(raw, run_id, label)]
                                   + ([suppressed] if suppressed.num_rows else []))
     rejected_rows = int(problems.rejected.sum()) + len(raw.rejected) + len(suppressed_rows)
@@ -254,9 +254,9 @@ def _read(path: Path, data: bytes, adapter_obj: Adapter, ctx: ReadContext) -> tu
 def _refill_contacts(wh: Warehouse, path: Path, data: bytes, adapter_obj: Adapter, ctx: ReadContext,
                      run_id: str) -> int:
     """Read a file applied before schema v5 again for its contact points only (see collect/contacts.py)."""
-    raw, batch = _read(path, data, adapter_obj, ctx)
+    _, batch = _read(path, data, adapter_obj, ctx)
     tables, _, _ = apply_suppressions(load_suppressor(wh, load_or_create_key(wh.settings.key_file)),
-                                      batch.tables, raw.lines, run_id, str(path))  # all of them: a row's fate
+                                      batch.tables, run_id, str(path))  # all tables: they decide a row's fate
     t = tables.get("contact_points")
     written = 0
     with wh.transaction():

@@ -40,9 +40,10 @@ def _suppressed(s: Suppressor, name: str, t: pa.Table) -> np.ndarray:
     return hit
 
 
-def apply_suppressions(s: Suppressor, tables: dict[str, pa.Table], lines: np.ndarray, run_id: str,
+def apply_suppressions(s: Suppressor, tables: dict[str, pa.Table], run_id: str,
                        file: str) -> tuple[dict[str, pa.Table], pa.Table, set[int]]:
-    """The batch without suppressed rows, their quarantine records, and the input rows rejected."""
+    """The batch without suppressed rows, their quarantine records, and the input lines rejected
+    (a row's `__line` is its line in the file)."""
     if not s.tokens:
         return tables, pa.table({}), set()
     kept, records, rejected = {}, [], set()
@@ -65,7 +66,7 @@ def apply_suppressions(s: Suppressor, tables: dict[str, pa.Table], lines: np.nda
             action = "value_dropped" if name == "identifiers" else "row_rejected"
             if action == "row_rejected":
                 rejected.update(int(r) for r in rows)
-            records += [(int(lines[r]), name, action) for r in rows]
+            records += [(int(r), name, action) for r in rows]
         kept[name] = t.filter(pa.array(~hit)) if hit.any() else t
     records = sorted(set(records))
     n = len(records)
