@@ -17,7 +17,7 @@ import yaml
 from flywheel.errors import ConfigError, FlywheelError
 
 ACTIONS = ("read.persons", "consent.record", "consent.withdraw", "privacy.export", "privacy.erase",
-           "identity.override", "audit.read", "keys.manage")
+           "identity.override", "audit.read", "keys.manage", "contacts.open", "contacts.deliver")
 
 
 class NotPermitted(FlywheelError, PermissionError):
