@@ -19,7 +19,6 @@ import datetime as dt
 import ibis
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from flywheel.schema import table as catalog_table
 from flywheel.warehouse import LINE, Warehouse
@@ -84,8 +83,3 @@ def mark_refilled(wh: Warehouse, run_id: str, written: int) -> None:
     done = pa.Table.from_pylist([row | {"refilled_at": dt.datetime.now(dt.timezone.utc), "contact_points": written}])
     wh.update_changed("contact_refills", done.append_column(LINE, pa.array([0], pa.int64())),
                       ["refilled_at", "contact_points"])
-
-
-def distinct_count(*lines: pa.Array) -> int:
-    found = [a for a in lines if len(a)]
-    return len(pc.unique(pa.concat_arrays(found))) if found else 0
