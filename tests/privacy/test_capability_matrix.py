@@ -13,7 +13,15 @@ import pytest
 from privacy_views import leaks, norm, prepare_case, problems, reveals, stored_values, views
 
 from flywheel.identity import merge_persons, never_link, split_person
-from flywheel.privacy import Gate, NotPermitted, all_roles, consent_record, consent_withdraw, erase_person
+from flywheel.privacy import (
+    Gate,
+    NotPermitted,
+    all_roles,
+    consent_record,
+    consent_withdraw,
+    contact_points,
+    erase_person,
+)
 from flywheel.privacy.audit import AuditLog, verify_settings
 from flywheel.privacy.roles import Actor
 from flywheel.privacy.subjects import UnknownSubject, find_subject
@@ -72,6 +80,7 @@ def _changes(case, t: Targets, role) -> list[tuple[str, str, object]]:
         ("identity.split", "identity.override", lambda gate: split_person(gate, t.split, [t.split_account])),
         ("identity.never_link", "identity.override", lambda gate: never_link(gate, *t.link)),
         ("keys.create", "keys.manage", lambda gate: add_source(gate, f"web-{role.name.replace('_', '-')}")),
+        ("contacts.open", "contacts.open", lambda gate: contact_points(gate, [case.person], "sms")),
         ("privacy.erase", "privacy.erase", lambda gate: erase_person(gate, t.erase)),
     ]
 
@@ -90,6 +99,8 @@ def _changed(wh, action: str, t: Targets, result) -> bool:
         return False
     if action.startswith("consent."):
         return [r["purpose"] for r in result["recorded"]] == ["marketing_email"]
+    if action == "contacts.open":
+        return len(result) == 1 and next(iter(result.values())).startswith("+")
     return bool(result) or action == "identity.never_link"
 
 

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from flywheel.cli import app
 from flywheel.collect import ingest_paths
 from flywheel.config import load_settings
+from flywheel.privacy import Gate, all_roles, contact_points
 from flywheel.privacy.audit import verify_settings
+from flywheel.privacy.roles import Actor
 from flywheel.privacy.footprint import footprint
 from flywheel.privacy.subjects import find_subject
 from flywheel.schema import TABLES
@@ -64,6 +66,25 @@ def _fingerprints(person: str) -> set[str]:
     return {m for m in mine - elsewhere if m and len(m) >= 6}  # a device id another person also uses stays theirs
 
 
+def _contact_fingerprints(person: str) -> set[str]:
+    """The person's raw e-mails and phones (E.164 and national form) that no other account shows, and
+    their sealed forms."""
+    with Warehouse.open() as wh:
+        nodes = [s + "\x1f" + k for s, k in find_subject(wh, person).accounts]
+        points = wh.table("contact_points")
+        mine = (points.source + "\x1f" + points.account_key).isin(nodes)
+
+        def contacts(rows):
+            opened = wh.sealer.unseal("contact_points", wh.fetch(rows.select("source", "account_key", "value")))
+            values = set(opened.column("value").to_pylist()) - {None}
+            return values | {v[3:] for v in values if v.startswith("+86")}
+
+        raw = contacts(points.filter(mine)) - contacts(points.filter(~mine))
+        sealed = set(wh.fetch(points.filter(mine).select("value")).column(0).to_pylist())
+    assert [v for v in raw if "@" in v] and [v for v in raw if v.startswith("+")], "the person has contact points"
+    return raw | sealed
+
+
 def _scan_tables(needles: set[str]) -> list[str]:
     found = []
     with Warehouse.open() as wh:
@@ -87,10 +108,18 @@ def test_erase_leaves_nothing_and_stays_erased(world, tmp_path):
     other = next(p for p in _all_persons() if p != person)
     needles = _fingerprints(person)
     assert len(needles) >= 8 and not _scan_files(tmp_path, {"no such thing"})
+    contacts = _contact_fingerprints(person)
+    assert _scan_tables(contacts), "their sealed forms are stored before erasure"
     assert _scan_tables(needles), "the fingerprints must be findable before erasure"
     _cli(*PO, "consent", "record", person, "--purpose", "marketing_sms", "--evidence", "call centre")
     _cli(*PO, "privacy", "export", other, "--out", str(tmp_path / "before.json"))
 
+    with Warehouse.open() as wh:
+        points = wh.table("contact_points")
+        nodes = [s + "\x1f" + k for s, k in find_subject(wh, person).accounts]
+        sealed = wh.fetch(points.filter((points.source + "\x1f" + points.account_key).isin(nodes))
+                          .select("source", "account_key", "value"))
+    assert sealed.num_rows
     sizes = _sizes()
     erased = json.loads(_cli(*PO, "privacy", "erase", person, "--yes").stdout)
     after = _sizes()
@@ -99,8 +128,10 @@ def test_erase_leaves_nothing_and_stays_erased(world, tmp_path):
     assert erased["rows_removed"] > 0 and erased["keys_destroyed"] >= 1 and erased["suppressed"] >= len(
         [n for n in needles if not n.startswith("p")]) // 2
 
-    assert _scan_tables(needles) == []
-    assert _scan_files(tmp_path, needles) == []
+    assert _scan_tables(needles | contacts) == []
+    assert _scan_files(tmp_path, needles | contacts) == []
+    with Warehouse.open() as wh:  # a copy of a sealed address kept anywhere no longer opens: its salt is gone
+        assert set(wh.sealer.unseal("contact_points", sealed).column("value").to_pylist()) == {None}
     _cli(*PO, "privacy", "export", other, "--out", str(tmp_path / "after.json"))
     before, after = (json.loads((tmp_path / f).read_text()) for f in ("before.json", "after.json"))
     assert before["data"] == after["data"]
@@ -117,7 +148,7 @@ def test_erase_leaves_nothing_and_stays_erased(world, tmp_path):
         suppressed = wh.table("quarantine").filter(lambda q: q.reason.contains("erased person")).count().execute()
     assert not any(f.already_applied for f in changed.files) and suppressed > 0
     _cli("identity", "resolve")
-    assert _scan_tables(needles) == []
+    assert _scan_tables(needles | contacts) == []
     with pytest.raises(Exception, match="No person"):
         with Warehouse.open() as wh:
             find_subject(wh, person)
@@ -148,6 +179,11 @@ def test_access_copy_holds_everything_about_the_person_unmasked(world, tmp_path)
     names = [a["name"] for a in copy["data"]["accounts"] if a["name"]] + [
         o["receiver_name"] for o in copy["data"]["orders"] if o["receiver_name"]]
     assert names and not [n for n in names if n.startswith("sealed:")]  # opened for the subject
+    addresses = {(c["id_type"], c["value"]) for c in copy["data"]["contact_points"]}
+    assert {t for t, _ in addresses} >= {"email", "phone"} and not [v for _, v in addresses if v.startswith("sealed:")]
+    with Warehouse.open() as wh, Gate.open(load_settings(), wh, "test", Actor("t", all_roles()["owner"])) as gate:
+        for channel, id_type in (("email", "email"), ("sms", "phone")):
+            assert (id_type, contact_points(gate, [person], channel)[person]) in addresses
     actions = [e["action"] for e in copy["audit_entries"]]
     assert actions == ["consent.withdraw", "read.unmasked"]
     assert person in copy["audit_entries"][0]["target"]  # opened with the person's key for their copy

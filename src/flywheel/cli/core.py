@@ -69,6 +69,8 @@ def _print_ingest(report) -> None:
         table.add_column(col, justify="right" if col not in ("file", "source") else "left")
     for f in report.files:
         note = " (already applied)" if f.already_applied else ""
+        if f.contacts_refilled is not None:
+            note = f" (already applied; {f.contacts_refilled:,} contact points filled)"
         shown = "/".join(Path(f.path).parts[-2:])
         table.add_row(shown + note, f.source, *(f"{getattr(f, k):,}" for k in COUNTS))
     table.add_row("total", "", *(f"{report.total(k):,}" for k in COUNTS))

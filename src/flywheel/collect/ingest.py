@@ -28,6 +28,7 @@ from flywheel.collect.adapters import (
     adapter_named,
     detect,
 )
+from flywheel.collect.contacts import mark_refilled, refill_pending, write_contact_points
 from flywheel.collect.reading import decode, header_of
 from flywheel.collect.suppress import apply_suppressions, load_suppressor
 from flywheel.collect.values import Problems
@@ -41,8 +42,8 @@ log = logging.getLogger(__name__)
 INGESTIBLE = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
 GROUND_TRUTH_MARKER = ".flywheel-truth"
 """A folder holding a file of this name is a simulator's ground truth, never a merchant's export."""
-TABLE_ORDER = ("accounts", "identifiers", "products", "orders", "order_items", "events", "touchpoints",
-               "campaigns", "campaign_spend", "referrals", "reviews", "consents")
+TABLE_ORDER = ("accounts", "identifiers", "contact_points", "products", "orders", "order_items", "events",
+               "touchpoints", "campaigns", "campaign_spend", "referrals", "reviews", "consents")
 
 
 ORDER_PROGRESSION = {"pending": 0, "paid": 1, "shipped": 2, "completed": 3, "partially_refunded": 4,
@@ -68,6 +69,8 @@ class FileReport:
     duplicates: int = 0
     quarantined: int = 0
     already_applied: bool = False
+    contacts_refilled: int | None = None
+    """For a file applied before contact points were kept: the contact points its re-ingest wrote."""
     run_id: str = ""
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
 
@@ -87,6 +90,7 @@ class IngestReport:
                 {k: v for k, v in asdict(f).items()
                  if k in ("path", "source", "rows", "loaded", "updated", "duplicates", "quarantined")}
                 | {"adapter": f.adapter, "already_applied": f.already_applied}
+                | ({"contacts_refilled": f.contacts_refilled} if f.contacts_refilled is not None else {})
                 for f in self.files
             ],
             **{k: self.total(k) for k in ("rows", "loaded", "updated", "duplicates", "quarantined")},
@@ -181,23 +185,19 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
     applied_as = _applied_as(adapter_obj.name, source_override, mapping)
     previous = _previous_run(wh, sha, applied_as)
     if previous is not None:
-        return FileReport(label, previous["source"], adapter_obj.name, rows=previous["rows"], loaded=0,
-                          duplicates=previous["rows"] - previous["quarantined"], quarantined=previous["quarantined"],
-                          already_applied=True, run_id=previous["run_id"])
+        report = FileReport(label, previous["source"], adapter_obj.name, rows=previous["rows"], loaded=0,
+                            duplicates=previous["rows"] - previous["quarantined"], quarantined=previous["quarantined"],
+                            already_applied=True, run_id=previous["run_id"])
+        if refill_pending(wh, previous["run_id"]):
+            report.contacts_refilled = _refill_contacts(wh, path, data, adapter_obj, ctx, previous["run_id"])
+        return report
     started = dt.datetime.now(dt.timezone.utc)
-    try:
-        raw = adapter_obj.parse(Path(path), data)
-    except InputError as e:
-        raise InputError(f"{path}: {e}") from None
-    missing = adapter_obj.missing_required(raw.header) if adapter_obj.columns else []
-    if missing:
-        raise InputError(f"{path}: not a {adapter_obj.name} export: missing column(s) {', '.join(missing)}")
-    batch = adapter_obj.read(raw, ctx)
+    raw, batch = _read(path, data, adapter_obj, ctx)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     problems = batch.problems or Problems(raw.num_rows)
     quarantine = problems.table(run_id, label, raw.lines)
     tables, suppressed, suppressed_rows = apply_suppressions(
-        load_suppressor(wh, load_or_create_key(wh.settings.key_file)), batch.tables, raw.lines, run_id, label)
+        load_suppressor(wh, load_or_create_key(wh.settings.key_file)), batch.tables, run_id, label)
     quarantine = pa.concat_tables([quarantine, _malformed(raw, run_id, label)]
                                   + ([suppressed] if suppressed.num_rows else []))
     rejected_rows = int(problems.rejected.sum()) + len(raw.rejected) + len(suppressed_rows)
@@ -210,6 +210,10 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
             if t is None or t.num_rows == 0:
                 continue
             t = t.append_column("run_id", pa.array([run_id] * t.num_rows, pa.string())) if "run_id" not in t.column_names else t
+            if name == "contact_points":
+                added, widened = write_contact_points(wh, t)
+                new_lines.append(added), changed_lines.append(widened)
+                continue
             if name in UPDATABLE:
                 changed_lines.append(wh.update_changed(name, t, *UPDATABLE[name]))
             new_lines.append(wh.insert_new(name, _sorted(t)))
@@ -233,6 +237,36 @@ def ingest_file(wh: Warehouse, path: Path, source: str = "auto", mapping: dict |
     log.info("%s: %d rows, %d loaded, %d duplicate, %d quarantined", label, rows, loaded,
              report.duplicates, rejected_rows)
     return report
+
+
+def _read(path: Path, data: bytes, adapter_obj: Adapter, ctx: ReadContext) -> tuple:
+    """The file's raw table and the adapter's canonical batch of it."""
+    try:
+        raw = adapter_obj.parse(Path(path), data)
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+    missing = adapter_obj.missing_required(raw.header) if adapter_obj.columns else []
+    if missing:
+        raise InputError(f"{path}: not a {adapter_obj.name} export: missing column(s) {', '.join(missing)}")
+    return raw, adapter_obj.read(raw, ctx)
+
+
+def _refill_contacts(wh: Warehouse, path: Path, data: bytes, adapter_obj: Adapter, ctx: ReadContext,
+                     run_id: str) -> int:
+    """Read a file applied before schema v5 again for its contact points only (see collect/contacts.py)."""
+    _, batch = _read(path, data, adapter_obj, ctx)
+    tables, _, _ = apply_suppressions(load_suppressor(wh, load_or_create_key(wh.settings.key_file)),
+                                      batch.tables, run_id, str(path))  # all tables: they decide a row's fate
+    t = tables.get("contact_points")
+    written = 0
+    with wh.transaction():
+        if t is not None and t.num_rows:
+            t = t.append_column("run_id", pa.array([run_id] * t.num_rows, pa.string()))
+            added, widened = write_contact_points(wh, t)
+            written = len(added) + len(widened)
+        mark_refilled(wh, run_id, written)
+    log.info("%s: applied before contact points were kept; %d contact point(s) filled", path, written)
+    return written
 
 
 def _pick(path: Path, data: bytes, source: str, mapping: dict | None) -> tuple[Adapter, str | None]:

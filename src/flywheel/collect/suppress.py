@@ -15,6 +15,9 @@ from flywheel.suppression import Suppressor
 from flywheel.warehouse import LINE, Warehouse
 
 REASON = "belongs to an erased person (suppression list); not loaded"
+PER_VALUE = ("identifiers", "contact_points")
+"""Values seen on a row: dropping one leaves the row standing. A contact point repeats an identifier
+row (same line, same hash), so only the identifier is recorded in quarantine."""
 
 
 def load_suppressor(wh: Warehouse, identifier_key: bytes) -> Suppressor:
@@ -25,7 +28,7 @@ def load_suppressor(wh: Warehouse, identifier_key: bytes) -> Suppressor:
 def _suppressed(s: Suppressor, name: str, t: pa.Table) -> np.ndarray:
     cols = t.column_names
     hit = np.zeros(t.num_rows, dtype=bool)
-    if name == "identifiers":
+    if name in PER_VALUE:
         hit |= s.matches("identifier", t.column("id_hash").combine_chunks())
     if "account_key" in cols and "source" in cols:
         hit |= s.matches("account", t.column("account_key").combine_chunks(), t.column("source").combine_chunks())
@@ -37,9 +40,10 @@ def _suppressed(s: Suppressor, name: str, t: pa.Table) -> np.ndarray:
     return hit
 
 
-def apply_suppressions(s: Suppressor, tables: dict[str, pa.Table], lines: np.ndarray, run_id: str,
+def apply_suppressions(s: Suppressor, tables: dict[str, pa.Table], run_id: str,
                        file: str) -> tuple[dict[str, pa.Table], pa.Table, set[int]]:
-    """The batch without suppressed rows, their quarantine records, and the input rows rejected."""
+    """The batch without suppressed rows, their quarantine records, and the input lines rejected
+    (a row's `__line` is its line in the file)."""
     if not s.tokens:
         return tables, pa.table({}), set()
     kept, records, rejected = {}, [], set()
@@ -49,7 +53,7 @@ def apply_suppressions(s: Suppressor, tables: dict[str, pa.Table], lines: np.nda
         gone = orders.filter(pa.array(hits["orders"])).column("order_id").combine_chunks()
         items = tables["order_items"]
         hits["order_items"] |= np.asarray(pc.fill_null(pc.is_in(items.column("order_id"), value_set=gone), False))
-    dropped = {int(r) for name, t in tables.items() if name != "identifiers" and LINE in t.column_names
+    dropped = {int(r) for name, t in tables.items() if name not in PER_VALUE and LINE in t.column_names
                for r in t.column(LINE).to_numpy()[hits[name]]}
     if dropped:  # a rejected input row takes everything read from it (a Segment event's touchpoint, review, …)
         for name, t in tables.items():
@@ -57,12 +61,12 @@ def apply_suppressions(s: Suppressor, tables: dict[str, pa.Table], lines: np.nda
                 hits[name] |= np.isin(t.column(LINE).to_numpy(), np.fromiter(dropped, np.int64))
     for name, t in tables.items():
         hit = hits[name]
-        if hit.any() and LINE in t.column_names:
+        if hit.any() and LINE in t.column_names and name != "contact_points":
             rows = t.column(LINE).to_numpy()[hit]
             action = "value_dropped" if name == "identifiers" else "row_rejected"
             if action == "row_rejected":
                 rejected.update(int(r) for r in rows)
-            records += [(int(lines[r]), name, action) for r in rows]
+            records += [(int(r), name, action) for r in rows]
         kept[name] = t.filter(pa.array(~hit)) if hit.any() else t
     records = sorted(set(records))
     n = len(records)

@@ -15,6 +15,8 @@ _EXPORTS = {
     "consent_record": "flywheel.privacy.consent", "consent_withdraw": "flywheel.privacy.consent",
     "consent_show": "flywheel.privacy.consent", "consent_audience": "flywheel.privacy.consent",
     "person_show": "flywheel.privacy.dossier",
+    "contact_points": "flywheel.privacy.contacts", "delivery_gate": "flywheel.privacy.contacts",
+    "latest_contacts": "flywheel.privacy.contacts",
     "export_person": "flywheel.privacy.rights", "erase_person": "flywheel.privacy.rights",
     "audit_entries": "flywheel.privacy.trail", "audit_verify": "flywheel.privacy.trail",
     "Gate": "flywheel.privacy.gate", "Disclosure": "flywheel.privacy.masking",

@@ -12,12 +12,14 @@ from flywheel.privacy.subjects import Subject, find_subject
 from flywheel.schema import table as catalog_table
 from flywheel.warehouse import Warehouse
 
-SECTIONS = ("persons", "person_accounts", "accounts", "identifiers", "consents", "orders", "order_items",
-            "events", "touchpoints", "reviews", "referrals", "person_traits", "person_scores", "value_alerts",
-            "identity_links", "identity_refusals", "identity_events", "identity_overrides")
+SECTIONS = ("persons", "person_accounts", "accounts", "identifiers", "contact_points", "consents", "orders",
+            "order_items", "events", "touchpoints", "reviews", "referrals", "person_traits", "person_scores",
+            "value_alerts", "identity_links", "identity_refusals", "identity_events", "identity_overrides")
 
-NOT_KEPT = ("Full phone numbers, e-mail addresses, ID-card numbers and addresses are not kept: only a keyed "
-            "hash (to recognise them again) and a masked form, both listed under identifiers.")
+NOT_KEPT = ("E-mail addresses, phone numbers, WeCom external contact ids and WeChat openids are kept sealed "
+            "(encrypted under the account's own key) so messages can reach you; they are listed, opened, under "
+            "contact_points. ID-card numbers and addresses are not kept: only a keyed hash (to recognise them "
+            "again) and a masked form, listed under identifiers.")
 
 
 def dossier(wh: Warehouse, subject: Subject, sections: tuple[str, ...] = SECTIONS) -> dict:

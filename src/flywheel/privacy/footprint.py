@@ -58,7 +58,8 @@ class Footprint:
             return _node(t.source, t.account_key).isin(accounts)
 
         return {
-            "accounts": by_account, "identifiers": by_account, "consents": by_account, "account_keys": by_account,
+            "accounts": by_account, "identifiers": by_account, "contact_points": by_account,
+            "consents": by_account, "account_keys": by_account,
             "person_accounts": by_account, "orders": by_account,
             "order_items": lambda t: _node(t.source, t.order_id).isin(orders),
             "events": lambda t: _own_event(t, users, list(self.anonymous_nodes)),

@@ -17,7 +17,8 @@ import yaml
 from flywheel.errors import ConfigError, FlywheelError
 
 ACTIONS = ("read.persons", "consent.record", "consent.withdraw", "privacy.export", "privacy.erase",
-           "identity.override", "audit.read", "keys.manage", "activate.apply", "activate.run", "delivery.apply")
+           "identity.override", "audit.read", "keys.manage", "contacts.open", "contacts.deliver",
+           "activate.apply", "activate.run", "delivery.apply")
 
 
 class NotPermitted(FlywheelError, PermissionError):

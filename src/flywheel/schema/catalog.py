@@ -25,7 +25,8 @@ class Field:
     level: int = 2
     nullable: bool = True
     sealed: bool = False
-    """Stored encrypted with the account's data key (warehouse/sealing.py), beside a `<name>_key` hash."""
+    """Stored encrypted with the account's data key (warehouse/sealing.py), beside a `<name>_key` hash when
+    the table declares one."""
 
     @property
     def dtype(self) -> dt.DataType:
@@ -102,6 +103,25 @@ TABLES: tuple[Table, ...] = (
             F("is_partial", "boolean", "true for partial evidence such as a marketplace-masked phone", 1),
             F("first_seen_at", TS, "earliest observation in the file that introduced it", 2),
             _RUN,
+        ),
+        ("source", "account_key", "id_type", "id_hash"),
+    ),
+    Table(
+        "contact_points",
+        "Addresses a channel can reach (e-mail, phone, WeCom external contact, WeChat openid) seen on an "
+        "account: the value sealed beside the keyed hash `identifiers` holds. A person's address on a "
+        "channel is the one seen last on any of their accounts (flywheel.privacy.contact_points).",
+        (
+            _SOURCE,
+            _ACCOUNT,
+            F("id_type", "string", "email, phone, wecom_external_userid or wechat_openid (schema/contacts.py)", 1, False),
+            F("id_hash", "string", "keyed hash of the normalised value, the same as the identifier's", 4, False),
+            F("value", "string", "the normalised address (phones in E.164, e-mails in lower case); sealed "
+              "(AES-GCM, the account's data key)", 4, sealed=True),
+            F("value_masked", "string", "the address masked for display (138****1234, z***@example.com)", 2),
+            F("first_seen_at", TS, "earliest time an export showed it on the account (order, event or contact time)", 2),
+            F("last_seen_at", TS, "latest such time; files may arrive in any order", 2),
+            F("run_id", "string", "ingest run that last wrote the row", 1),
         ),
         ("source", "account_key", "id_type", "id_hash"),
     ),
@@ -454,6 +474,20 @@ TABLES: tuple[Table, ...] = (
             F("action", "string", "row_rejected (the row did not land) or value_dropped (the row landed without it)", 1, False),
         ),
         (),
+    ),
+    Table(
+        "contact_refills",
+        "Files applied before contact points were kept (schema v5). Their raw contacts are gone from the "
+        "warehouse; ingesting such a file again reads it once more for its contact points only.",
+        (
+            F("run_id", "string", "the ingest run that applied the file", 1, False),
+            F("file_sha256", "string", "checksum of the file bytes", 1, False),
+            F("adapter", "string", "how the file was read (as in ingest_runs)", 1),
+            F("noted_at", TS, "when the migration noted the file", 1),
+            F("refilled_at", TS, "when a re-ingest filled its contact points (null: not yet)", 1),
+            F("contact_points", "int64", "contact points the refill wrote or moved forward", 1),
+        ),
+        ("run_id",),
     ),
     Table(
         "ingest_runs",

@@ -1,9 +1,10 @@
-"""Sealed fields: raw L4/L5 text (contact and receiver names) is stored encrypted, never in clear.
+"""Sealed fields: raw L4/L5 text (contact and receiver names, contact points) is stored encrypted, never in clear.
 
 Each account has its own data key, derived from the merchant's master key and a random salt kept
 per account in `account_keys`; a sealed value is AES-256-GCM under that key, bound to its account.
-Equality still works without decrypting: a sealed field has a companion `<field>_key`, the keyed
-hash of its comparison form (lower case, no spaces), which identity resolution joins on. Reading the
+Equality still works without decrypting: a sealed name has a companion `<field>_key`, the keyed
+hash of its comparison form (lower case, no spaces), which identity resolution joins on (a table
+declares the companion it wants; a contact point is compared by its identifier hash instead). Reading the
 clear value takes the master key (`unseal`). Erasing an account deletes its salt, so any copy of its
 sealed values left anywhere can no longer be opened.
 
@@ -43,10 +44,10 @@ def seal_text(cipher: AESGCM, text: str, aad: bytes) -> str:
 
 def open_text(cipher: AESGCM, sealed: str, aad: bytes) -> str | None:
     """The text, or None when it was sealed under another key or for another `aad`."""
-    raw = base64.b64decode(sealed[len(PREFIX):])
     try:
+        raw = base64.b64decode(sealed[len(PREFIX):], validate=True)
         return cipher.decrypt(raw[:12], raw[12:], aad).decode()
-    except InvalidTag:
+    except (InvalidTag, ValueError):  # not ours, or text that only looks sealed (binascii.Error is a ValueError)
         return None
 
 
@@ -73,14 +74,10 @@ class Sealer:
             return batch
         nodes = _nodes(batch)
         salts = self._salts_for(nodes, create=True)
+        declared = set(catalog_table(table).names)
         for f in fields:
-            keys = map_distinct(batch.column(f), lambda v: None if v is None or v.startswith(PREFIX) else
-                                self._hasher.hash("name_key", comparison_form(v)))
-            if f + "_key" in batch.column_names:  # keep keys already made, fill those of clear values
-                i = batch.column_names.index(f + "_key")
-                batch = batch.set_column(i, f + "_key", pc.coalesce(batch.column(i).combine_chunks().cast(pa.string()), keys))
-            else:
-                batch = batch.append_column(f + "_key", keys)
+            if f + "_key" in declared:
+                batch = self._with_key(batch, f)
             clear = batch.column(f).to_pylist()
             done: dict[tuple[str, str], str] = {}
             sealed = []
@@ -94,6 +91,15 @@ class Sealer:
                 sealed.append(done[pair])
             batch = batch.set_column(batch.column_names.index(f), f, pa.array(sealed, pa.string()))
         return batch
+
+    def _with_key(self, batch: pa.Table, f: str) -> pa.Table:
+        """`batch` with the `_key` companion of `f` filled for its clear values (keys already made kept)."""
+        keys = map_distinct(batch.column(f), lambda v: None if v is None or v.startswith(PREFIX) else
+                            self._hasher.hash("name_key", comparison_form(v)))
+        if f + "_key" in batch.column_names:
+            i = batch.column_names.index(f + "_key")
+            return batch.set_column(i, f + "_key", pc.coalesce(batch.column(i).combine_chunks().cast(pa.string()), keys))
+        return batch.append_column(f + "_key", keys)
 
     def unseal(self, table: str, rows: pa.Table) -> pa.Table:
         """`rows` (with source and account_key) with their sealed fields opened; values whose account

@@ -67,7 +67,26 @@ def _seal_clear_values(wh: "Warehouse") -> None:
         log.info("sealed the clear values of %s", t.name)
 
 
-MIGRATIONS = {1: _create_all, 2: _add_missing_columns, 3: _seal_clear_values, 4: _add_missing_columns}
+def _note_missing_contact_points(wh: "Warehouse") -> None:
+    """v5: contact points are kept sealed. Files applied before have none: their raw e-mails and phones
+    were never stored, so nothing here can restore them. Each such file is noted in `contact_refills`;
+    ingesting it again reads it once more for its contact points only (collect/contacts.py)."""
+    _create_all(wh)
+    runs = wh.table("ingest_runs")
+    noted = wh.table("contact_refills").select("run_id")
+    pending = runs.anti_join(noted, "run_id")
+    n = int(pending.count().execute())
+    if n:
+        wh.insert_from("contact_refills", pending.select(
+            "run_id", "file_sha256", "adapter",
+            noted_at=ibis.literal(dt.datetime.now(dt.timezone.utc), type="timestamp('UTC')")))
+        log.warning("%s: contact points (raw e-mails, phones, WeCom and WeChat ids) were not kept before schema "
+                    "v5, so %d file(s) already applied have none; ingest those exports again to fill them "
+                    "(only their contact points are read)", wh.settings.db_path, n)
+
+
+MIGRATIONS = {1: _create_all, 2: _add_missing_columns, 3: _seal_clear_values, 4: _add_missing_columns,
+              5: _note_missing_contact_points}
 """Forward migrations by target version; each takes the warehouse and brings it to that version."""
 
 

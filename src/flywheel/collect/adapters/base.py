@@ -30,6 +30,7 @@ from flywheel.identifiers import (
     normalize_phone,
     placeholder_reason,
 )
+from flywheel.schema.contacts import CONTACT_TYPES
 from flywheel.warehouse import LINE, first_occurrence
 
 
@@ -53,6 +54,14 @@ class Batch:
     source: str = ""
 
     def add(self, name: str, rows: pa.Table) -> None:
+        """Add canonical rows. Identifier rows from `identifier_rows` carry the clear value of contact
+        types; those are filed here as `contact_points` (sealed on write), so no adapter handles a
+        raw contact itself and the identifiers table never sees one."""
+        if name == "identifiers" and CONTACT in rows.column_names:
+            contacts = contact_rows(rows)
+            rows = rows.drop_columns([CONTACT])
+            if contacts.num_rows:
+                self.add("contact_points", contacts)
         if name in self.tables:
             self.tables[name] = pa.concat_tables([self.tables[name], rows], promote_options="permissive")
         else:
@@ -198,12 +207,14 @@ def identifier_rows(
 ) -> pa.Table:
     """Normalised, hashed and masked identifier rows; invalid values are dropped with a reason.
 
-    For `phone`, a marketplace-masked number becomes a partial `phone_masked` identifier.
+    For `phone`, a marketplace-masked number becomes a partial `phone_masked` identifier. Values of
+    the contact types (schema/contacts.py) also ride along in clear, in a private column that
+    `Batch.add` turns into contact points.
     """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     encoded = values.dictionary_encode()
-    hashes, masks, kinds, partials, reasons = [], [], [], [], []
+    hashes, masks, kinds, partials, reasons, contacts = [], [], [], [], [], []
     for v in encoded.dictionary.to_pylist():
         try:
             if id_type == "phone":
@@ -219,9 +230,10 @@ def identifier_rows(
             kinds.append(kind)
             partials.append(partial)
             reasons.append(None)
+            contacts.append(norm if kind in CONTACT_TYPES else None)
         except InvalidIdentifier as e:
             hashes.append(None), masks.append(None), kinds.append(None), partials.append(None)
-            reasons.append(str(e))
+            reasons.append(str(e)), contacts.append(None)
     ix = encoded.indices
     reason = pa.array(reasons, pa.string()).take(ix)
     for why in {r for r in reasons if r is not None}:
@@ -242,5 +254,52 @@ def identifier_rows(
         "id_masked": pa.array(masks, pa.string()).take(ix).take(idx),
         "is_partial": pa.array(partials, pa.bool_()).take(ix).take(idx),
         "first_seen_at": seen_at.take(idx),
+        CONTACT: pa.DictionaryArray.from_arrays(ix.take(idx), pa.array(contacts, pa.string())),
         LINE: lines.take(idx),
+    })
+
+
+CONTACT = "__contact"
+"""Private column of identifier rows: the normalised value of a contact type (dictionary-encoded;
+its dictionary holds null for values of other types)."""
+
+
+def contact_rows(identifiers: pa.Table) -> pa.Table:
+    """Contact points from identifier rows that carry a contact value: one row per account and value,
+    with the earliest and latest time among its rows (in linear-ish time on integer codes, so a
+    million-row export does not copy its identifier strings again)."""
+    column = contiguous(identifiers.column(CONTACT))
+    codes = column.indices.to_numpy(zero_copy_only=False)
+    has_value = np.asarray(pc.is_valid(column.dictionary))
+    rows = np.flatnonzero(has_value[codes]) if len(codes) else np.array([], np.int64)
+    if len(rows) == 0:
+        return pa.table({"source": pa.array([], pa.string())})
+    parts = [codes[rows].astype(np.int64)]
+    for name in ("account_key", "source"):
+        encoded = pc.dictionary_encode(contiguous(identifiers.column(name)))
+        parts.append(encoded.indices.to_numpy(zero_copy_only=False)[rows].astype(np.int64))
+    key = parts[0]
+    width = len(column.dictionary)
+    for part in parts[1:]:
+        key, width = key + part * width, width * (int(part.max()) + 1)
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    seen = pc.cast(contiguous(identifiers.column("first_seen_at")), pa.int64())
+    times = np.asarray(seen.fill_null(0))[rows][order]
+    known = np.asarray(seen.is_valid())[rows][order]
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    first = np.minimum.reduceat(np.where(known, times, big), starts)
+    last = np.maximum.reduceat(np.where(known, times, small), starts)
+    picked = identifiers.take(pa.array(rows[order[starts]]))
+    ts = identifiers.schema.field("first_seen_at").type
+
+    def instants(values: np.ndarray) -> pa.Array:
+        return pa.array(values, pa.int64(), mask=np.isin(values, (big, small))).cast(ts)
+
+    return pa.table({
+        "source": picked.column("source"), "account_key": picked.column("account_key"),
+        "id_type": picked.column("id_type"), "id_hash": picked.column("id_hash"),
+        "value": pc.cast(picked.column(CONTACT), pa.string()), "value_masked": picked.column("id_masked"),
+        "first_seen_at": instants(first), "last_seen_at": instants(last), LINE: picked.column(LINE),
     })
