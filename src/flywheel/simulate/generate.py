@@ -8,11 +8,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from flywheel.simulate import community
 from flywheel.simulate.ads import SpendTable
 from flywheel.simulate.catalog import PERIOD_END, PERIOD_START, TRUE_PARAMS
 from flywheel.simulate.dice import Dice
@@ -116,7 +117,7 @@ def _write_malformed(files, records: list[TrapRecord]) -> None:
             records.append(TrapRecord("malformed_row", f"{rel}:{line}", [], reason))
 
 
-def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records) -> None:
+def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records, messages) -> None:
     persons = make_persons(seed, chunk, first, count)
     if chunk == 0:
         records.extend(plan_traps(np.random.default_rng([seed, 0, 9]), persons, seed))
@@ -149,7 +150,8 @@ def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records) 
         truth.write("truth/events.csv", (event.message_id, event.person.person_id, event.source))
         for ref in event.account_refs:
             ledger.add(event.source, ref, event.person)
-    _write_contacts(files, rng_rows, persons, ledger)
+    joined = _write_contacts(files, rng_rows, persons, ledger)
+    _write_community(files, truth, seed, chunk, persons, joined, ledger, messages)
     for p, h in zip(persons, histories):
         truth.write("truth/persons.csv", person_row(p, h, referred_by.get(p.n, ""), TRUE_PARAMS.p))
     truth.write_many("truth/accounts.csv", ledger.rows())
@@ -157,15 +159,54 @@ def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records) 
         _write_malformed(files, records)
 
 
-def _write_contacts(files, rng: Dice, persons: list[Person], ledger: AccountLedger) -> None:
+def _write_contacts(files, rng: Dice, persons: list[Person], ledger: AccountLedger
+                    ) -> dict[int, datetime]:
+    """Write the WeCom contacts; returns when each contact was added (merchant-local time)."""
     span = (PERIOD_END - PERIOD_START).days
+    joined = {}
     for p in persons:
         if not p.wecom:
             continue
         day = min(span - 0.01, p.acquired_day + rng.between(0, 60))
-        created = _PERIOD_START_UNIX + int(day * 86400)
-        files.write_many("wecom/wecom_contacts.csv", wecom_rows(rng, p, created))
+        seconds = int(day * 86400)
+        files.write_many("wecom/wecom_contacts.csv", wecom_rows(rng, p, _PERIOD_START_UNIX + seconds))
         ledger.add("wecom", p.external_userid, p)
+        joined[p.n] = PERIOD_START + timedelta(seconds=seconds)
+    return joined
+
+
+def _write_community(files, truth, seed: int, chunk: int, persons: list[Person],
+                     joined: dict[int, datetime], ledger: AccountLedger, messages: "MessageTally"
+                     ) -> None:
+    rng = np.random.default_rng([seed, chunk, 7])
+    dice = Dice(np.random.default_rng([seed, chunk, 8]))
+    lives = [community.live(rng, p, joined[p.n]) for p in persons if p.n in joined]
+    lines = [line for life in lives for line in community.event_lines(dice, life, seed)]
+    lines.sort(key=lambda e: e.at)
+    for event in lines:
+        files.write("community/events.jsonl", event.line)
+        truth.write("truth/events.csv", (event.message_id, event.person.person_id, event.source))
+        for ref in event.account_refs:
+            ledger.add(event.source, ref, event.person)
+    for life in lives:
+        truth.write("truth/community.csv", community.truth_row(life))
+        truth.write_many("truth/community_inactivity.csv", community.inactivity_rows(life))
+        messages.add(life)
+
+
+class MessageTally:
+    """Recipients and readers of each brand mass message, summed over chunks."""
+
+    def __init__(self):
+        self.recipients = [0] * len(community.MESSAGES)
+        self.opens = [0] * len(community.MESSAGES)
+
+    def add(self, life: community.CommunityLife) -> None:
+        for k, (_, at, _) in enumerate(community.MESSAGES):
+            if at > life.joined:
+                self.recipients[k] += 1
+        for _, k in life.message_opens:
+            self.opens[k] += 1
 
 
 _PERIOD_START_UNIX = 1704038400  # 2024-01-01 00:00 in Asia/Shanghai
@@ -178,16 +219,19 @@ def generate(out_dir: Path, persons: int = 20_000, seed: int = 7,
     out_dir = Path(out_dir)
     spend, ids, pairs = SpendTable(seed), OrderIds(seed), PairCounter()
     records: list[TrapRecord] = []
+    messages = MessageTally()
     with export_files(out_dir) as files, truth_files(out_dir) as truth:
         files.write_many("ads/ad_spend.csv", spend.rows())
         for chunk, first in enumerate(range(0, persons, CHUNK)):
             count = min(CHUNK, persons - first)
-            _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records)
+            _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records, messages)
             log.info("generated %d of %d persons", first + count, persons)
             if progress:
                 progress(first + count, persons)
         _summary_traps(records)
         truth.write_many("truth/traps.csv", (r.row() for r in records))
+        truth.write_many("truth/wecom_messages.csv",
+                         community.message_rows(messages.recipients, messages.opens))
         rows = {**files.rows, **truth.rows}
     write_documents(out_dir, seed, persons, pairs)
     return GenerateSummary(out_dir, persons, rows, round(time.perf_counter() - started, 3))

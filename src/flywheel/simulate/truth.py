@@ -11,6 +11,7 @@ from itertools import combinations
 from pathlib import Path
 
 from flywheel.collect import GROUND_TRUTH_MARKER
+from flywheel.simulate import community
 from flywheel.simulate.catalog import CHANNELS, COPURCHASE_PAIRS, params_record
 from flywheel.simulate.exports import money
 from flywheel.simulate.population import Person
@@ -59,7 +60,7 @@ def person_row(p: Person, history: PurchaseHistory, referred_by: str, p_shape: f
     return [p.person_id, p.name, p.name_pinyin, p.region, p.birthday, p.phone, p.email, p.province,
             p.city, f"{p.rate:.6f}", f"{p.dropout_p:.6f}", p_shape, f"{p.spend_scale:.6f}", first,
             int(p.never_buyer), int(history.alive_at_end), len(history.baseline_days),
-            int(p.is_koc), referred_by]
+            int(p.is_koc), referred_by, p.timezone]
 
 
 def order_row(o: Order, duplicated: bool) -> list:
@@ -74,7 +75,8 @@ def write_documents(out_dir: Path, seed: int, persons: int, pairs: PairCounter) 
     truth = out_dir / "truth"
     (truth / GROUND_TRUTH_MARKER).write_text("Ground truth of a simulated merchant; `flywheel ingest` skips this folder.\n")
     (truth / "params.json").write_text(
-        json.dumps(params_record(seed, persons), ensure_ascii=False, indent=2) + "\n",
+        json.dumps(params_record(seed, persons) | {"community": community.params_record()},
+                   ensure_ascii=False, indent=2) + "\n",
         encoding="utf-8")
     with open(truth / "channel_effects.csv", "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
