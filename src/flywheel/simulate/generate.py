@@ -233,7 +233,7 @@ def generate(out_dir: Path, persons: int = 20_000, seed: int = 7,
         truth.write_many("truth/wecom_messages.csv",
                          community.message_rows(messages.recipients, messages.opens))
         rows = {**files.rows, **truth.rows}
-    write_documents(out_dir, seed, persons, pairs)
+    write_documents(out_dir, seed, persons, pairs, ids.count)
     return GenerateSummary(out_dir, persons, rows, round(time.perf_counter() - started, 3))
 
 
