@@ -14,15 +14,12 @@ after the last open (or after joining, before the first open) and ends at the ne
 """
 
 import json
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from flywheel.simulate.catalog import PERIOD_DAYS, PERIOD_END, PERIOD_START
-from flywheel.simulate.dice import Dice
-from flywheel.simulate.events import EventLine, _iso
+from flywheel.simulate.catalog import PERIOD_DAYS, PERIOD_START, UTC_OFFSET_HOURS
 from flywheel.simulate.population import Person, scramble
 
 SOURCE = "community"
@@ -85,78 +82,86 @@ def messages() -> list[tuple[str, datetime, str]]:
 
 
 MESSAGES = messages()
-_MESSAGE_DAYS = np.array([(at - PERIOD_START).total_seconds() / 86400 for _, at, _ in MESSAGES])
+_DAY_MS = 86_400_000
+_HOUR_MS = 3_600_000
+END_MS = PERIOD_DAYS * _DAY_MS
+"""Times below are integer milliseconds since PERIOD_START (merchant-local), kept in numpy arrays:
+the community tool writes several hundred thousand events at 20k persons."""
+_MESSAGE_MS = np.array([int((at - PERIOD_START).total_seconds()) * 1000 for _, at, _ in MESSAGES], np.int64)
+_UTC_START = np.datetime64(PERIOD_START - timedelta(hours=UTC_OFFSET_HOURS), "ms")
+_NONE = np.iinfo(np.int64).max
+
+
+def sent_after(joined: int) -> np.ndarray:
+    """Which mass messages a contact who joined at `joined` received (0/1 per message)."""
+    return (_MESSAGE_MS > joined).astype(np.int64)
+
+
+def iso(ms: np.ndarray) -> list[str]:
+    """Milliseconds since PERIOD_START → UTC ISO-8601 with milliseconds and `Z`, as events write it."""
+    text = np.datetime_as_string(_UTC_START + np.asarray(ms, np.int64).astype("timedelta64[ms]"), unit="ms")
+    return [f"{t}Z" for t in text.tolist()]
 
 
 @dataclass
 class CommunityLife:
-    """One contact's community activity over the period (times are merchant-local, naive)."""
+    """One contact's community activity over the period (milliseconds since PERIOD_START)."""
 
     person: Person
     habit: Habit
-    joined: datetime
+    joined: int
     half_life: float | None
-    opens: list[datetime] = field(default_factory=list)
-    message_opens: list[tuple[datetime, int]] = field(default_factory=list)
-    """(read at, index into MESSAGES)."""
+    opens: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Community opens, sorted."""
+    message_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    message_k: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """When a mass message was read, and which (index into MESSAGES)."""
 
-    def interest(self, day: float) -> float:
+    def interest(self, day: np.ndarray | float) -> np.ndarray:
         """How much of the joining-time interest is left `day` days into the period (1 = all)."""
         if self.half_life is None:
-            return 1.0
-        age = max(0.0, day - (self.joined - PERIOD_START).total_seconds() / 86400)
+            return np.ones_like(np.asarray(day, float))
+        age = np.maximum(np.asarray(day, float) - self.joined / _DAY_MS, 0.0)
         return 0.5 ** (age / self.half_life)
 
-    def read_p(self, day: float) -> float:
+    def read_p(self, day: np.ndarray | float) -> np.ndarray:
         """Chance that a WeCom message sent on `day` (days into the period) is read."""
-        return max(self.habit.read_p * self.interest(day), READ_FLOOR)
+        return np.maximum(self.habit.read_p * self.interest(day), READ_FLOOR)
 
-    def open_p(self, day: float) -> float:
-        return max(self.habit.open_p * self.interest(day), self.habit.floor_p)
+    def open_p(self, day: np.ndarray | float) -> np.ndarray:
+        return np.maximum(self.habit.open_p * self.interest(day), self.habit.floor_p)
 
-    def inactivity(self) -> list[tuple[datetime, datetime | None]]:
-        """Episodes of `INACTIVE_DAYS` without an open that start before the period ends."""
-        gap = timedelta(days=INACTIVE_DAYS)
-        out, last = [], self.joined
-        for at in [*self.opens, None]:
-            start = last + gap
-            if start < PERIOD_END and (at is None or at > start):
-                out.append((start, at))
-            last = at
-        return out
+    def inactivity(self) -> tuple[np.ndarray, np.ndarray]:
+        """Episodes of `INACTIVE_DAYS` without an open that start before the period ends:
+        (start, end) arrays, end `_NONE` while still inactive at the period's end."""
+        before = np.concatenate([[self.joined], self.opens])
+        after = np.concatenate([self.opens, [_NONE]])
+        start = before + INACTIVE_DAYS * _DAY_MS
+        keep = (start < END_MS) & (after > start)
+        return start[keep], after[keep]
 
 
-def live(rng: np.random.Generator, person: Person, joined: datetime) -> CommunityLife:
-    """Draw the community activity of one contact who joined at `joined` (local time)."""
+def live(rng: np.random.Generator, person: Person, joined: int) -> CommunityLife:
+    """Draw the community activity of one contact who joined `joined` ms into the period."""
     habit = HABITS[min(int(np.searchsorted(_HABIT_CUM, rng.random(), side="right")), len(HABITS) - 1)]
     half_life = float(rng.uniform(*habit.half_life_days)) if habit.half_life_days else None
     life = CommunityLife(person, habit, joined, half_life)
-    join_day = (joined - PERIOD_START).total_seconds() / 86400
-    days = np.arange(int(join_day), PERIOD_DAYS)
+    days = np.arange(joined // _DAY_MS, PERIOD_DAYS)
     if habit.open_p > 0 and len(days):
-        age = np.maximum(days - join_day, 0)
-        interest = 0.5 ** (age / half_life) if half_life else np.ones(len(days))
-        p = np.maximum(habit.open_p * interest, habit.floor_p)
-        p = np.minimum(p * WEEKDAY_WEIGHT[(days + PERIOD_START.weekday()) % 7], 0.95)
+        p = np.minimum(life.open_p(days) * WEEKDAY_WEIGHT[(days + PERIOD_START.weekday()) % 7], 0.95)
         chosen = days[rng.random(len(days)) < p]
-        twice = chosen[rng.random(len(chosen)) < SECOND_OPEN_P]
-        chosen = np.sort(np.concatenate([chosen, twice]))
+        chosen = np.concatenate([chosen, chosen[rng.random(len(chosen)) < SECOND_OPEN_P]])
         hours = np.minimum(np.searchsorted(_HOURS_CUM, rng.random(len(chosen)), side="right"), 23)
-        millis = rng.integers(0, 3_600_000, len(chosen))
-        for day, hour, ms in zip(chosen.tolist(), hours.tolist(), millis.tolist()):
-            at = PERIOD_START + timedelta(days=day, hours=hour, milliseconds=ms)
-            if joined < at < PERIOD_END:
-                life.opens.append(at)
-        life.opens.sort()
-    sent = np.flatnonzero(_MESSAGE_DAYS > join_day)
+        at = chosen * _DAY_MS + hours * _HOUR_MS + rng.integers(0, _HOUR_MS, len(chosen))
+        life.opens = np.sort(at[(at > joined) & (at < END_MS)])
+    sent = np.flatnonzero(_MESSAGE_MS > joined)
     if len(sent):
-        read = np.array([life.read_p(d) for d in _MESSAGE_DAYS[sent].tolist()])
-        opened = sent[rng.random(len(sent)) < read]
-        delays = rng.exponential(MESSAGE_READ_HOURS * 3_600_000, len(opened)).astype(np.int64)
-        for k, delay in zip(opened.tolist(), delays.tolist()):
-            at = MESSAGES[k][1] + timedelta(milliseconds=delay)
-            if delay < 72 * 3_600_000 and at < PERIOD_END:
-                life.message_opens.append((at, k))
+        opened = sent[rng.random(len(sent)) < life.read_p(_MESSAGE_MS[sent] / _DAY_MS)]
+        delay = rng.exponential(MESSAGE_READ_HOURS * _HOUR_MS, len(opened)).astype(np.int64)
+        at = _MESSAGE_MS[opened] + delay
+        keep = (delay < 72 * _HOUR_MS) & (at < END_MS)
+        order = np.argsort(at[keep], kind="stable")
+        life.message_at, life.message_k = at[keep][order], opened[keep][order]
     return life
 
 
@@ -173,12 +178,28 @@ _MESSAGE_PROPERTIES = [_json({"channel": "wecom", "message_id": mid, "title": ti
                        for mid, _, title in MESSAGES]
 
 
-def event_lines(dice: Dice, life: CommunityLife, seed: int) -> list[EventLine]:
-    """The contact's `Community Opened` and `Message Opened` events as Segment JSON lines.
+def _uuid4(raw: bytes) -> list[str]:
+    """Version-4 UUID strings from 16 random bytes each (what `uuid.UUID(bytes=…, version=4)` gives)."""
+    b = np.frombuffer(raw, np.uint8).reshape(-1, 16).copy()
+    b[:, 6] = (b[:, 6] & 0x0F) | 0x40
+    b[:, 8] = (b[:, 8] & 0x3F) | 0x80
+    h = b.tobytes().hex()
+    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
+            for i in range(0, len(h), 32)]
 
-    Lines are put together from pre-serialised parts (the context is the same for all of one
-    contact's events): the community tool writes several hundred thousand of them at 20k persons.
-    """
+
+@dataclass
+class Lines:
+    """A contact's events: time (ms since PERIOD_START), messageId and JSON line of each."""
+
+    at: np.ndarray
+    message_ids: list[str]
+    lines: list[str]
+
+
+def event_lines(rng: np.random.Generator, life: CommunityLife, seed: int) -> Lines:
+    """The contact's `Community Opened` and `Message Opened` events as Segment JSON lines, put
+    together from pre-serialised parts (the context is the same for all of one contact's events)."""
     person = life.person
     visitor = visitor_id(person, seed)
     context = _json({"source": SOURCE, "app": _APP, "userAgent": _AGENT, "timezone": person.timezone,
@@ -187,42 +208,44 @@ def event_lines(dice: Dice, life: CommunityLife, seed: int) -> list[EventLine]:
     group = person.n % len(_GROUPS)
     opened = [_json({"community_id": f"wr{scramble(group, 8, 977):08d}",
                      "community_name": _GROUPS[group], "entry": entry}) for entry in _ENTRIES]
-    calls = [(at, "Community Opened", opened[dice.weighted(_ENTRY_CUM)]) for at in life.opens]
-    calls += [(at, "Message Opened", _MESSAGE_PROPERTIES[k]) for at, k in life.message_opens]
+    n_open = len(life.opens)
+    at = np.concatenate([life.opens, life.message_at])
+    entries = np.minimum(np.searchsorted(_ENTRY_CUM, rng.random(n_open), side="right"), len(_ENTRIES) - 1)
+    properties = [opened[e] for e in entries.tolist()] + [_MESSAGE_PROPERTIES[k] for k in life.message_k.tolist()]
+    ids = _uuid4(rng.bytes(16 * len(at)))
+    stamps, sent = iso(at), iso(at + rng.integers(5, 900, len(at)))
     head = f'","anonymousId":"{visitor}","properties":'
     tail = f',"context":{context},"timestamp":"'
-    lines = []
-    for at, name, properties in calls:
-        message_id = str(uuid.UUID(bytes=dice.bytes16(), version=4))
-        stamp = _iso(at)
-        sent = _iso(at + timedelta(milliseconds=5 + dice.below(895)))
-        line = (f'{{"type":"track","event":"{name}","messageId":"{message_id}{head}{properties}'
-                f'{tail}{stamp}","originalTimestamp":"{stamp}","sentAt":"{sent}"}}')
-        lines.append(EventLine(message_id, person, at, SOURCE, (visitor,), line))
-    return lines
+    lines = [f'{{"type":"track","event":"{"Community Opened" if k < n_open else "Message Opened"}",'
+             f'"messageId":"{mid}{head}{props}{tail}{stamp}","originalTimestamp":"{stamp}",'
+             f'"sentAt":"{sent_at}"}}'
+             for k, (mid, props, stamp, sent_at) in enumerate(zip(ids, properties, stamps, sent))]
+    return Lines(at, ids, lines)
 
 
 def truth_row(life: CommunityLife) -> list:
     """`truth/community.csv`: the contact's habit, activity and state at the end of the period."""
-    episodes = life.inactivity()
-    current = episodes[-1] if episodes and episodes[-1][1] is None else None
+    starts, ends = life.inactivity()
+    inactive = len(ends) > 0 and ends[-1] == _NONE
+    first_last = iso(life.opens[[0, -1]]) if len(life.opens) else ["", ""]
     end_day = float(PERIOD_DAYS)
-    return [life.person.person_id, life.habit.name, _iso(life.joined), len(life.opens),
-            _iso(life.opens[0]) if life.opens else "", _iso(life.opens[-1]) if life.opens else "",
-            len(life.message_opens), int(current is not None), _iso(current[0]) if current else "",
-            f"{life.read_p(end_day):.4f}", f"{life.open_p(end_day):.4f}"]
+    return [life.person.person_id, life.habit.name, iso([life.joined])[0], len(life.opens), *first_last,
+            len(life.message_at), int(inactive), iso(starts[-1:])[0] if inactive else "",
+            f"{float(life.read_p(end_day)):.4f}", f"{float(life.open_p(end_day)):.4f}"]
 
 
 def inactivity_rows(life: CommunityLife) -> list[list[str]]:
     """`truth/community_inactivity.csv`: one row per inactivity episode."""
-    return [[life.person.person_id, _iso(start), _iso(end) if end else ""]
-            for start, end in life.inactivity()]
+    starts, ends = life.inactivity()
+    until = iso(np.where(ends == _NONE, 0, ends))
+    return [[life.person.person_id, start, "" if end == _NONE else text]
+            for start, end, text in zip(iso(starts), ends.tolist(), until)]
 
 
 def message_rows(recipients: list[int], opens: list[int]) -> list[list]:
     """`truth/wecom_messages.csv`: each mass message, the contacts it reached and who read it."""
-    return [[mid, _iso(at), title, recipients[k], opens[k]]
-            for k, (mid, at, title) in enumerate(MESSAGES)]
+    return [[mid, iso([_MESSAGE_MS[k]])[0], title, recipients[k], opens[k]]
+            for k, (mid, _, title) in enumerate(MESSAGES)]
 
 
 def params_record() -> dict:

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -159,9 +159,8 @@ def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records, 
         _write_malformed(files, records)
 
 
-def _write_contacts(files, rng: Dice, persons: list[Person], ledger: AccountLedger
-                    ) -> dict[int, datetime]:
-    """Write the WeCom contacts; returns when each contact was added (merchant-local time)."""
+def _write_contacts(files, rng: Dice, persons: list[Person], ledger: AccountLedger) -> dict[int, int]:
+    """Write the WeCom contacts; returns when each was added, in ms since PERIOD_START (local)."""
     span = (PERIOD_END - PERIOD_START).days
     joined = {}
     for p in persons:
@@ -171,26 +170,28 @@ def _write_contacts(files, rng: Dice, persons: list[Person], ledger: AccountLedg
         seconds = int(day * 86400)
         files.write_many("wecom/wecom_contacts.csv", wecom_rows(rng, p, _PERIOD_START_UNIX + seconds))
         ledger.add("wecom", p.external_userid, p)
-        joined[p.n] = PERIOD_START + timedelta(seconds=seconds)
+        joined[p.n] = seconds * 1000
     return joined
 
 
 def _write_community(files, truth, seed: int, chunk: int, persons: list[Person],
-                     joined: dict[int, datetime], ledger: AccountLedger, messages: "MessageTally"
-                     ) -> None:
+                     joined: dict[int, int], ledger: AccountLedger, messages: "MessageTally") -> None:
+    """The contacts' community events in time order, their truth, and the community accounts."""
     rng = np.random.default_rng([seed, chunk, 7])
-    dice = Dice(np.random.default_rng([seed, chunk, 8]))
     lives = [community.live(rng, p, joined[p.n]) for p in persons if p.n in joined]
-    lines = [line for life in lives for line in community.event_lines(dice, life, seed)]
-    lines.sort(key=lambda e: e.at)
-    for event in lines:
-        files.write("community/events.jsonl", event.line)
-        truth.write("truth/events.csv", (event.message_id, event.person.person_id, event.source))
-        for ref in event.account_refs:
-            ledger.add(event.source, ref, event.person)
-    for life in lives:
+    per_life = [community.event_lines(rng, life, seed) for life in lives]
+    at = np.concatenate([e.at for e in per_life] + [np.zeros(0, np.int64)])
+    order = np.argsort(at, kind="stable").tolist()
+    lines = [line for e in per_life for line in e.lines]
+    truth_rows = [(mid, life.person.person_id, community.SOURCE)
+                  for life, e in zip(lives, per_life) for mid in e.message_ids]
+    files.write_lines("community/events.jsonl", [lines[k] for k in order])
+    truth.write_rows("truth/events.csv", [truth_rows[k] for k in order])
+    for life, e in zip(lives, per_life):
+        if e.lines:
+            ledger.add(community.SOURCE, community.visitor_id(life.person, seed), life.person)
         truth.write("truth/community.csv", community.truth_row(life))
-        truth.write_many("truth/community_inactivity.csv", community.inactivity_rows(life))
+        truth.write_rows("truth/community_inactivity.csv", community.inactivity_rows(life))
         messages.add(life)
 
 
@@ -198,15 +199,12 @@ class MessageTally:
     """Recipients and readers of each brand mass message, summed over chunks."""
 
     def __init__(self):
-        self.recipients = [0] * len(community.MESSAGES)
-        self.opens = [0] * len(community.MESSAGES)
+        self.recipients = np.zeros(len(community.MESSAGES), np.int64)
+        self.opens = np.zeros(len(community.MESSAGES), np.int64)
 
     def add(self, life: community.CommunityLife) -> None:
-        for k, (_, at, _) in enumerate(community.MESSAGES):
-            if at > life.joined:
-                self.recipients[k] += 1
-        for _, k in life.message_opens:
-            self.opens[k] += 1
+        self.recipients += community.sent_after(life.joined)
+        np.add.at(self.opens, life.message_k, 1)
 
 
 _PERIOD_START_UNIX = 1704038400  # 2024-01-01 00:00 in Asia/Shanghai
@@ -231,7 +229,7 @@ def generate(out_dir: Path, persons: int = 20_000, seed: int = 7,
         _summary_traps(records)
         truth.write_many("truth/traps.csv", (r.row() for r in records))
         truth.write_many("truth/wecom_messages.csv",
-                         community.message_rows(messages.recipients, messages.opens))
+                         community.message_rows(messages.recipients.tolist(), messages.opens.tolist()))
         rows = {**files.rows, **truth.rows}
     write_documents(out_dir, seed, persons, pairs, ids.count)
     return GenerateSummary(out_dir, persons, rows, round(time.perf_counter() - started, 3))

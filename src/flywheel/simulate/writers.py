@@ -78,6 +78,17 @@ class TableFiles:
         for row in rows:
             self.write(rel, row)
 
+    def write_rows(self, rel: str, rows: list) -> None:
+        """Append CSV records in one call (no line numbers needed)."""
+        self._writers[rel].writerows(rows)
+        self.rows[rel] += len(rows)
+
+    def write_lines(self, rel: str, lines: list[str]) -> None:
+        """Append JSON lines in one call."""
+        if lines:
+            self._handles[rel].write("\n".join(lines) + "\n")
+        self.rows[rel] += len(lines)
+
     def close(self) -> None:
         for handle in self._handles.values():
             handle.close()
