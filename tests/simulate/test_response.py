@@ -196,3 +196,17 @@ def test_response_orders_are_exports_that_ingest_next_to_the_period(warehouse, m
     ids = {r["order_id"] for r in _csv(tmp_path / "later/truth/responses.csv")}
     assert not ids & {r["order_id"] for r in truth}, "a second round continues the first one's numbering"
     assert later.order_counters != export.order_counters
+
+
+def test_a_folder_without_the_generators_truth_is_refused_in_one_line(merchant, tmp_path):
+    with pytest.raises(InputError, match="not the truth/ of `flywheel generate`"):
+        ResponseModel.from_truth(tmp_path)
+    model = ResponseModel.from_truth(merchant)
+    with pytest.raises(InputError, match="P9999999: no such person"):
+        model.respond("P9999999", [], START + timedelta(days=1))
+    stranger = respond(Responder("P0009999", "CN", 0.5, 0.0, 0.03, True, "active"), [],
+                       START + timedelta(days=30), seed=1)
+    with pytest.raises(InputError, match="persons the merchant"):
+        write_orders(tmp_path / "x", merchant, stranger)
+    with pytest.raises(InputError, match="no seed, persons and order counters"):
+        write_orders(tmp_path / "x", tmp_path, [])

@@ -140,7 +140,8 @@ def write_orders(out_dir: Path, data_dir: Path, responses: Iterable[Response],
                                                   truth_orders)
     export.files["truth/responses.csv"] = _write_csv(truth / "responses.csv", "utf-8", RESPONSES_HEADER,
                                                      truth_causes)
-    (truth / GROUND_TRUTH_MARKER).write_text("Ground truth of simulated responses; `flywheel ingest` skips this folder.\n")
+    (truth / GROUND_TRUTH_MARKER).write_text(
+        "Ground truth of simulated responses; `flywheel ingest` skips this folder.\n")
     (truth / "params.json").write_text(json.dumps({
         "seed": seed, "persons": persons, "order_counters": export.order_counters,
         "exported": exported.isoformat() if exported else None}, indent=2) + "\n", encoding="utf-8")
