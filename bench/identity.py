@@ -1,6 +1,15 @@
-"""Deterministic identity resolution at scale: N accounts with about 3N identifiers on DuckDB.
+"""Identity resolution benchmarks.
 
     .venv/bin/python bench/identity.py [--accounts 1000000] [--engine duckdb]
+    .venv/bin/python bench/identity.py --simulated 20000 [--seed 7]    # quality on the simulated merchant
+
+Scale (default): deterministic resolution of N accounts with about 3N identifiers on DuckDB.
+Quality (`--simulated N`): generate the simulated merchant, ingest it, then time a full `resolve`
+(identifiers, match model, person-level pass) in a fresh subprocess and grade it against `truth/`:
+pairwise precision and recall over accounts, the linkable ceiling (recall if every true pair that
+shares any observable value were linked), precision on every planted and natural trap, the
+cross-platform ID match rate (truth and `identity stats`' figure), time and peak RSS. The peer in
+the same run is the deterministic graph alone (`matcher=None`, no person-level pass).
 
 The graph is synthetic but shaped like a merchant's: persons own 1–6 accounts on different
 platforms that share phones, e-mails, unionids and user ids; web accounts carry anonymous ids;
@@ -92,6 +101,70 @@ def run_one(db: str, engine: str) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
+def run_resolve(db: str, variant: str) -> dict:
+    """Time one full resolution of the warehouse at `db` (child process: its own peak RSS)."""
+    os.environ["FLYWHEEL_DB"] = db
+    os.environ["FLYWHEEL_KEY_FILE"] = str(Path(db).parent / "key")
+    import dataclasses
+
+    from flywheel.identity import identity_measures, load_rules, resolve
+    from flywheel.warehouse import Warehouse
+
+    rules = load_rules()
+    kw = {}
+    if variant == "graph":
+        kw["matcher"] = None
+        rules = dataclasses.replace(rules, rare=dataclasses.replace(rules.rare, names=False, masked_phones=False))
+    with Warehouse.open() as wh:
+        started = time.perf_counter()
+        report = resolve(wh, rules, full=True, **kw)
+        seconds = time.perf_counter() - started
+        stats = identity_measures(wh)
+    return {"seconds": round(seconds, 1), "persons": report.persons, "notes": report.notes,
+            "cross_platform_match_rate": stats["cross_platform_match_rate"],
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def simulated(persons: int, seed: int) -> dict:
+    """Generate, ingest, resolve (two variants, each in a subprocess on a copy) and grade."""
+    import shutil
+
+    work = Path(tempfile.mkdtemp(prefix="flywheel-identity-sim-"))
+    os.environ["FLYWHEEL_KEY_FILE"] = str(work / "key")
+    os.environ["FLYWHEEL_DB"] = str(work / "ingested.duckdb")
+    from flywheel.collect import ingest_paths
+    from flywheel.identifiers import IdentifierHasher
+    from flywheel.keys import load_or_create_key
+    from flywheel.simulate import generate
+    from flywheel.simulate.grading import identity_quality, observable_values
+    from flywheel.warehouse import Warehouse
+
+    generate(work / "sim", persons=persons, seed=seed)
+    with Warehouse.open() as wh:
+        ingest_paths(wh, [work / "sim"])
+    out = {"persons_simulated": persons, "seed": seed}
+    for variant in ("graph", "flywheel"):
+        db = work / variant / "w.duckdb"
+        db.parent.mkdir()
+        shutil.copy(work / "ingested.duckdb", db)
+        shutil.copy(work / "key", db.parent / "key")
+        for extra in work.glob("*.key"):
+            shutil.copy(extra, db.parent / extra.name)
+        run = json.loads(subprocess.run([sys.executable, __file__, "--resolve-child", str(db), "--variant", variant],
+                                        check=True, capture_output=True, text=True).stdout)
+        os.environ["FLYWHEEL_DB"] = str(db)
+        os.environ["FLYWHEEL_KEY_FILE"] = str(db.parent / "key")
+        from flywheel.config import load_settings
+
+        load_settings.cache_clear() if hasattr(load_settings, "cache_clear") else None
+        with Warehouse.open() as wh:
+            mapping = [(r["source"], r["account_key"], r["person_id"]) for r in wh.fetch("person_accounts").to_pylist()]
+            quality = identity_quality(mapping, observable_values(wh), work / "sim" / "truth",
+                                       IdentifierHasher(load_or_create_key(Path(os.environ["FLYWHEEL_KEY_FILE"]))))
+        out[variant] = {**run, **quality.as_dict()}
+    return out
+
+
 def peer(identifiers: pa.Table, n_accounts: int) -> dict:
     """The floor: SciPy connected components over the same account–identifier graph, read from the
     same Arrow table, with no type limits, no degree guard and no stable ids (so it over-merges)."""
@@ -115,10 +188,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=1_000_000)
     ap.add_argument("--engine", default="duckdb")
+    ap.add_argument("--simulated", type=int, metavar="PERSONS", help="quality run on the simulated merchant")
+    ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--resolve-child", help=argparse.SUPPRESS)
+    ap.add_argument("--variant", default="flywheel", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(run_one(args.child, args.engine)))
+        return
+    if args.resolve_child:
+        print(json.dumps(run_resolve(args.resolve_child, args.variant)))
+        return
+    if args.simulated:
+        result = simulated(args.simulated, args.seed)
+        result.update(machine=platform.platform(), cpus=os.cpu_count(), load=os.getloadavg())
+        print(json.dumps(result, indent=2, ensure_ascii=False))
         return
     work = Path(tempfile.mkdtemp(prefix="flywheel-identity-bench-"))
     db = str(work / ("w.duckdb" if args.engine == "duckdb" else "wh"))

@@ -11,10 +11,9 @@ import pytest
 from flywheel.collect import ingest_paths
 from flywheel.identifiers import IdentifierHasher
 from flywheel.identity import identity_measures, resolve
-from flywheel.identity.probabilistic import match_accounts
 from flywheel.keys import load_or_create_key
 from flywheel.simulate import generate
-from flywheel.simulate.grading import grade
+from flywheel.simulate.grading import identity_quality, observable_values
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +25,25 @@ def merchant(tmp_path_factory) -> Path:
     return out
 
 
-def _grade(wh, merchant):
+def _quality(wh, merchant):
     mapping = [(r["source"], r["account_key"], r["person_id"]) for r in wh.fetch("person_accounts").to_pylist()]
-    return grade(mapping, merchant / "truth", IdentifierHasher(load_or_create_key(wh.settings.key_file)))
+    return identity_quality(mapping, observable_values(wh), merchant / "truth",
+                            IdentifierHasher(load_or_create_key(wh.settings.key_file)))
 
 
-def test_no_blob_and_every_trap_resisted(warehouse, merchant):
+def test_precision_recall_against_the_ceiling_and_every_trap_resisted(warehouse, merchant):
     ingest_paths(warehouse, [merchant])
-    report = resolve(warehouse, matcher=match_accounts)
-    g = _grade(warehouse, merchant)
-    assert g.blobs == [], "no person may hold accounts of two true persons"
-    assert g.precision >= 0.995
-    assert g.recall >= 0.6, f"recall {g.recall:.3f}"
+    resolve(warehouse)
+    q = _quality(warehouse, merchant)
+    g = q.grade
+    assert g.precision >= 0.995, f"precision {g.precision:.4f}"
+    # Measured at this size (1,500 persons, seed 11): precision 1.0000, recall 0.7194 of a ceiling of
+    # 0.7625 (0.944 of it); before issue 11 the bound here was 0.60. docs/identity.md has the 20k run.
+    assert g.recall >= 0.71, f"recall {g.recall:.4f} (ceiling {q.ceiling:.4f})"
+    assert q.share_of_ceiling >= 0.93, f"{q.share_of_ceiling:.4f} of the linkable ceiling {q.ceiling:.4f}"
+    for trap in q.traps:
+        assert trap.precision >= 0.995, f"{trap.kind}: precision {trap.precision:.4f} over {trap.found_pairs} pairs"
+    assert len(g.blobs) <= 0.005 * g.accounts, "persons mixing two true persons stay rare"
 
     with open(merchant / "truth" / "traps.csv", encoding="utf-8") as f:
         traps = {row["kind"]: row for row in csv.DictReader(f)}

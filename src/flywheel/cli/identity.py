@@ -32,7 +32,8 @@ def resolve_command(
     quiet = state.json
     with _open(ctx) as wh:
         with err.status("resolving identities") if not quiet else _Null() as status:
-            report = resolve(wh, load_rules(rules), full=full, matcher=None if no_match else _matcher(),
+            options = {"matcher": None} if no_match else {}
+            report = resolve(wh, load_rules(rules), full=full, **options,
                              progress=(lambda msg: status.update(msg)) if not quiet else None)
     if quiet:
         emit(report.as_dict())
@@ -41,14 +42,6 @@ def resolve_command(
               f"{report.seconds:.1f} s): {report.new_persons:,} new, {report.merges:,} merged, "
               f"{report.links:,} linking identifiers, {report.probabilistic_links:,} probabilistic links, "
               f"{report.refusals:,} refused")
-
-
-def _matcher():
-    try:
-        from flywheel.identity.probabilistic import match_accounts
-    except ImportError:
-        return None
-    return match_accounts
 
 
 class _Null:
@@ -116,7 +109,7 @@ def _print_story(story: dict) -> None:
 
 @identity_app.command("stats")
 def stats_command(ctx: typer.Context) -> None:
-    """Persons, accounts, cross-platform link rate, cluster sizes, demoted identifiers."""
+    """Persons, accounts, cross-platform ID match rate, cluster sizes, demoted identifiers."""
     from flywheel.identity import identity_stats
 
     with acting(ctx, "identity stats") as gate:
@@ -127,6 +120,11 @@ def stats_command(ctx: typer.Context) -> None:
     out.print(f"[bold]{stats['persons']:,}[/] persons · {stats['accounts']:,} accounts · "
               f"{stats['cross_platform_link_rate']:.1%} of persons seen on 2+ platforms · "
               f"{stats['linked_account_share']:.1%} of accounts linked to another")
+    rate = stats["cross_platform_match_rate"]
+    out.print(f"Cross-platform ID match rate: [bold]{'n/a' if rate is None else f'{rate:.1%}'}[/] "
+              f"({stats['persons_on_two_or_more_platforms']:,} persons linked across platforms, "
+              f"{stats['split_cross_platform_pairs']:,} pairs of persons on two platforms still apart though "
+              "they alone share a value; customers whose accounts share nothing are not counted)")
     t = Table(title="Accounts per person")
     t.add_column("accounts")
     t.add_column("persons", justify="right")

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import ibis
 import pyarrow as pa
 
-from flywheel.identity.evidence import PHONE_TYPES, node_of
+from flywheel.identity.evidence import PHONE_TYPES, node_of, without_secondary
 from flywheel.identity.matching import match_records
+from flywheel.identity.receivers import secondary_receivers
 from flywheel.identity.rules import IdentityRules
 from flywheel.warehouse import Warehouse
 
@@ -32,9 +33,10 @@ MATCH = "match"
 
 @dataclass
 class MatchEvidence:
-    evidence: ibis.Table   # node, id_type ('match'), id_hash (the pair's key)
-    details: ibis.Table    # id_hash, match_weight, evidence (JSON)
+    evidence: ibis.Table | None   # node, id_type ('match'), id_hash (the pair's key); None: no pair accepted
+    details: ibis.Table | None    # id_hash, match_weight, evidence (JSON)
     pairs: int
+    notes: tuple[str, ...] = ()   # what the model had to give up on (a degenerate EM session, too few records)
 
 
 def match_accounts(wh: Warehouse, nodes: ibis.Table, persons: ibis.Table, rules: IdentityRules) -> MatchEvidence | None:
@@ -58,12 +60,12 @@ def match_accounts(wh: Warehouse, nodes: ibis.Table, persons: ibis.Table, rules:
                         "evidence": json.dumps({"match_probability": round(p["match_probability"], 6),
                                                 "comparisons": shown}, ensure_ascii=False)})
     if not rows:
-        return None
+        return MatchEvidence(None, None, 0, matches.warnings)
     evidence = ibis.memtable(pa.table({"node": [r[0] for r in rows], "id_type": [MATCH] * len(rows),
                                        "id_hash": [r[1] for r in rows]}))
     return MatchEvidence(wh.materialize("match_evidence", evidence),
                          wh.materialize("match_details", ibis.memtable(pa.Table.from_pylist(details))),
-                         len(pairs))
+                         len(pairs), matches.warnings)
 
 
 def _open_names(wh: Warehouse, records: pa.Table) -> pa.Table:
@@ -103,12 +105,17 @@ def _person_records(wh: Warehouse, persons: ibis.Table, rules: IdentityRules) ->
                          city=orders.city, district=orders.district)
     phones = ids.filter(ids.id_type.isin(PHONE_TYPES)).select(
         node=node_of(ids.source, ids.account_key), phone_masked=ids.id_masked)
+    # The buyer's receivers only: a spouse's name and phone on a few orders say nothing of the buyer.
+    secondary = secondary_receivers(wh)
+    phones = without_secondary(phones, secondary, "masked", "phone_masked")
     eligible = persons.join(acc, "node")
     if rules.match_sources:
         eligible = eligible.filter(eligible.source.isin(list(rules.match_sources)))
     eligible = eligible.select("comp").distinct()
     in_scope = persons.semi_join(eligible, "comp")
-    names = in_scope.join(acc.select("node", "name", "name_key").union(ords.select("node", "name", "name_key")), "node")
+    named = without_secondary(acc.select("node", "name", "name_key").union(ords.select("node", "name", "name_key")),
+                              secondary, "name", "name_key")
+    names = in_scope.join(named, "node")
     places = in_scope.join(ords.select("node", "province", "city", "district").union(
         acc.select("node", "province", "city", district=ibis.null("string"))), "node")
     record = eligible.left_join(_names(names), "comp").drop("comp_right")

@@ -1,6 +1,9 @@
 """`resolve`: place every account into a person, deterministically then probabilistically, and keep
 the evidence. Incremental by default: accounts already placed start in their person and only
 identifiers that arrived since the last run are considered as new links.
+
+Order: identifiers strongest first (`rules.yaml`), the account-level match model (`matcher`, Splink
+by default), then the person-level pass on values exactly two persons hold (`identity.rare`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from collections.abc import Callable
 import ibis
 
 from flywheel.identity.components import connected_components
-from flywheel.identity.evidence import NAME_PHONE, build_evidence, name_phone_evidence, node_of
+from flywheel.identity.evidence import (NAME_PHONE, build_evidence, name_phone_evidence, node_of, phone_masks,
+                                        without_secondary)
 from flywheel.identity.graph import KEY, Step, link_step
 from flywheel.identity.persons import place
+from flywheel.identity.rare import rare_value_evidence, shared_phones
+from flywheel.identity.receivers import secondary_receivers
 from flywheel.identity.record import ResolveReport, record_run
 from flywheel.identity.rules import IdentityRules, load_rules
 from flywheel.identifiers import IdentifierHasher
@@ -29,9 +35,31 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 
+class _ShippedMatcher:
+    """The default `matcher`: `identity.probabilistic.match_accounts`, imported only when it runs
+    (it loads Splink)."""
+
+    def __call__(self, wh, nodes, persons, rules):
+        from flywheel.identity.probabilistic import match_accounts
+
+        return match_accounts(wh, nodes, persons, rules)
+
+    def __repr__(self) -> str:
+        return "match_accounts"
+
+
+MATCH_ACCOUNTS = _ShippedMatcher()
+
+
 def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = False,
-            matcher=None, progress: Progress | None = None) -> ResolveReport:
-    """Resolve identities in the warehouse and record the run."""
+            matcher=MATCH_ACCOUNTS, progress: Progress | None = None) -> ResolveReport:
+    """Resolve identities in the warehouse and record the run.
+
+    Runs the identifier graph, probabilistic matching of marketplace buyers (`matcher`: the shipped
+    Splink model by default; `matcher=None` for identifier links only, as `identity resolve
+    --no-match` does; `probabilistic.enabled: false` in the rules turns it off too) and the
+    person-level pass on rare shared values (`rare_values` in the rules).
+    """
     rules = rules or load_rules()
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -47,15 +75,20 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
     nodes = wh.materialize("nodes", accounts.select(
         node=node_of(accounts.source, accounts.account_key),
         source=accounts.source, account_key=accounts.account_key, first_seen_at=accounts.first_seen_at))
-    evidence = build_evidence(wh, rules, hasher, nodes)
-    held = wh.materialize("held", evidence.filter(evidence.id_type.isin(list(rules.limits))))
+    secondary = secondary_receivers(wh)
+    evidence = build_evidence(wh, rules, hasher, nodes, secondary)
+    limited = [t for t in rules.limits if t != "phone"]
+    held = evidence.filter(evidence.id_type.isin(limited)).select("node", *KEY)
+    if "phone" in rules.limits:
+        held = held.union(phone_masks(wh, nodes))
+    held = wh.materialize("held", held)
     fresh = None if mode == "full" else _fresh_values(wh, evidence)
 
     persons = _starting_persons(wh, nodes, mode)
     never_link = _override_pairs(wh, "never_link")
     persons = _forced_merges(wh, persons, _override_pairs(wh, "merge"))
 
-    links, refusals = [], []
+    links, refusals, composite, shown = [], [], [], []
     present = set(wh.fetch((fresh if fresh is not None else evidence).select("id_type").distinct())
                   .column("id_type").to_pylist()) | {NAME_PHONE}
     for i, rule in enumerate(rules.types, 1):
@@ -63,27 +96,52 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
             continue
         say(f"linking by {rule.id_type} ({i}/{len(rules.types)})")
         if rule.id_type == NAME_PHONE:
-            of_type = name_phone_evidence(wh, persons, salt)
+            of_type = name_phone_evidence(wh, persons, salt, secondary)
+            composite.append(of_type)
         else:
             of_type = evidence.filter(evidence.id_type == rule.id_type)
             if fresh is not None:
                 of_type = of_type.semi_join(fresh, KEY)
+        if rule.id_type == "phone":
+            own = without_secondary(held.filter(held.id_type == "phone"), secondary,
+                                    "masked", "id_hash")
+            shared = wh.materialize("shared_phones", shared_phones(wh, own, secondary, rules.rare.max_chance_holders))
+            shared = shared.semi_join(of_type, KEY)
+            refusals.append(shared.select(*KEY, reason=ibis.literal("high_degree"), detail=(
+                ibis.literal("its masked form is the own phone of buyers of ") + shared.persons.cast("string")
+                + ibis.literal(" different names: a shared phone")).cast("string"), persons=shared.persons.cast("int64")))
+            of_type = of_type.anti_join(shared, KEY)
         step = Step(rule.id_type, "deterministic", of_type, rule.high_degree)
         persons, outcome = link_step(wh, rules, step, persons, held, never_link)
         links.append(outcome.links)
         refusals.append(outcome.refusals)
 
-    n_matches, match_details = 0, None
+    n_matches, match_details, notes = 0, None, []
     if matcher is not None and rules.probabilistic:
         say("probabilistic matching")
         matched = matcher(wh, nodes, persons, rules)
         if matched is not None:
-            step = Step("match", "probabilistic", matched.evidence, None)
+            notes += list(getattr(matched, "notes", ()))
+            if matched.evidence is not None:
+                composite.append(matched.evidence)
+                step = Step("match", "probabilistic", matched.evidence, None)
+                persons, outcome = link_step(wh, rules, step, persons, held, never_link)
+                links.append(outcome.links)
+                refusals.append(outcome.refusals)
+                match_details = matched.details
+                n_matches = int(outcome.links.count().execute())
+
+    if rules.rare.names or rules.rare.masked_phones:
+        say("person-level pass: values only two persons hold")
+        rare = rare_value_evidence(wh, persons, rules, salt, secondary)
+        notes += rare.notes
+        if rare.evidence is not None:
+            composite.append(rare.evidence.select("node", "id_type", "id_hash"))
+            shown.append(rare.evidence.select("id_type", "id_hash", "id_masked").distinct())
+            step = Step("rare", "deterministic", rare.evidence.select("node", "id_type", "id_hash"), None)
             persons, outcome = link_step(wh, rules, step, persons, held, never_link)
             links.append(outcome.links)
             refusals.append(outcome.refusals)
-            match_details = matched.details
-            n_matches = int(outcome.links.count().execute())
 
     say("placing persons")
     placement = place(wh, nodes, persons, salt, now, resolution_id)
@@ -91,10 +149,17 @@ def resolve(wh: Warehouse, rules: IdentityRules | None = None, *, full: bool = F
     all_refusals = wh.materialize("refusals", ibis.union(*refusals))
     say("recording")
     report = record_run(wh, resolution_id=resolution_id, mode=mode, now=now, started=started,
-                        evidence=evidence, placement=placement, links=all_links, refusals=all_refusals,
-                        n_matches=n_matches, match_details=match_details)
+                        evidence=ibis.union(*[_plain(e) for e in [evidence, *composite]]),
+                        shown=[t.select(*[t[c].cast("string").name(c) for c in ("id_type", "id_hash", "id_masked")]) for t in shown],
+                        placement=placement, links=all_links, refusals=all_refusals,
+                        n_matches=n_matches, match_details=match_details, notes=notes)
     wh.drop_work()
     return report
+
+
+def _plain(evidence: ibis.Table) -> ibis.Table:
+    """`(node, id_type, id_hash)` as nullable strings, so evidence of every step unions."""
+    return evidence.select(*[evidence[c].cast("string").name(c) for c in ("node", *KEY)])
 
 
 def _fresh_values(wh: Warehouse, evidence: ibis.Table) -> ibis.Table:

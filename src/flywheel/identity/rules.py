@@ -24,6 +24,17 @@ class TypeRule:
 
 
 @dataclass(frozen=True)
+class RareValues:
+    """The person-level pass on values exactly two persons hold (see `identity.rare`)."""
+
+    names: bool = True
+    masked_phones: bool = True
+    max_chance_holders: float = 0.1
+    common_name_holders: int = 10
+    min_name_length: int = 3
+
+
+@dataclass(frozen=True)
 class IdentityRules:
     types: tuple[TypeRule, ...]
     blocked_values: tuple[tuple[str, str], ...] = ()
@@ -31,6 +42,7 @@ class IdentityRules:
     match_threshold: float = 0.99
     match_sources: tuple[str, ...] = ()
     path: str = "default"
+    rare: RareValues = RareValues()
 
     @property
     def limits(self) -> dict[str, int]:
@@ -97,7 +109,31 @@ def _parse(raw: dict, where: str) -> IdentityRules:
     if not 0.5 <= threshold < 1:
         raise ConfigError(f"{where}: probabilistic.threshold must be in [0.5, 1). Got {threshold}.")
     return IdentityRules(tuple(types), tuple(blocked), bool(prob.get("enabled", True)), threshold,
-                         tuple(prob.get("sources") or ()), where)
+                         tuple(prob.get("sources") or ()), where, _rare(raw.get("rare_values"), where))
+
+
+def _rare(raw, where: str) -> RareValues:
+    if raw is None:
+        return RareValues()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: rare_values must be a mapping (names, masked_phones, …)")
+    known = {"names", "masked_phones", "max_chance_holders", "common_name_holders", "min_name_length"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{where}: rare_values: unknown key {sorted(unknown)[0]!r}. Known: {', '.join(sorted(known))}")
+    chance = raw.get("max_chance_holders", RareValues.max_chance_holders)
+    if isinstance(chance, bool) or not isinstance(chance, (int, float)) or not 0 <= chance <= 1:
+        raise ConfigError(f"{where}: rare_values.max_chance_holders must be a number in [0, 1]. Got {chance!r}.")
+    for flag in ("names", "masked_phones"):
+        if not isinstance(raw.get(flag, True), bool):
+            raise ConfigError(f"{where}: rare_values.{flag} must be true or false. Got {raw[flag]!r}.")
+    return RareValues(
+        names=raw.get("names", True), masked_phones=raw.get("masked_phones", True),
+        max_chance_holders=float(chance),
+        common_name_holders=_positive(raw.get("common_name_holders", RareValues.common_name_holders),
+                                      f"{where}: rare_values.common_name_holders"),
+        min_name_length=_positive(raw.get("min_name_length", RareValues.min_name_length),
+                                  f"{where}: rare_values.min_name_length"))
 
 
 def _positive(value, what: str) -> int:
@@ -106,4 +142,4 @@ def _positive(value, what: str) -> int:
     return value
 
 
-__all__ = ["IdentityRules", "TypeRule", "load_rules"]
+__all__ = ["IdentityRules", "RareValues", "TypeRule", "load_rules"]

@@ -42,9 +42,9 @@ def ingest_stage(paths: Sequence[Path], source: str = "auto", mapping: Path | No
 def identity_stage(full: bool = False, match: bool = True) -> Stage:
     def run(context: RunContext) -> dict:
         from flywheel.identity import resolve
-        from flywheel.identity.probabilistic import match_accounts
 
-        report = resolve(context.warehouse, full=full, matcher=match_accounts if match else None,
+        options = {} if match else {"matcher": None}
+        report = resolve(context.warehouse, full=full, **options,
                          progress=lambda message: context.tick(None, None, f"resolving identities: {message}"))
         context.results["identity"] = report
         return report.as_dict()

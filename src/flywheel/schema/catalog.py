@@ -384,6 +384,9 @@ TABLES: tuple[Table, ...] = (
             F("links", "int64", "identifiers that linked accounts", 1),
             F("refusals", "int64", "identifiers refused", 1),
             F("probabilistic_links", "int64", "account pairs linked by the match model", 1),
+            # last: a v3 warehouse gains it by migration
+            F("notes", "string", "what the run skipped or gave up on, as a JSON list of sentences "
+              "(an EM session that degenerated, a rule left unused)", 1),
         ),
         ("resolution_id",),
     ),

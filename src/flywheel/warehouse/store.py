@@ -34,7 +34,8 @@ def _create_all(wh: "Warehouse") -> None:
 
 
 def _add_missing_columns(wh: "Warehouse") -> None:
-    """Columns the catalog gained after a table was created (v2: `events.extra`), added as nullable."""
+    """Columns the catalog gained after a table was created (v2: `events.extra`, v4:
+    `identity_runs.notes`), added as nullable."""
     existing = set(wh.con.list_tables())
     for t in TABLES:
         if t.name not in existing:
@@ -66,7 +67,7 @@ def _seal_clear_values(wh: "Warehouse") -> None:
         log.info("sealed the clear values of %s", t.name)
 
 
-MIGRATIONS = {1: _create_all, 2: _add_missing_columns, 3: _seal_clear_values}
+MIGRATIONS = {1: _create_all, 2: _add_missing_columns, 3: _seal_clear_values, 4: _add_missing_columns}
 """Forward migrations by target version; each takes the warehouse and brings it to that version."""
 
 

@@ -115,7 +115,10 @@ def match_records(records: pa.Table, roles: Mapping[str, str], id_column: str,
     if model is not None and set(roles) != set(model.roles):
         raise InputError(f"the model was trained on roles {', '.join(model.roles)}; "
                          f"got {', '.join(roles)}")
-    con = duckdb.connect(":memory:")
+    # One thread: DuckDB's seeded sampling (u from random pairs) repeats only on one thread, and
+    # parallel float sums in EM differ in the last bits from run to run; the same records must
+    # give the same model.
+    con = duckdb.connect(":memory:", config={"threads": 1})
     try:
         used, ignored = _load(con, records, roles, keep_empty=model is not None)
         if model is not None:  # the model's comparisons need its columns in its order
@@ -150,6 +153,7 @@ def _match(con: duckdb.DuckDBPyConnection, ids: pa.Array, used: list[str], ignor
         linker = build_linker(con, "records", specs, rules)
         say("training: u by random sampling, m by expectation maximisation")
         model = train(linker, used, specs, rules, len(ids))
+        warnings.extend(model.notes)
     else:
         say(f"applying the model trained on {trained.records:,} records")
         linker, model = trained_linker(con, "records", trained, rules, len(ids))

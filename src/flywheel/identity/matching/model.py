@@ -65,6 +65,8 @@ class MatchModel:
     levels: tuple[LevelParameters, ...]
     records: int = 0
     splink_settings: dict = field(default_factory=dict, compare=False, repr=False)
+    #: What training had to give up on (an EM session that degenerated, a prior capped), in words.
+    notes: tuple[str, ...] = ()
 
     def level_labels(self, comparison: str) -> dict[int, str]:
         """Comparison-vector value (Splink's gamma) → level label, for one comparison."""
@@ -84,6 +86,7 @@ class MatchModel:
             "probability_two_random_records_match": self.probability_two_random_records_match,
             "levels": [{"comparison": p.comparison, "level": p.level, "m": p.m_probability, "u": p.u_probability,
                         "bayes_factor": p.bayes_factor} for p in self.levels],
+            "notes": list(self.notes),
             **extra,
         }
 
@@ -99,7 +102,7 @@ class MatchModel:
                 tuple(BlockingRule(tuple(r["roles"]), int(r["pairs"])) for r in data["training_rules"]),
                 float(data["probability_two_random_records_match"]),
                 tuple(LevelParameters(p["comparison"], p["level"], p["m"], p["u"]) for p in data["levels"]),
-                int(data["records"]), dict(data["splink_settings"]))
+                int(data["records"]), dict(data["splink_settings"]), tuple(data.get("notes") or ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a saved match model (missing or bad {exc})") from exc
 
@@ -163,7 +166,7 @@ def train(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: 
     sample = max(1, min(n_records * (n_records - 1) // 2, max(U_SAMPLE_PAIRS, U_PAIRS_PER_RECORD * n_records)))
     logger.info("estimating u from %s random pairs", f"{sample:,}")
     linker.training.estimate_u_using_random_sampling(max_pairs=float(sample), seed=SEED)
-    untrained, candidates, sessions = {s.name for s in specs}, list(rules), []
+    untrained, candidates, sessions, notes = {s.name for s in specs}, list(rules), [], []
     while len(sessions) < MAX_EM_SESSIONS and (rule := next_training_rule(candidates, specs, untrained)):
         candidates.remove(rule)
         logger.info("EM on pairs agreeing on %s", ", ".join(rule.roles))
@@ -174,16 +177,31 @@ def train(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: 
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on(*rule.roles), max_pairs=float(EM_MAX_PAIRS) if rule.pairs > EM_MAX_PAIRS else None,
                 populate_probability_two_random_records_match_from_trained_values=True)
-        except SplinkException as exc:
+        except (SplinkException, ValueError) as exc:
+            # A degenerate session: on small inputs a block can hold nothing but matches (EM drives
+            # the prior to 1), or a level is seen only among non-matches and its m underflows below
+            # what Splink accepts (ValueError). Its estimates are discarded; another rule trains
+            # those comparisons, and the run record says so.
             linker._settings_obj.core_model_settings = before
-            # On small inputs a block can hold nothing but matches: EM drives the prior to 1 and fails.
-            logger.warning("EM on %s did not converge (%s); trying another rule",
-                           ", ".join(rule.roles), str(exc).splitlines()[0][:120])
+            note = (f"EM on pairs agreeing on {', '.join(rule.roles)} degenerated and was skipped "
+                    f"({_reason(exc)})")
+            logger.warning("%s; trying another rule", note)
+            notes.append(note)
             continue
         sessions.append(rule)
         untrained -= {s.name for s in specs if not set(s.members) & set(rule.roles)}
+    if untrained:
+        notes.append(f"no EM session could train {', '.join(sorted(untrained))}: "
+                     "their m probabilities keep Splink's starting values")
     _cap_prior(linker, n_records)
-    return _learned(linker, roles, specs, rules, sessions, n_records)
+    return _learned(linker, roles, specs, rules, sessions, n_records, tuple(notes))
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "below the minimum allowed value" in text:
+        return "an m probability underflowed to zero"
+    return text[:120]
 
 
 def _cap_prior(linker: Linker, n_records: int) -> None:
@@ -196,8 +214,9 @@ def _cap_prior(linker: Linker, n_records: int) -> None:
 
 
 def _learned(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rules: list[BlockingRule],
-             sessions: list[BlockingRule], n_records: int) -> MatchModel:
+             sessions: list[BlockingRule], n_records: int, notes: tuple[str, ...] = ()) -> MatchModel:
     settings = linker.misc.save_model_to_json()
+    settings.pop("linker_uid", None)  # random per linker: the same records must give the same model
     levels = []
     for comparison in settings["comparisons"]:
         name = comparison["output_column_name"]
@@ -208,7 +227,8 @@ def _learned(linker: Linker, roles: list[str], specs: list[ComparisonSpec], rule
                                           _probability(level.get("m_probability")),
                                           _probability(level.get("u_probability"))))
     return MatchModel(tuple(roles), tuple(s.name for s in specs), tuple(rules), tuple(sessions),
-                      float(settings["probability_two_random_records_match"]), tuple(levels), n_records, settings)
+                      float(settings["probability_two_random_records_match"]), tuple(levels), n_records, settings,
+                      notes)
 
 
 def _probability(value) -> float | None:
