@@ -65,7 +65,8 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(out, tmp_path):
     different = _digest(other)
     assert all(different[name] != digest for name, digest in _digest(out).items()
                if not name.startswith("truth/channel") and name != "truth/copurchase_pairs.csv"
-               and name != "truth/traps.csv" and not name.endswith(GROUND_TRUTH_MARKER))
+               and name not in ("truth/traps.csv", "truth/response.json")
+               and not name.endswith(GROUND_TRUTH_MARKER))
     assert isinstance(summary, GenerateSummary) and summary.persons == PERSONS
     assert summary.files["truth/persons.csv"] == PERSONS
 
@@ -88,7 +89,8 @@ def test_every_file_has_its_documented_header(out):
         assert next(csv.reader([text.splitlines()[0]])) == list(header), rel
     for rel in ("truth/persons.csv", "truth/accounts.csv", "truth/orders.csv", "truth/events.csv",
                 "truth/params.json", "truth/channel_effects.csv", "truth/copurchase_pairs.csv",
-                "truth/traps.csv"):
+                "truth/traps.csv", "truth/community.csv", "truth/community_inactivity.csv",
+                "truth/wecom_messages.csv", "truth/response.json"):
         assert (out / rel).exists(), rel
 
 
@@ -159,19 +161,21 @@ def test_truth_covers_every_account(out):
     seen |= {("douyin", r["用户ID"]) for r in _good_rows(out, "douyin/douyin_orders.csv")}
     seen |= {("wecom", r["external_userid"]) for r in _good_rows(out, "wecom/wecom_contacts.csv")}
     seen |= {("shopify", r["Email"].lower()) for r in _good_rows(out, "shopify/orders_export.csv")}
-    bad = _malformed_lines(out).get("events/events.jsonl", set())
-    lines = (out / "events/events.jsonl").read_text(encoding="utf-8").splitlines()
-    message_ids = set()
-    for number, line in enumerate(lines, start=1):
-        if number in bad:
-            continue
-        event = json.loads(line)
-        source = event["context"].get("source", "web")
-        seen |= {(source, event[k]) for k in ("userId", "anonymousId") if k in event}
-        message_ids.add(event["messageId"])
+    message_ids, good_lines = set(), 0
+    for rel in ("events/events.jsonl", "community/events.jsonl"):
+        bad = _malformed_lines(out).get(rel, set())
+        lines = (out / rel).read_text(encoding="utf-8").splitlines()
+        good_lines += len(lines) - len(bad)
+        for number, line in enumerate(lines, start=1):
+            if number in bad:
+                continue
+            event = json.loads(line)
+            source = event["context"].get("source", "web")
+            seen |= {(source, event[k]) for k in ("userId", "anonymousId") if k in event}
+            message_ids.add(event["messageId"])
     assert seen <= truth
     assert message_ids == {r["message_id"] for r in _rows(out, "truth/events.csv")}
-    assert len(message_ids) == len(lines) - len(bad)
+    assert len(message_ids) == good_lines
 
 
 def test_every_trap_kind_is_recorded(out):

@@ -2,7 +2,8 @@
 
 Browsing, paid landings (touchpoints), web-shop orders, referrals and reviews become `page`,
 `track`, `identify` and `alias` calls; each carries a unique `messageId` mapped to its person in
-`truth/events.csv`.
+`truth/events.csv`. Web events carry the browser's `context.timezone` (the person's own zone, or the
+store's for the in-store kiosk), as analytics.js does; mini-program events carry none.
 """
 
 import json
@@ -48,10 +49,12 @@ class EventLine:
     line: str
 
 
+_OFFSET = timedelta(hours=UTC_OFFSET_HOURS)
+
+
 def _iso(at: datetime) -> str:
-    utc = at - timedelta(hours=UTC_OFFSET_HOURS)
-    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
-            f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z")
+    """A merchant-local naive time as UTC ISO-8601 with milliseconds (truncated) and `Z`."""
+    return (at - _OFFSET).isoformat(timespec="milliseconds") + "Z"
 
 
 class EventBuilder:
@@ -60,6 +63,8 @@ class EventBuilder:
     def __init__(self, dice: Dice, person: Person):
         self.dice, self.person, self.lines = dice, person, []
         self.identified: set[str] = set()
+        self.device_zone: dict[str, str] = {}
+        """Devices whose clock is not in the person's own zone (the in-store kiosk)."""
         self.agents = {"web": dice.pick(pools.USER_AGENTS[:4]),
                        "miniprogram": dice.pick(pools.USER_AGENTS[4:])}
 
@@ -80,6 +85,8 @@ class EventBuilder:
             event["userId"] = user_id
         event.update(body)
         ctx: dict = {"source": source, "userAgent": self.agents[source]}
+        if source == "web":  # analytics.js reports the browser's zone; the mini-program SDK does not
+            ctx["timezone"] = self.device_zone.get(device, person.timezone)
         if dice.random() < 0.5:
             ctx["ip"] = f"{1 + dice.below(222)}.{dice.below(256)}.{dice.below(256)}.0"
         ctx.update(context or {})
@@ -150,6 +157,7 @@ def person_events(dice: Dice, person: Person, history: PurchaseHistory,
         builder.browse(at, device, login)
     if "kiosk_device" in person.traps:
         kiosk = person.traps["kiosk_device"]
+        builder.device_zone[kiosk] = pools.CN_TIMEZONE
         at = PERIOD_START + timedelta(days=dice.between(0, 540))
         login = bool(person.user_id) and dice.random() < 0.3
         if login:

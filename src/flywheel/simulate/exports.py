@@ -87,6 +87,9 @@ def shopify_rows(dice: Dice, o: Order) -> list[list[str]]:
     p = o.person
     e164 = o.receiver_phone if o.receiver_phone.startswith("+") else f"+86{o.receiver_phone}"
     discount = int(o.gross_cents * 0.1) if dice.random() < 0.15 else 0
+    code = "WELCOME10" if discount else ""
+    if o.discount_code:
+        code, discount = o.discount_code, o.discount_cents
     name = o.receiver_name
     rows = []
     for k, (product, qty, cents) in enumerate(o.items):
@@ -101,7 +104,7 @@ def shopify_rows(dice: Dice, o: Order) -> list[list[str]]:
                 "Fulfillment Status": "fulfilled" if o.status in ("completed", "shipped") else "unfulfilled",
                 "Accepts Marketing": "yes" if p.n % 3 else "no", "Currency": SHOPIFY_CURRENCY,
                 "Subtotal": money(o.gross_cents + discount), "Shipping": "0.00", "Taxes": "0.00",
-                "Total": money(o.gross_cents), "Discount Code": "WELCOME10" if discount else "",
+                "Total": money(o.gross_cents), "Discount Code": code,
                 "Discount Amount": money(discount) if discount else "",
                 "Created at": o.created.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
                 "Billing Name": p.name_pinyin if p.region == "CN" and dice.random() < 0.3 else p.name,

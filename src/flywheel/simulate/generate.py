@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flywheel.simulate import community
 from flywheel.simulate.ads import SpendTable
 from flywheel.simulate.catalog import PERIOD_END, PERIOD_START, TRUE_PARAMS
 from flywheel.simulate.dice import Dice
@@ -116,7 +117,7 @@ def _write_malformed(files, records: list[TrapRecord]) -> None:
             records.append(TrapRecord("malformed_row", f"{rel}:{line}", [], reason))
 
 
-def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records) -> None:
+def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records, messages) -> None:
     persons = make_persons(seed, chunk, first, count)
     if chunk == 0:
         records.extend(plan_traps(np.random.default_rng([seed, 0, 9]), persons, seed))
@@ -149,7 +150,8 @@ def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records) 
         truth.write("truth/events.csv", (event.message_id, event.person.person_id, event.source))
         for ref in event.account_refs:
             ledger.add(event.source, ref, event.person)
-    _write_contacts(files, rng_rows, persons, ledger)
+    joined = _write_contacts(files, rng_rows, persons, ledger)
+    _write_community(files, truth, seed, chunk, persons, joined, ledger, messages)
     for p, h in zip(persons, histories):
         truth.write("truth/persons.csv", person_row(p, h, referred_by.get(p.n, ""), TRUE_PARAMS.p))
     truth.write_many("truth/accounts.csv", ledger.rows())
@@ -157,15 +159,52 @@ def _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records) 
         _write_malformed(files, records)
 
 
-def _write_contacts(files, rng: Dice, persons: list[Person], ledger: AccountLedger) -> None:
+def _write_contacts(files, rng: Dice, persons: list[Person], ledger: AccountLedger) -> dict[int, int]:
+    """Write the WeCom contacts; returns when each was added, in ms since PERIOD_START (local)."""
     span = (PERIOD_END - PERIOD_START).days
+    joined = {}
     for p in persons:
         if not p.wecom:
             continue
         day = min(span - 0.01, p.acquired_day + rng.between(0, 60))
-        created = _PERIOD_START_UNIX + int(day * 86400)
-        files.write_many("wecom/wecom_contacts.csv", wecom_rows(rng, p, created))
+        seconds = int(day * 86400)
+        files.write_many("wecom/wecom_contacts.csv", wecom_rows(rng, p, _PERIOD_START_UNIX + seconds))
         ledger.add("wecom", p.external_userid, p)
+        joined[p.n] = seconds * 1000
+    return joined
+
+
+def _write_community(files, truth, seed: int, chunk: int, persons: list[Person],
+                     joined: dict[int, int], ledger: AccountLedger, messages: "MessageTally") -> None:
+    """The contacts' community events in time order, their truth, and the community accounts."""
+    rng = np.random.default_rng([seed, chunk, 7])
+    lives = [community.live(rng, p, joined[p.n]) for p in persons if p.n in joined]
+    per_life = [community.event_lines(rng, life, seed) for life in lives]
+    at = np.concatenate([e.at for e in per_life] + [np.zeros(0, np.int64)])
+    order = np.argsort(at, kind="stable").tolist()
+    lines = [line for e in per_life for line in e.lines]
+    truth_rows = [(mid, life.person.person_id, community.SOURCE)
+                  for life, e in zip(lives, per_life) for mid in e.message_ids]
+    files.write_lines("community/events.jsonl", [lines[k] for k in order])
+    truth.write_rows("truth/events.csv", [truth_rows[k] for k in order])
+    for life, e in zip(lives, per_life):
+        if e.lines:
+            ledger.add(community.SOURCE, community.visitor_id(life.person, seed), life.person)
+        truth.write("truth/community.csv", community.truth_row(life))
+        truth.write_rows("truth/community_inactivity.csv", community.inactivity_rows(life))
+        messages.add(life)
+
+
+class MessageTally:
+    """Recipients and readers of each brand mass message, summed over chunks."""
+
+    def __init__(self):
+        self.recipients = np.zeros(len(community.MESSAGES), np.int64)
+        self.opens = np.zeros(len(community.MESSAGES), np.int64)
+
+    def add(self, life: community.CommunityLife) -> None:
+        self.recipients += community.sent_after(life.joined)
+        np.add.at(self.opens, life.message_k, 1)
 
 
 _PERIOD_START_UNIX = 1704038400  # 2024-01-01 00:00 in Asia/Shanghai
@@ -178,18 +217,21 @@ def generate(out_dir: Path, persons: int = 20_000, seed: int = 7,
     out_dir = Path(out_dir)
     spend, ids, pairs = SpendTable(seed), OrderIds(seed), PairCounter()
     records: list[TrapRecord] = []
+    messages = MessageTally()
     with export_files(out_dir) as files, truth_files(out_dir) as truth:
         files.write_many("ads/ad_spend.csv", spend.rows())
         for chunk, first in enumerate(range(0, persons, CHUNK)):
             count = min(CHUNK, persons - first)
-            _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records)
+            _chunk(files, truth, seed, chunk, first, count, spend, ids, pairs, records, messages)
             log.info("generated %d of %d persons", first + count, persons)
             if progress:
                 progress(first + count, persons)
         _summary_traps(records)
         truth.write_many("truth/traps.csv", (r.row() for r in records))
+        truth.write_many("truth/wecom_messages.csv",
+                         community.message_rows(messages.recipients.tolist(), messages.opens.tolist()))
         rows = {**files.rows, **truth.rows}
-    write_documents(out_dir, seed, persons, pairs)
+    write_documents(out_dir, seed, persons, pairs, ids.count)
     return GenerateSummary(out_dir, persons, rows, round(time.perf_counter() - started, 3))
 
 

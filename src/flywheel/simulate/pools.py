@@ -84,6 +84,15 @@ US_PLACES = (
     ("512", "Austin", "TX", "78701", ("Congress Ave", "6th St")),
 )
 
+#: IANA time zone of a place: CN is one zone; EU by country, US by state (all observe DST).
+CN_TIMEZONE = "Asia/Shanghai"
+TIMEZONES = {
+    "DE": "Europe/Berlin", "FR": "Europe/Paris", "GB": "Europe/London", "ES": "Europe/Madrid",
+    "IT": "Europe/Rome", "NL": "Europe/Amsterdam", "CA": "America/Los_Angeles",
+    "WA": "America/Los_Angeles", "NY": "America/New_York", "MA": "America/New_York",
+    "IL": "America/Chicago", "TX": "America/Chicago",
+}
+
 #: national significant number length of mobiles, by country calling code
 EU_MOBILE_LENGTH = {"+49": 11, "+33": 9, "+44": 10, "+34": 9, "+39": 10, "+31": 9}
 

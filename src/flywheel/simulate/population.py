@@ -69,6 +69,13 @@ class Person:
     def person_id(self) -> str:
         return f"P{self.n + 1:07d}"
 
+    @property
+    def timezone(self) -> str:
+        """Where the person lives: what their devices report as `context.timezone`."""
+        if self.region == "CN":
+            return pools.CN_TIMEZONE
+        return pools.TIMEZONES[self.country if self.region == "EU" else self.province]
+
 
 def _cn_phone(dice: Dice, n: int, salt: int) -> str:
     prefix = pools.CN_PHONE_PREFIXES[dice.below(len(pools.CN_PHONE_PREFIXES))]

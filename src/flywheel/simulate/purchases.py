@@ -62,6 +62,9 @@ class Order:
     email: str = ""
     gift: bool = False
     incremental_channel: str = ""
+    discount_code: str = ""
+    discount_cents: int = 0
+    """A coupon used on the order (the brand's shop only); `gross_cents` is what was paid."""
 
     @property
     def paid(self) -> datetime | None:
@@ -116,8 +119,10 @@ def _items(dice: Dice, cents: int) -> list[tuple[Product, int, int]]:
     return [(PRODUCTS[c], q, int(s)) for c, q, s in zip(chosen, qty, shares)]
 
 
-def _outcome(dice: Dice, order: Order) -> None:
-    age = (PERIOD_START + timedelta(days=PERIOD_DAYS) - order.created).days
+def outcome(dice: Dice, order: Order, exported: datetime = PERIOD_START + timedelta(days=PERIOD_DAYS)
+            ) -> None:
+    """The order's status (and refund) as an export taken at `exported` shows it."""
+    age = (exported - order.created).days
     roll = dice.random()
     if roll < 0.01:
         order.status = "pending"
@@ -145,7 +150,7 @@ def _outcome(dice: Dice, order: Order) -> None:
         order.status = "paid" if age < 2 else "shipped" if age < 10 else "completed"
 
 
-def _receiver(dice: Dice, order: Order) -> None:
+def receiver(dice: Dice, order: Order) -> None:
     person = order.person
     order.receiver_name, order.receiver_phone, order.email = person.name, person.phone, person.email
     if person.region == "CN" and person.relative_phone and dice.random() < 0.08:
@@ -190,8 +195,8 @@ def simulate_person(rng: np.random.Generator, dice: Dice, person: Person, spend:
         value = max(990, int(round(rng.gamma(TRUE_PARAMS.p, 1.0 / person.spend_scale) * 100)))
         order = Order(person, source, next_order_id(source), created, "", _items(dice, value),
                       value, incremental_channel=channel)
-        _outcome(dice, order)
-        _receiver(dice, order)
+        outcome(dice, order)
+        receiver(dice, order)
         orders.append(order)
         if (not channel and person.web and person.region == "CN"
                 and dice.random() < BRAND_SEARCH_SHARE):

@@ -11,10 +11,12 @@ from itertools import combinations
 from pathlib import Path
 
 from flywheel.collect import GROUND_TRUTH_MARKER
+from flywheel.simulate import community
 from flywheel.simulate.catalog import CHANNELS, COPURCHASE_PAIRS, params_record
 from flywheel.simulate.exports import money
 from flywheel.simulate.population import Person
 from flywheel.simulate.purchases import Order, PurchaseHistory
+from flywheel.simulate.response import RESPONSE
 
 
 class AccountLedger:
@@ -59,7 +61,7 @@ def person_row(p: Person, history: PurchaseHistory, referred_by: str, p_shape: f
     return [p.person_id, p.name, p.name_pinyin, p.region, p.birthday, p.phone, p.email, p.province,
             p.city, f"{p.rate:.6f}", f"{p.dropout_p:.6f}", p_shape, f"{p.spend_scale:.6f}", first,
             int(p.never_buyer), int(history.alive_at_end), len(history.baseline_days),
-            int(p.is_koc), referred_by]
+            int(p.is_koc), referred_by, p.timezone]
 
 
 def order_row(o: Order, duplicated: bool) -> list:
@@ -69,13 +71,20 @@ def order_row(o: Order, duplicated: bool) -> list:
             int(duplicated)]
 
 
-def write_documents(out_dir: Path, seed: int, persons: int, pairs: PairCounter) -> None:
-    """params.json, channel_effects.csv and copurchase_pairs.csv."""
+def write_documents(out_dir: Path, seed: int, persons: int, pairs: PairCounter,
+                    order_counters: dict[str, int]) -> None:
+    """params.json, response.json, channel_effects.csv and copurchase_pairs.csv.
+
+    `order_counters` (orders numbered per platform) lets a later export of the response model's
+    orders continue the platforms' numbering without reusing an order id."""
     truth = out_dir / "truth"
     (truth / GROUND_TRUTH_MARKER).write_text("Ground truth of a simulated merchant; `flywheel ingest` skips this folder.\n")
-    (truth / "params.json").write_text(
-        json.dumps(params_record(seed, persons), ensure_ascii=False, indent=2) + "\n",
-        encoding="utf-8")
+    record = params_record(seed, persons) | {"community": community.params_record(),
+                                             "order_counters": dict(order_counters)}
+    (truth / "params.json").write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n",
+                                       encoding="utf-8")
+    (truth / "response.json").write_text(
+        json.dumps(RESPONSE.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     with open(truth / "channel_effects.csv", "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["channel", "label", "incremental_conversion_per_touchpoint",

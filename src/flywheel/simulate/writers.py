@@ -26,6 +26,7 @@ EXPORT_FILES: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "douyin/douyin_orders.csv": ("utf-8-sig", DOUYIN_HEADER),
     "wecom/wecom_contacts.csv": ("utf-8", WECOM_HEADER),
     "events/events.jsonl": ("utf-8", None),
+    "community/events.jsonl": ("utf-8", None),
     "ads/ad_spend.csv": ("utf-8", ADS_HEADER),
 }
 
@@ -33,12 +34,17 @@ TRUTH_FILES: dict[str, tuple[str, ...]] = {
     "truth/persons.csv": (
         "person_id", "name", "name_pinyin", "region", "birthday", "phone", "email", "province",
         "city", "purchase_rate", "dropout_p", "spend_p", "spend_nu", "first_purchase_day",
-        "never_buyer", "alive_at_end", "baseline_orders", "is_koc", "referred_by"),
+        "never_buyer", "alive_at_end", "baseline_orders", "is_koc", "referred_by", "timezone"),
     "truth/accounts.csv": ("source", "account_ref", "person_id"),
     "truth/orders.csv": ("source", "order_id", "person_id", "created_at", "status", "gross",
                          "refund", "items", "gift", "incremental_channel", "in_duplicate_export"),
     "truth/events.csv": ("message_id", "person_id", "source"),
     "truth/traps.csv": ("kind", "value", "person_ids", "note"),
+    "truth/community.csv": (
+        "person_id", "habit", "joined_at", "community_opens", "first_open_at", "last_open_at",
+        "message_opens", "inactive_at_end", "inactive_since", "read_p_end", "open_p_end"),
+    "truth/community_inactivity.csv": ("person_id", "inactive_from", "inactive_until"),
+    "truth/wecom_messages.csv": ("message_id", "sent_at", "title", "recipients", "readers"),
 }
 
 
@@ -71,6 +77,17 @@ class TableFiles:
     def write_many(self, rel: str, rows) -> None:
         for row in rows:
             self.write(rel, row)
+
+    def write_rows(self, rel: str, rows: list) -> None:
+        """Append CSV records in one call (no line numbers needed)."""
+        self._writers[rel].writerows(rows)
+        self.rows[rel] += len(rows)
+
+    def write_lines(self, rel: str, lines: list[str]) -> None:
+        """Append JSON lines in one call."""
+        if lines:
+            self._handles[rel].write("\n".join(lines) + "\n")
+        self.rows[rel] += len(lines)
 
     def close(self) -> None:
         for handle in self._handles.values():
