@@ -65,6 +65,16 @@ class Receiver:
         return [("sent", None)] * len(batch)
 
 
+class Everyone:
+    """An address book where everyone is reachable at `channel:person`."""
+
+    def reachable(self, channel, persons):
+        return set(persons)
+
+    def open(self, channel, persons, purpose=None):
+        return {p: f"{channel}:{p}" for p in persons}
+
+
 def _world(tmp_path: Path, warehouse, persons: int = 30, zones=("Asia/Shanghai",)) -> list[str]:
     rows = []
     for i in range(persons):
@@ -91,7 +101,7 @@ def _gate(wh, role: str = "service"):
 def _tick(wh, now, receiver, guards=None, dry_run=False):
     with _gate(wh) as gate:
         return run(gate, now, dry_run=dry_run, guards=guards or Guards(quiet_hours={}), deliver=receiver,
-                   addresses=lambda channel, person: f"{channel}:{person}")
+                   addresses=Everyone())
 
 
 def _users(wh) -> dict[str, str]:

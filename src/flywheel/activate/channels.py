@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
+
 from flywheel.activate.outbox import DEFAULT_QUIET, Guards
 
 STATUS = {"delivered": "sent", "retry_later": "retry"}
@@ -41,19 +43,32 @@ def delivery_for(gate, now: dt.datetime):
     return guards_of(settings), deliver, addresses_for(gate)
 
 
-def addresses_for(gate):
-    """`addresses(channel, person_id)`: the person's latest address on the channel, opened only for
-    the sender (the role that started the run never sees it), each batch of openings audited."""
-    cache: dict[tuple[str, str], str | None] = {}
+class ContactBook:
+    """Who is reachable on a channel (from the sealed contact points' presence, nothing opened) and
+    their addresses, opened through the delivery gate for the sender only: the role that started the
+    run never sees them, and each channel's opening is one audited batch."""
 
-    def addresses(channel: str, person_id: str) -> str | None:
-        key = (channel, person_id)
-        if key not in cache:
-            cache[key] = None
-        return cache[key]
+    def __init__(self, gate):
+        self.gate = gate
 
-    def prefetch(channel: str, persons: list[str]) -> None:
-        del channel, persons
+    def reachable(self, channel: str, persons: list[str]) -> set[str]:
+        from flywheel.privacy import latest_contacts
 
-    addresses.prefetch = prefetch
-    return addresses
+        if not persons:
+            return set()
+        wh = self.gate.warehouse
+        wanted = ibis.memtable({"person_id": sorted(set(persons))}, schema={"person_id": "string"})
+        found = latest_contacts(wh, channel).semi_join(wanted, "person_id").select("person_id")
+        return set(wh.fetch(found).column(0).to_pylist())
+
+    def open(self, channel: str, persons: list[str], purpose: str | None = None) -> dict[str, str]:
+        from flywheel.privacy import contact_points, delivery_gate
+
+        if not persons:
+            return {}
+        with delivery_gate(self.gate, "journey run") as sender:
+            return contact_points(sender, persons, channel, purpose=purpose)
+
+
+def addresses_for(gate) -> ContactBook:
+    return ContactBook(gate)

@@ -4,7 +4,8 @@ Guards, in order, each with a reason code: the episode has left the journey (`ex
 gone (`person_gone`), consent for the step's purpose (`no_consent`), quiet hours in the person's time
 zone (deferred, `quiet_hours`), the channel's own limit (`wecom_daily_limit`), cross-journey
 frequency caps per channel (`capped`: skipped or deferred), an address on the channel
-(`no_address`). Then the message is delivered; a failed delivery that may succeed later stays
+(`no_address`, known without opening one). Only then are the addresses of what goes out opened, for
+the sender. Then the message is delivered; a failed delivery that may succeed later stays
 planned with a later `scheduled_at`.
 
 Invariant: an action is marked `sending` (committed) before its side effect and `sent` after, and
@@ -97,6 +98,10 @@ class Outbox:
         """Apply the guards; what may go out lands in `to_send`, the rest in `updates`."""
         persons = sorted({a["person_id"] for a in actions})
         history = self.history(persons)
+        on_channel: dict[str, set[str]] = defaultdict(set)
+        for a in actions:
+            on_channel[a["channel"]].add(a["person_id"])
+        reachable = {channel: self.addresses.reachable(channel, sorted(ps)) for channel, ps in on_channel.items()}
         for a in actions:
             tally = self.tally[a["journey"]]
             reason = None
@@ -127,12 +132,27 @@ class Outbox:
                     else:
                         self._finish(a, "skipped", "capped", tally)
                     continue
-            address = self.addresses(a["channel"], a["person_id"])
-            if not address:
+            if a["person_id"] not in reachable[a["channel"]]:
                 self._finish(a, "skipped", "no_address", tally)
                 continue
             history.setdefault((a["person_id"], a["channel"]), []).append(self.now)  # counts toward caps now
-            self.to_send.append((a, address))
+            self.to_send.append((a, None))
+
+    def open_addresses(self) -> None:
+        """Open the addresses of what goes out, one audited batch per channel and purpose; an address
+        gone since `guard` (erased meanwhile) fails the action as `no_address`."""
+        wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for a, _ in self.to_send:
+            wanted[(a["channel"], a["purpose"])].add(a["person_id"])
+        opened = {key: self.addresses.open(key[0], sorted(ps), purpose=key[1]) for key, ps in wanted.items()}
+        ready = []
+        for a, _ in self.to_send:
+            address = opened[(a["channel"], a["purpose"])].get(a["person_id"])
+            if address:
+                ready.append((a, address))
+            else:
+                self._finish(a, "failed", "no_address", self.tally[a["journey"]])
+        self.to_send = ready
 
     def delivered(self, a: dict, status: str, why: str | None) -> None:
         """Record what delivery of one `to_send` action gave: sent, retry (later) or failed."""

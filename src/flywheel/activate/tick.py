@@ -109,8 +109,9 @@ class TickResult:
 def run_tick(wh, now: dt.datetime, journeys: list[Journey], *, actor: str, guards: Guards, deliver,
              addresses, context_of, dry_run: bool = False) -> TickResult:
     """One tick over `journeys` (the active ones) at `now`. `deliver(batch)` takes [(action, address)]
-    and returns [(status, reason)] with status sent | retry | failed; `addresses(channel, person)` opens
-    an address for the sender only; `context_of(person_ids)` gives each person's template fields."""
+    and returns [(status, reason)] with status sent | retry | failed; `addresses` tells who is reachable
+    on a channel and opens addresses for the sender only (`channels.ContactBook`);
+    `context_of(person_ids)` gives each person's template fields."""
     with tick_lock(Path(wh.settings.db_path)):
         if dry_run:
             with wh.rolled_back():
@@ -145,6 +146,8 @@ def _tick(wh, now, journeys, actor, guards, deliver, addresses, context_of, dry_
     left_rows = wh.fetch(left.select("journey", "person_id", "episode")).to_pylist()
     cancelled = {(r["journey"], r["person_id"], r["episode"]) for r in left_rows}
     outbox.guard(due, cancelled, allowed_by_purpose(wh, due), present)
+    if not dry_run:
+        outbox.open_addresses()
     _store_actions(wh, outbox.updates)
     outbox.updates.clear()
     for i in range(0, len(outbox.to_send), SEND_BATCH):
