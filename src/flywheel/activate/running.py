@@ -68,6 +68,14 @@ def apply_journeys(gate, files: list[Path]) -> list[dict]:
     return outcome
 
 
+def example_journey_files() -> list[Path]:
+    """The journeys Flywheel ships as examples (the community win-back case)."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("flywheel.activate").joinpath("examples")))
+    return sorted(folder.glob("*.yaml"))
+
+
 def set_status(gate, name: str, status: str) -> None:
     """Pause or resume a journey (`activate.apply`); a paused journey neither enrols nor sends."""
     gate.require("activate.apply")

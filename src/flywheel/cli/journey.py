@@ -17,12 +17,19 @@ journey_app = typer.Typer(help="Lifecycle journeys: trigger → waits and branch
 
 @journey_app.command("apply")
 def apply_command(ctx: typer.Context,
-                  files: Annotated[list[Path], typer.Argument(help="Journey YAML files (docs/activation.md).")]) -> None:
+                  files: Annotated[Optional[list[Path]], typer.Argument(
+                      help="Journey YAML files (docs/activation.md).")] = None,
+                  example: Annotated[bool, typer.Option("--example", help="Also the example journey Flywheel "
+                                                        "ships (community win-back).")] = False) -> None:
     """Create or update journeys; every rule and template is checked first."""
-    from flywheel.activate.running import apply_journeys
+    from flywheel.activate.running import apply_journeys, example_journey_files
+    from flywheel.errors import InputError
 
+    paths = list(files or []) + (example_journey_files() if example else [])
+    if not paths:
+        raise InputError("give journey files, or --example")
     with acting(ctx, "journey apply") as gate:
-        outcome = apply_journeys(gate, files)
+        outcome = apply_journeys(gate, paths)
     if state(ctx).json:
         emit({"journeys": outcome})
     else:
