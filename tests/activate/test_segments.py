@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.activate import RuleError, load_segment_files, parse_rule, refresh_segments
+from flywheel.activate import (
+    RuleError,
+    load_segment_files,
+    parse_rule,
+    refresh_segments,
+)
 from flywheel.activate.compile import RuleContext, compile_rule
 from flywheel.activate.segments import apply_segments, stored_segments, verify
 from flywheel.collect import ingest_paths

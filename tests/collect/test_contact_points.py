@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flywheel.collect import ingest_paths
+from flywheel.schema import SCHEMA_VERSION
 from flywheel.warehouse import Warehouse
 
 HEADER = ["Name", "Email", "Phone", "Financial Status", "Created at", "Total", "Lineitem name", "Shipping Phone"]
@@ -120,7 +121,7 @@ def test_a_v4_warehouse_is_migrated_and_reingesting_its_exports_fills_the_contac
     _as_v4(settings)
 
     with caplog.at_level(logging.WARNING, logger="flywheel.warehouse.store"), Warehouse.open(settings) as wh:
-        assert wh.version == 5 and wh.count("contact_points") == 0
+        assert wh.version == SCHEMA_VERSION and wh.count("contact_points") == 0
         assert [r["refilled_at"] for r in wh.fetch("contact_refills").to_pylist()] == [None]
         ingest_paths(wh, [other])  # a new export fills its own contact points at once
         assert set(opened(wh)) == {("email", "new@shop.cn")}

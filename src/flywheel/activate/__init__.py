@@ -18,7 +18,10 @@ _EXPORTS = {
     "refresh_segments": "flywheel.activate.segments", "stored_segments": "flywheel.activate.segments",
     "Message": "flywheel.activate.delivery.message", "Outcome": "flywheel.activate.delivery.message",
     "deliver": "flywheel.activate.delivery.dispatch", "deliver_many": "flywheel.activate.delivery.dispatch",
-    "load_delivery": "flywheel.activate.delivery.store", "wecom_allows": "flywheel.activate.delivery.rules",
+    "load_delivery": "flywheel.activate.delivery.store",
+    "activation_summary": "flywheel.activate.summary", "apply_journeys": "flywheel.activate.running",
+    "run": "flywheel.activate.running", "example_journey_files": "flywheel.activate.running",
+    "shipped_segments_file": "flywheel.activate.segments", "wecom_allows": "flywheel.activate.delivery.rules",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

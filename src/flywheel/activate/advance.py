@@ -16,7 +16,12 @@ from zoneinfo import ZoneInfo
 
 import ibis
 
-from flywheel.activate.compile import RuleContext, compile_rule, random_bucket, percent_threshold
+from flywheel.activate.compile import (
+    RuleContext,
+    compile_rule,
+    percent_threshold,
+    random_bucket,
+)
 from flywheel.activate.journeys import Journey, Step
 from flywheel.activate.templates import render
 
@@ -154,7 +159,7 @@ class Advancer:
             o = step.options
             return self.now + dt.timedelta(days=float(o.get("days", 0)), hours=float(o.get("hours", 0)))
         at = dt.time.fromisoformat(str(step.options["local_time"]))
-        zone = ZoneInfo(self.zones.get(e["person_id"], "UTC"))
+        zone = ZoneInfo(self.zones.get(e["person_id"], self.ctx.wh.settings.timezone))
         return next_local(self.now, at, zone)
 
     def _satisfied(self, step: Step, group: list[dict]) -> set[str]:

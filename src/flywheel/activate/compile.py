@@ -14,8 +14,22 @@ from dataclasses import dataclass, field
 
 import ibis
 
-from flywheel.activate.rules import (All, Any_, Compare, Consent, Not, NotPerformed, Ordered, Performed, Random,
-                                     Rule, RuleError, SegmentRef, Trait, walk)
+from flywheel.activate.rules import (
+    All,
+    Any_,
+    Compare,
+    Consent,
+    Not,
+    NotPerformed,
+    Ordered,
+    Performed,
+    Random,
+    Rule,
+    RuleError,
+    SegmentRef,
+    Trait,
+    walk,
+)
 from flywheel.schema import table as catalog_table
 from flywheel.schema.orders import GMV_STATUSES
 from flywheel.warehouse import Warehouse, account_persons
@@ -150,7 +164,7 @@ def compile_rule(rule: Rule, ctx: RuleContext) -> ibis.Table:
         if rule.since_entry:
             e = _since_anchor(ctx, e, e.timestamp)
         for name, value in rule.where:
-            e = e.filter(_property(e.properties, name, value))
+            e = e.filter(_property(ctx.wh.json_text(e.properties, name), value))
         return _counted(people, e.group_by("person_id").agg(n=e.count()), rule.count)
     if isinstance(rule, NotPerformed):
         e = ctx.events()
@@ -216,13 +230,13 @@ def _compare(value: ibis.Value, compare: Compare) -> ibis.Value:
             "gte": value >= v}[op]
 
 
-def _property(properties: ibis.Value, name: str, value) -> ibis.Value:
-    got = properties.cast("json")[name]
+def _property(got: ibis.Value, value) -> ibis.Value:
+    """A property's text compared with a YAML value: booleans as JSON writes them, numbers by value."""
     if isinstance(value, bool):
-        return (got.bool == value).fill_null(False)
+        return (got == ("true" if value else "false")).fill_null(False)
     if isinstance(value, (int, float)):
-        return (got.float == value).fill_null(False)
-    return (got.str == str(value)).fill_null(False)
+        return (got.try_cast("float64") == float(value)).fill_null(False)
+    return (got == str(value)).fill_null(False)
 
 
 def _trait(rule: Trait, ctx: RuleContext) -> ibis.Table:

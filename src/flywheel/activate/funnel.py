@@ -1,6 +1,7 @@
 """A journey's funnel per group — entered → sent → converted — and the lift of treatment over holdout.
 
-Converted: a GMV order within the journey's conversion window after entry (default 7 days). The
+Converted: a GMV order within the journey's conversion window after entry (default 7 days).
+Redeemed: an order used the episode's coupon code. The
 holdout's conversion is what would have happened anyway; the difference is the journey's effect.
 """
 
@@ -33,17 +34,34 @@ def funnel(wh, journey) -> dict[str, dict]:
     flagged = flagged.select(*eps.columns, "was_sent")
     flagged = flagged.left_join(converted.mutate(did_convert=ibis.literal(1)), ["person_id", "episode"])
     flagged = flagged.select(*eps.columns, "was_sent", "did_convert")
+    redeemed = _redeemed(wh, journey.name)
+    flagged = flagged.left_join(redeemed.mutate(did_redeem=ibis.literal(1)), ["person_id", "episode"])
+    flagged = flagged.select(*eps.columns, "was_sent", "did_convert", "did_redeem")
     rows = wh.fetch(flagged.group_by("grp").agg(
         entered=flagged.count(), sent=flagged.was_sent.fill_null(0).sum(),
-        converted=flagged.did_convert.fill_null(0).sum(),
+        converted=flagged.did_convert.fill_null(0).sum(), redeemed=flagged.did_redeem.fill_null(0).sum(),
         active=(flagged.state == "active").cast("int64").sum())).to_pylist()
-    groups = {r["grp"]: {k: int(r[k] or 0) for k in ("entered", "sent", "converted", "active")} for r in rows}
+    groups = {r["grp"]: {k: int(r[k] or 0) for k in ("entered", "sent", "converted", "redeemed", "active")}
+              for r in rows}
     for g in groups.values():
         g["conversion_rate"] = g["converted"] / g["entered"] if g["entered"] else None
     treat, hold = groups.get("treatment"), groups.get("holdout")
     if treat and hold and treat["entered"] and hold["entered"]:
         groups["lift"] = _lift(treat["converted"], treat["entered"], hold["converted"], hold["entered"])
     return groups
+
+
+def _redeemed(wh, journey: str) -> ibis.Table:
+    """Episodes whose coupon an order used (its `discount_code`) while valid: `person_id, episode`.
+    Redemptions overstate a coupon's effect (orders that would have come anyway use it too); the
+    holdout comparison does not."""
+    c = wh.table("coupons")
+    c = c.filter(c.journey == journey)
+    o = wh.table("orders")
+    o = o.filter(o.status.isin(list(GMV_STATUSES)) & o.discount_code.notnull())
+    used = c.join(o.select("discount_code", "created_at"), c.code == o.discount_code)
+    used = used.filter((used.created_at >= used.valid_from) & (used.created_at <= used.valid_until))
+    return used.select("person_id", "episode").distinct()
 
 
 def _lift(x1: int, n1: int, x0: int, n0: int) -> dict:

@@ -29,8 +29,11 @@ from typing import Any
 import yaml
 
 from flywheel.activate.rules import Rule, RuleError, parse_rule
+from flywheel.schema.contacts import CHANNELS as CONTACT_CHANNELS
+from flywheel.schema.purposes import UnknownPurpose, purpose
 
-CHANNELS = ("email", "sms", "wecom", "webhook")
+CHANNELS = tuple(CONTACT_CHANNELS)
+"""Channels a send can use: those a contact point reaches (`schema/contacts.py`)."""
 TRIGGERS = ("segment_entered", "segment_exited", "event", "inactive", "birthday", "tier_changed", "value_alert")
 STEP_KINDS = ("wait", "wait_until", "wait_for", "branch", "split", "coupon", "send", "exit")
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -153,7 +156,10 @@ def load_journey_file(path: Path) -> Journey:
     return parse_journey(raw, where, path.parent)
 
 
-def parse_journey(raw: Any, where: str = "journey", base: Path | None = None) -> Journey:
+def parse_journey(raw: Any, where: str = "journey", base: Path | None = None,
+                  stored_templates: dict[str, str] | None = None) -> Journey:
+    """A journey of its YAML value; template files are read from `base`, or, for a journey read back
+    from the warehouse, taken from `stored_templates` (the texts as applied)."""
     def fail(path: str, reason: str):
         raise JourneyError(where, path, reason)
 
@@ -179,7 +185,7 @@ def parse_journey(raw: Any, where: str = "journey", base: Path | None = None) ->
     if not isinstance(steps_raw, list) or not steps_raw:
         fail("steps", "a non-empty list of steps")
     templates: dict[str, str] = {}
-    steps = _steps(steps_raw, "", where, base, templates)
+    steps = _steps(steps_raw, "", where, base, templates, stored_templates)
     marketing = raw.get("marketing", True)
     if not isinstance(marketing, bool):
         fail("marketing", "true (quiet hours, caps and the global control group apply) or false (transactional)")
@@ -247,7 +253,8 @@ def _positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
-def _steps(items: list, prefix: str, where: str, base: Path | None, templates: dict) -> tuple[Step, ...]:
+def _steps(items: list, prefix: str, where: str, base: Path | None, templates: dict,
+           stored: dict | None = None) -> tuple[Step, ...]:
     steps = []
     for i, item in enumerate(items):
         path = f"{prefix}{i}"
@@ -280,13 +287,13 @@ def _steps(items: list, prefix: str, where: str, base: Path | None, templates: d
             if "if" not in body:
                 fail("{if: RULE, then: [steps], else: [steps]}")
             rule = parse_rule(body["if"], where, f"{here}.if")
-            then = _steps(body.get("then") or [], f"{path}.then.", where, base, templates)
-            otherwise = _steps(body.get("else") or [], f"{path}.else.", where, base, templates)
+            then = _steps(body.get("then") or [], f"{path}.then.", where, base, templates, stored)
+            otherwise = _steps(body.get("else") or [], f"{path}.else.", where, base, templates, stored)
         elif kind == "split":
             if not _positive(body.get("percent")) or body["percent"] > 100:
                 fail("{percent: P, a: [steps], b: [steps]}: P% of persons take a, the rest b")
-            then = _steps(body.get("a") or [], f"{path}.a.", where, base, templates)
-            otherwise = _steps(body.get("b") or [], f"{path}.b.", where, base, templates)
+            then = _steps(body.get("a") or [], f"{path}.a.", where, base, templates, stored)
+            otherwise = _steps(body.get("b") or [], f"{path}.b.", where, base, templates, stored)
         elif kind == "coupon":
             for key in ("value", "valid_days"):
                 if not _positive(body.get(key)):
@@ -299,9 +306,18 @@ def _steps(items: list, prefix: str, where: str, base: Path | None, templates: d
                 fail(f"channel: one of {', '.join(CHANNELS)}. Got {channel!r}", f"{here}.channel")
             if not isinstance(body.get("purpose"), str):
                 fail("purpose: the consent purpose the message is sent under", f"{here}.purpose")
+            try:
+                purpose(body["purpose"])
+            except UnknownPurpose as exc:
+                fail(str(exc), f"{here}.purpose")
             if ("text" in body) == ("template" in body):
                 fail("exactly one of text (inline Jinja2) or template (a file beside the journey)")
-            if "template" in body:
+            if "template" in body and stored is not None:
+                if path not in stored:
+                    fail("the stored journey lacks this template's text; apply the journey file again",
+                         f"{here}.template")
+                templates[path] = stored[path]
+            elif "template" in body:
                 file = (base or Path(".")) / body["template"]
                 try:
                     templates[path] = file.read_text(encoding="utf-8")

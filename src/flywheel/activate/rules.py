@@ -17,11 +17,14 @@ rule's path in it (`rule.all[1].trait`) and the reason.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any, Union
 
 from flywheel.errors import InputError
 
+PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""Event property names a `where:` can compare (the JSON path both engines read)."""
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "between", "is_null")
 COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte", "between")
 """Operators of a `count:` or `amount:` condition."""
@@ -163,6 +166,11 @@ def parse_rule(raw: Any, where: str = "rule", path: str = "rule") -> Rule:
         props = body.get("where") or {}
         if not isinstance(props, dict):
             _failer(where, f"{here}.where")("a mapping of property: value")
+        for key, value in props.items():
+            if not PROPERTY_NAME.fullmatch(str(key)):
+                _failer(where, f"{here}.where.{key}")("property names are letters, digits and _ only")
+            if not isinstance(value, (str, int, float, bool)):
+                _failer(where, f"{here}.where.{key}")("a text, number or true/false to compare with")
         return Performed(_event(body, where, here), _days(body, where, here, required=False),
                          _compare(body.get("count", {"gte": 1}), where, f"{here}.count"),
                          tuple(sorted((str(k), v) for k, v in props.items())), here, _since(body, where, here))

@@ -16,7 +16,12 @@ import ibis
 import pyarrow as pa
 
 from flywheel.activate.compile import check_rule
-from flywheel.activate.journeys import Journey, JourneyError, load_journey_file, parse_journey
+from flywheel.activate.journeys import (
+    Journey,
+    JourneyError,
+    load_journey_file,
+    parse_journey,
+)
 from flywheel.activate.outbox import Guards
 from flywheel.activate.segments import stored_segments
 from flywheel.activate.tick import TickResult, run_tick
@@ -27,8 +32,8 @@ def stored_journeys(wh) -> dict[str, tuple[Journey, str]]:
     rows = wh.fetch(wh.table("journeys").order_by("name")).to_pylist()
     found = {}
     for r in rows:
-        journey = parse_journey(json.loads(r["definition"]), r["file"] or r["name"])
-        journey.templates.update(json.loads(r["templates"] or "{}"))
+        journey = parse_journey(json.loads(r["definition"]), r["file"] or r["name"],
+                                stored_templates=json.loads(r["templates"] or "{}"))
         found[r["name"]] = (journey, r["status"])
     return found
 
@@ -46,6 +51,9 @@ def apply_journeys(gate, files: list[Path]) -> list[dict]:
         t = j.trigger
         if t.segment and t.segment not in segments:
             raise JourneyError(j.file, f"trigger.{t.kind}", f"no segment {t.segment!r}; apply it first")
+        if t.kind == "birthday":
+            raise JourneyError(j.file, "trigger.birthday", "needs persons' birth dates, which no export Flywheel "
+                               "reads carries yet (docs/activation.md, limits)")
         if t.kind == "inactive" and t.event not in events:
             raise JourneyError(j.file, "trigger.inactive.event", f"no event {t.event!r} has ever been seen")
     existing = stored_journeys(wh)

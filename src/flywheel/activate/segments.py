@@ -29,8 +29,18 @@ import pyarrow as pa
 import yaml
 
 from flywheel.activate.compile import RuleContext, check_rule, compile_rule, union_all
-from flywheel.activate.rules import (All, Any_, Not, NotPerformed, Ordered, Performed, Random, Rule, RuleError,
-                                     SegmentRef, Trait, Consent, parse_rule, references, walk)
+from flywheel.activate.rules import (
+    NotPerformed,
+    Ordered,
+    Performed,
+    Rule,
+    RuleError,
+    SegmentRef,
+    Trait,
+    parse_rule,
+    references,
+    walk,
+)
 from flywheel.errors import InputError
 from flywheel.warehouse import Warehouse, account_persons
 

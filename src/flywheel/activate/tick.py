@@ -23,7 +23,6 @@ import hmac
 import json
 import logging
 import os
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field

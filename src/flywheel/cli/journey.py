@@ -91,7 +91,7 @@ def status_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help=
         else:
             rate = "n/a" if g["conversion_rate"] is None else f"{g['conversion_rate']:.1%}"
             out.print(f"{group}: {g['entered']:,} entered · {g['sent']:,} sent · {g['converted']:,} converted ({rate})"
-                      f" · {g['active']:,} still in")
+                      f" · {g['redeemed']:,} redeemed a coupon · {g['active']:,} still in")
 
 
 @journey_app.command("outbox")

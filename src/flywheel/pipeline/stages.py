@@ -64,6 +64,26 @@ def value_stage(options=None) -> Stage:
     return Stage("value", "scoring value", run)
 
 
+def activation_stage(data_dir: Path, work_dir: Path) -> Stage:
+    """The shipped segments and the example journey on the simulated merchant, from the end of its
+    period, with the simulator answering what is sent (pipeline/closed_loop.py)."""
+    def run(context: RunContext) -> dict:
+        from flywheel.pipeline.closed_loop import run_closed_loop
+        from flywheel.privacy import Gate
+
+        settings = context.settings.with_overrides(role="owner")
+        with Gate.open(settings, context.warehouse, "demo activation") as gate:
+            loop = run_closed_loop(gate, data_dir, work_dir, progress=lambda done, total: context.tick(
+                done, total, "running the example journey"))
+        context.results["activation"] = loop
+        last = loop["ticks"][-1]["journeys"]
+        return {"journey": loop["journey"], "rounds": loop["rounds"], "sent": loop["sent"],
+                "response_orders": loop["orders"], "true_lift": round(loop["truth"][loop["journey"]]["lift"], 4),
+                "journeys": last}
+
+    return Stage("activation", "running segments and the example journey", run)
+
+
 def report_stage(path: Path, title: str) -> Stage:
     def run(context: RunContext) -> dict:
         from flywheel.collect.summary import summarize
@@ -71,7 +91,8 @@ def report_stage(path: Path, title: str) -> Stage:
 
         summary = summarize(context.warehouse)
         context.results["summary"] = summary
-        context.results["report"] = build_report(context.warehouse, path, title, summary)
+        truth = (context.results.get("activation") or {}).get("truth")
+        context.results["report"] = build_report(context.warehouse, path, title, summary, activation_truth=truth)
         return {"report": str(path), "totals": summary.totals}
 
     return Stage("report", "writing report", run)
@@ -80,4 +101,5 @@ def report_stage(path: Path, title: str) -> Stage:
 def demo_stages(out_dir: Path, persons: int, seed: int) -> list[Stage]:
     """Simulate a merchant into `out_dir/data`, then every stage that exists, then the report."""
     return [simulate_stage(out_dir / "data", persons, seed), ingest_stage([out_dir / "data"]), identity_stage(),
-            value_stage(), report_stage(out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons")]
+            value_stage(), activation_stage(out_dir / "data", out_dir / "responses"),
+            report_stage(out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons")]

@@ -75,6 +75,11 @@ class Footprint:
             "person_traits": lambda t: t.person_id.isin(ids),
             "person_scores": lambda t: t.person_id.isin(ids),
             "value_alerts": lambda t: t.person_id.isin(ids),
+            "segment_members": lambda t: t.person_id.isin(ids),
+            "segment_changes": lambda t: t.person_id.isin(ids),
+            "journey_episodes": lambda t: t.person_id.isin(ids),
+            "journey_actions": lambda t: t.person_id.isin(ids),
+            "coupons": lambda t: t.person_id.isin(ids),
         }
 
     def mentioned(self) -> dict[str, dict[str, Predicate]]:

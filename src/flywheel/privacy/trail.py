@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections import deque
 
-from flywheel.privacy.audit import VerifyReport, audit_dir, read_entries, verify_settings
+from flywheel.privacy.audit import (
+    VerifyReport,
+    audit_dir,
+    read_entries,
+    verify_settings,
+)
 from flywheel.privacy.gate import Gate
 
 

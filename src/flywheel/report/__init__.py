@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flywheel.collect.summary import CollectSummary, summarize
+from flywheel.report.activation import add_activation_sections
 from flywheel.report.html import Report
 from flywheel.report.overview import add_collect_sections
 from flywheel.report.value import add_value_sections
@@ -12,11 +13,13 @@ from flywheel.warehouse import Warehouse
 
 
 def build_report(wh: Warehouse, path: Path, title: str = "Flywheel report",
-                 summary: CollectSummary | None = None) -> Path:
-    """Write the report for everything in the warehouse to `path`."""
+                 summary: CollectSummary | None = None, activation_truth: dict | None = None) -> Path:
+    """Write the report for everything in the warehouse to `path`; `activation_truth` (the demo's)
+    puts the simulator's true effect of each journey beside the measured one."""
     report = Report(title, f"warehouse {wh.settings.db_path} ({wh.engine.name})")
     add_collect_sections(report, summary or summarize(wh))
     add_value_sections(report, wh)
+    add_activation_sections(report, wh, activation_truth)
     return report.write(path)
 
 

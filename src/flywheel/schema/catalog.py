@@ -139,6 +139,8 @@ TABLES: tuple[Table, ...] = (
             F("currency", "string", "ISO currency code", 1),
             F("paid_cents", "int64", "order total payable, in cents; GMV counts it for paid, shipped, completed and (partially) refunded orders", 2, False),
             F("discount_cents", "int64", "discounts granted, in cents", 2),
+            F("discount_code", "string", "discount code the buyer entered (Shopify's Discount Code); a coupon a "
+              "journey issued is redeemed by the order carrying its code", 2),
             F("shipping_cents", "int64", "shipping charged, in cents", 2),
             F("refund_cents", "int64", "amount refunded, in cents", 2),
             F("receiver_name", "string", "receiver name, NFKC-normalised; sealed (AES-GCM, the account's data key)", 4,
@@ -941,7 +943,7 @@ TABLES += (
     ),
     Table(
         "coupons",
-        "Unique coupon codes issued to one person each; redemption matched from ingested orders.",
+        "Unique coupon codes issued to one person each; redemption is matched from ingested orders' `discount_code`.",
         (
             F("code", "string", "the unique code", 2, False),
             F("person_id", "string", "the person it was issued to", 2, False),

@@ -34,6 +34,18 @@ METASTORE = "_metastore"
 
 
 
+JSON_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@functools.cache
+def _json_builtin(name: str):
+    @ibis.udf.scalar.builtin(name=name)
+    def extract(doc: str, path: str) -> str:
+        ...
+
+    return extract
+
+
 class Engine:
     """How to connect to one engine and what it can and cannot do."""
 
@@ -53,6 +65,18 @@ class Engine:
 
     def drop_materialized(self, con: BaseBackend, name: str) -> None:
         con.drop_table(name, force=True)
+
+    json_function = ""
+    """The engine's SQL function for one JSON field of a JSON string as text, unquoted."""
+
+    def json_text(self, column: ibis.Value, key: str) -> ibis.Value:
+        """`column`'s (a JSON object as a string) field `key` as text: strings unquoted, numbers and
+        booleans as written, null when absent. Ibis' own JSON unwrapping runs Python UDFs on Spark
+        that fail on unquoted strings, so both engines call their built-in function."""
+        if not JSON_KEY.fullmatch(key):
+            raise ValueError(f"JSON field names are letters, digits and _ only: {key!r}")
+        function = _json_builtin(self.json_function)
+        return function(column, ibis.literal(f"$.{key}"))
 
     def may_have_rows(self, con: BaseBackend, name: str) -> bool:
         """False only when the stored table certainly has no rows (lets writers skip a key lookup)."""
@@ -85,6 +109,7 @@ class Engine:
 
 
 class DuckDBEngine(Engine):
+    json_function = "json_extract_string"
     name = "duckdb"
     transactional = True
 
@@ -164,6 +189,7 @@ class DuckDBEngine(Engine):
 
 
 class SparkEngine(Engine):
+    json_function = "get_json_object"
     """Local or cluster Spark. Tables live under `db_path` (a directory) as the Spark warehouse.
 
     Spark has no multi-table transactions: ingestion writes the lineage record last, so a file

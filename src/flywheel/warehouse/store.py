@@ -86,7 +86,7 @@ def _note_missing_contact_points(wh: "Warehouse") -> None:
 
 
 MIGRATIONS = {1: _create_all, 2: _add_missing_columns, 3: _seal_clear_values, 4: _add_missing_columns,
-              5: _note_missing_contact_points}
+              5: _note_missing_contact_points, 6: _add_missing_columns}
 """Forward migrations by target version; each takes the warehouse and brings it to that version."""
 
 
@@ -300,6 +300,10 @@ class Warehouse:
             key = list(catalog_table(name).key)
             self.engine.replace_rows(self.con, name, key, self.conform(name, self._sealed(name, batch)))
         return batch.num_rows
+
+    def json_text(self, column: ibis.Value, key: str) -> ibis.Value:
+        """Field `key` of a JSON-object string column as text (`Engine.json_text`)."""
+        return self.engine.json_text(column, key)
 
     def materialize(self, name: str, expr: ibis.Table) -> ibis.Table:
         """Compute `expr` into a work table (prefixed `_work_`) and return it.

@@ -14,7 +14,12 @@ from flywheel.activate.delivery.email import read_unsubscribe_token
 from flywheel.activate.delivery.rules import opt_out_keyword
 from flywheel.activate.delivery.store import unsubscribe_key
 from flywheel.errors import InputError
-from flywheel.identifiers import IdentifierHasher, InvalidIdentifier, mask_value, normalize_phone
+from flywheel.identifiers import (
+    IdentifierHasher,
+    InvalidIdentifier,
+    mask_value,
+    normalize_phone,
+)
 from flywheel.keys import load_or_create_key
 from flywheel.privacy.consent import consent_withdraw
 from flywheel.privacy.gate import Gate

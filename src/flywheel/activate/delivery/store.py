@@ -21,7 +21,13 @@ import ibis
 import pyarrow as pa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from flywheel.activate.delivery.reading import load_settings_file, masked, parse_settings, sealed_paths, with_secrets
+from flywheel.activate.delivery.reading import (
+    load_settings_file,
+    masked,
+    parse_settings,
+    sealed_paths,
+    with_secrets,
+)
 from flywheel.activate.delivery.settings import DeliverySettings
 from flywheel.errors import FlywheelError
 from flywheel.keys import load_or_create_key, master_key_file
