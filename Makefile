@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+TEST_WORKERS ?= 2
 
 .PHONY: demo test test-fast bench clean docs
 
@@ -21,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/flywheel demo --out demo-output
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # For iteration: everything but the slow and Spark tests (make test stays the full suite).
 test-fast: $(TEST_STAMP)

@@ -10,6 +10,13 @@ import pytest
 from flywheel.config import load_settings
 
 
+def pytest_collection_modifyitems(items):
+    """Under `pytest -n`, every Spark test runs in one worker: one JVM and metastore per run, not per worker."""
+    for item in items:
+        if item.get_closest_marker("spark") is not None:
+            item.add_marker(pytest.mark.xdist_group("spark"))
+
+
 @pytest.fixture(scope="session")
 def template_warehouse(tmp_path_factory) -> Path:
     """An empty warehouse migrated to the current schema once per run (creating one costs ~1 s)."""

@@ -274,3 +274,23 @@ def test_status_reports_the_funnel_by_group(warehouse, tmp_path):
     groups = shown["groups"]
     assert groups["treatment"]["entered"] + groups["holdout"]["entered"] == 40
     assert groups["treatment"]["sent"] == groups["treatment"]["entered"] and groups["holdout"]["sent"] == 0
+
+
+def test_the_global_control_group_is_kept_out_of_every_marketing_journey(warehouse, tmp_path):
+    _world(tmp_path, warehouse, persons=120)
+    (tmp_path / "a.yaml").write_text(WINBACK.replace("REENTRY", "never").replace(
+        "holdout: {percent: 20}", "holdout: {percent: 0, global_control: 15}"), encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(WINBACK.replace("REENTRY", "never").replace("name: winback", "name: other")
+                                     .replace("holdout: {percent: 20}", "holdout: {percent: 0}"), encoding="utf-8")
+    with _gate(warehouse, "marketer") as gate:
+        apply_journeys(gate, [tmp_path / "a.yaml", tmp_path / "b.yaml"])
+    receiver = Receiver()
+    _tick(warehouse, T0 + dt.timedelta(days=8), receiver)
+    episodes = warehouse.fetch(warehouse.table("journey_episodes")).to_pylist()
+    by_journey = {j: {r["person_id"]: r["grp"] for r in episodes if r["journey"] == j} for j in ("winback", "other")}
+    control = {p for p, g in by_journey["winback"].items() if g == "control"}
+    assert 0 < len(control) < 40 and len(by_journey["other"]) == 120
+    assert {p for p, g in by_journey["other"].items() if g == "control"} == control, \
+        "a journey that declares no global control still leaves the merchant's control group alone"
+    assert not control & {m["person_id"] for m in receiver.messages}
+    assert {p for p, g in by_journey["other"].items() if g == "treatment"} == set(by_journey["other"]) - control

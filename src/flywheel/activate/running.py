@@ -7,6 +7,7 @@ tick opens addresses for the sender only; they are never returned to the role th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections import Counter
@@ -99,7 +100,9 @@ def set_status(gate, name: str, status: str) -> None:
 
 def run(gate, now: dt.datetime | None = None, dry_run: bool = False, names: list[str] | None = None, *,
         guards: Guards | None = None, deliver=None, addresses=None) -> TickResult:
-    """One tick (`activate.run`) of the active journeys, or of `names`."""
+    """One tick (`activate.run`) of the active journeys, or of `names`. The global control group is
+    merchant-wide: the largest `global_control` any marketing journey declares keeps those persons
+    out of every marketing journey (the same hash, so a smaller group lies inside a larger one)."""
     gate.require("activate.run")
     wh = gate.warehouse
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
@@ -107,7 +110,9 @@ def run(gate, now: dt.datetime | None = None, dry_run: bool = False, names: list
     unknown = sorted(set(names or []) - set(journeys))
     if unknown:
         raise InputError(f"no journey {unknown[0]!r}; known: {', '.join(journeys) or 'none'}")
-    chosen = [j for n, (j, status) in journeys.items() if status == "active" and (not names or n in names)]
+    control = max([j.global_control_percent for j, _ in journeys.values() if j.marketing] or [0.0])
+    chosen = [dataclasses.replace(j, global_control_percent=control) if j.marketing else j
+              for n, (j, status) in journeys.items() if status == "active" and (not names or n in names)]
     if guards is None or deliver is None or addresses is None:
         from flywheel.activate.channels import delivery_for
 

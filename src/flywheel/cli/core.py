@@ -106,7 +106,7 @@ def demo(
     payload = {"persons": persons, "seed": seed, "report": str(results["report"]), "warehouse": str(settings.db_path),
                "generated_files": results["simulate"].files, "ingest": results["ingest"].as_json(),
                "identity": people.as_dict(), "totals": summary.totals, "value": summaries["value"],
-               "run": record.as_dict(), "seconds": round(record.seconds, 1)}
+               "activation": summaries.get("activation"), "run": record.as_dict(), "seconds": round(record.seconds, 1)}
     if current.json:
         emit(payload)
         return
@@ -118,6 +118,17 @@ def demo(
     tiers = " · ".join(f"{t['tier']} {t['persons']:,}" for t in value["tiers"])
     out.print(f"Value: {value['buyers']:,} buyers of {value['persons']:,} persons · tiers: {tiers} · "
               f"predicted 1-year CLV ¥{value['clv']['total']:,.0f}")
+    _print_activation(summaries.get("activation"))
     stages = " · ".join(f"{s.stage} {s.seconds:.0f} s" for s in record.stages)
     out.print(f"Report: [bold]{results['report']}[/]   Warehouse: {settings.db_path}   "
               f"({record.seconds:.0f} s: {stages}; run {record.run_id})")
+
+
+def _print_activation(loop: dict | None) -> None:
+    if not loop:
+        return
+    sent = " · ".join(f"{channel} {n:,}" for channel, n in sorted(loop["sent"].items())) or "nothing"
+    out.print(f"Activation: example journey [bold]{loop['journey']}[/] over {loop['rounds']} ticks · sent {sent} · "
+              f"{loop['response_orders']:,} orders in response · measured lift "
+              + ("n/a" if loop["measured_lift"] is None else f"{loop['measured_lift']:+.1%}")
+              + f" (true effect {loop['true_lift']:+.1%}; funnel in the report)")

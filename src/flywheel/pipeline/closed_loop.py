@@ -79,7 +79,9 @@ def run_closed_loop(gate, data_dir: Path, work_dir: Path, progress=None) -> dict
         shipped_segments_file,
     )
     from flywheel.activate.channels import addresses_for
+    from flywheel.activate.funnel import funnel
     from flywheel.activate.outbox import Guards
+    from flywheel.activate.running import stored_journeys
     from flywheel.collect import ingest_paths
     from flywheel.identity import resolve
     from flywheel.simulate import ResponseModel, write_orders
@@ -125,8 +127,11 @@ def run_closed_loop(gate, data_dir: Path, work_dir: Path, progress=None) -> dict
         if wh.count("accounts") > accounts:  # orders on known accounts already belong to their person
             resolve(wh)
     truth = _truth(wh, name, model, mapping, channels, START)
+    journey = stored_journeys(wh)[name][0]
+    groups = funnel(wh, journey)
     return {"journey": name, "rounds": len(ticks), "ticks": ticks, "sent": dict(channels.sent),
-            "orders": orders, "truth": {name: truth}}
+            "orders": orders, "groups": groups, "measured_lift": (groups.get("lift") or {}).get("difference"),
+            "truth": {name: truth}}
 
 
 def _coupons(wh) -> dict[str, dict]:

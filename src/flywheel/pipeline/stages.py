@@ -79,6 +79,7 @@ def activation_stage(data_dir: Path, work_dir: Path) -> Stage:
         last = loop["ticks"][-1]["journeys"]
         return {"journey": loop["journey"], "rounds": loop["rounds"], "sent": loop["sent"],
                 "response_orders": loop["orders"], "true_lift": round(loop["truth"][loop["journey"]]["lift"], 4),
+                "measured_lift": loop["measured_lift"], "groups": loop["groups"],
                 "journeys": last}
 
     return Stage("activation", "running segments and the example journey", run)
