@@ -1,0 +1,185 @@
+"""Journeys end to end with nothing faked: persons ingested from a Segment export carrying their e-mail,
+phone and WeCom external_userid (so sealed contact points exist), delivery settings applied by the
+owner, a journey applied and run by a marketer through the default delivery — real SMTP to aiosmtpd,
+Standard Webhooks to a local receiver that verifies every signature and dedupes by webhook-id."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from delivery_receivers import Behaviour, SmtpSink, WebhookReceiver, settings_yaml
+
+from flywheel.activate.delivery import SMS_OPT_OUT, message_id_for
+from flywheel.activate.running import run
+from flywheel.cli import main
+from flywheel.collect import ingest_paths
+from flywheel.config import load_settings
+from flywheel.privacy import Gate
+from flywheel.privacy.audit import AuditLog
+from flywheel.warehouse import Warehouse, account_persons
+
+T0 = dt.datetime(2025, 3, 1, 4, tzinfo=dt.timezone.utc)  # 12:00 in Shanghai: outside quiet hours
+FAST_RETRY = "retry: {attempts: 4, backoff_seconds: 0.01, max_backoff_seconds: 0.05, timeout_seconds: 5}\n"
+JOURNEY = """
+name: e2e
+trigger: {inactive: {event: Community Opened, days: 7}}
+holdout: 0
+reentry: never
+exit_when: {ordered: {since: entry}}
+steps:
+  - coupon: {value: 20, min_order: 100, valid_days: 7}
+  - send: {channel: wecom, purpose: wecom_outreach, text: "好久不见，送你一张券 {{ coupon_code }}"}
+  - send: {channel: email, purpose: marketing_email, subject: "专属优惠券 {{ coupon_code }}",
+           text: "您好，您的专属券 {{ coupon_code }} 已到账。"}
+  - wait: {days: 3}
+  - send: {channel: sms, purpose: marketing_sms, text: "券 {{ coupon_code }} 快到期了"}
+"""
+BODY_KEYS = {"id", "channel", "journey", "step", "person_id", "to", "text", "coupon_code", "purpose"}
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def contacts(i: int) -> dict[str, str]:
+    """Person u<i>'s addresses: as the export writes them, and as a channel gets them."""
+    return {"email": f"buyer{i}.zhang@example.com", "phone": f"+86 139 {1000 + i:04d} {5600 + i:04d}",
+            "sms": f"+86139{1000 + i:04d}{5600 + i:04d}", "wecom": f"wmE2E{i:03d}x9QvK"}
+
+
+def segment_export(path: Path, persons: int, at: dt.datetime = T0) -> Path:
+    """An identify per person (e-mail and phone in traits, the WeCom contact in externalIds, consents,
+    time zone) and one `Community Opened`, as Segment writes them."""
+    rows = []
+    for i in range(persons):
+        c, user = contacts(i), f"u{i}"
+        rows.append({"type": "identify", "userId": user, "messageId": f"id-{user}", "timestamp": _iso(at),
+                     "traits": {"email": c["email"], "phone": c["phone"]},
+                     "context": {"timezone": "Asia/Shanghai",
+                                 "consent": {"marketing_email": "granted", "marketing_sms": "granted",
+                                             "wecom_outreach": "granted"},
+                                 "externalIds": [{"id": c["wecom"], "type": "wecom_external_userid",
+                                                  "collection": "users", "encoding": "none"}]}})
+        rows.append({"type": "track", "event": "Community Opened", "userId": user, "messageId": f"co-{user}",
+                     "timestamp": _iso(at)})
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["flywheel", *args])
+    load_settings.cache_clear()
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def setup_world(tmp_path: Path, monkeypatch, capsys, persons: int, smtp_port: int | None, hooks: dict[str, str],
+                journey: str = JOURNEY, extra: str = FAST_RETRY) -> dict[str, str]:
+    """Ingest, resolve, apply the delivery settings (owner, CLI) and the journey (marketer, CLI);
+    returns {account key: person id}."""
+    from flywheel.identity import resolve
+
+    with Warehouse.open() as wh:
+        ingest_paths(wh, [segment_export(tmp_path / "export.jsonl", persons)])
+        resolve(wh, matcher=None)
+        persons_of = {r["account_key"]: r["person_id"] for r in wh.fetch(account_persons(wh)).to_pylist()}
+    (tmp_path / "delivery.yaml").write_text(settings_yaml(smtp_port, hooks, extra), encoding="utf-8")
+    code, out, err = cli(monkeypatch, capsys, "--role", "owner", "delivery", "apply", str(tmp_path / "delivery.yaml"))
+    assert code == 0, err
+    (tmp_path / "journey.yaml").write_text(journey, encoding="utf-8")
+    code, out, err = cli(monkeypatch, capsys, "--role", "marketer", "journey", "apply", str(tmp_path / "journey.yaml"))
+    assert code == 0, err
+    return persons_of
+
+
+def _actions() -> list[dict]:
+    with Warehouse.open() as wh:
+        return wh.fetch(wh.table("journey_actions").order_by("action_key")).to_pylist()
+
+
+def test_a_marketer_runs_a_journey_that_reaches_people_at_their_real_addresses_without_seeing_one(
+        tmp_path, monkeypatch, capsys):
+    n = 4
+    with SmtpSink() as sink, WebhookReceiver({"/wecom": Behaviour(fail_first=1, fail_status=500),
+                                              "/sms": Behaviour(fail_first=2, fail_status=500)}) as hook:
+        person = setup_world(tmp_path, monkeypatch, capsys, n, sink.port,
+                             {"wecom": f"{hook.url}/wecom", "sms": f"{hook.url}/sms"})
+        load_settings.cache_clear()
+        with Warehouse.open() as wh, Gate.open(load_settings().with_overrides(role="marketer"), wh, "journey run") as gate:
+            first = run(gate, T0 + dt.timedelta(days=8))  # the default delivery: no deliver, no addresses
+        code, shown_out, shown_err = cli(monkeypatch, capsys, "--role", "marketer", "--json", "journey", "run",
+                                         "--now", _iso(T0 + dt.timedelta(days=11, hours=1)))
+        assert code == 0, shown_err
+        second = json.loads(shown_out)
+        outbox = cli(monkeypatch, capsys, "--role", "marketer", "--json", "journey", "outbox", "e2e", "--limit", "50")
+        status = cli(monkeypatch, capsys, "--role", "marketer", "--json", "journey", "status", "e2e")
+
+    tally = first.as_dict()["journeys"][0]
+    assert (tally["entered"], tally["sent"], tally["skipped"]) == (n, {"wecom": n, "email": n}, {})
+    assert second["journeys"][0]["sent"] == {"sms": n}
+
+    # e-mail: over SMTP, to the person's own address, Message-ID from the action key, one-click unsubscribe
+    assert len(sink.received) == n
+    for i in range(n):
+        c, pid = contacts(i), person[f"u{i}"]
+        mail, = [r for r in sink.received if r.rcpt_tos == [c["email"]]]
+        m = mail.message
+        key = f"e2e/{pid}/1/2"
+        assert m["To"] == c["email"] and m["Message-ID"] == message_id_for(key, "example.com")
+        assert m["List-Unsubscribe"].startswith("<https://shop.example.com/unsubscribe/")
+        assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert str(m["Subject"]).startswith("专属优惠券 FW")
+        code = next(a["coupon_code"] for a in _actions() if a["action_key"] == key)
+        assert code in str(m["Subject"]) and code in m.get_body(("plain",)).get_content()
+
+    # webhooks: signed (the receiver verifies with `standardwebhooks`), retried after 500s, one side effect each
+    assert hook.bad_signatures == 0
+    wecom = {k: v for k, v in hook.effects.items() if v["channel"] == "wecom"}
+    sms = {k: v for k, v in hook.effects.items() if v["channel"] == "sms"}
+    assert len(wecom) == n and len(sms) == n and hook.duplicates == 0
+    assert all(hook.attempts[k] == 2 for k in wecom) and all(hook.attempts[k] == 3 for k in sms)
+    for i in range(n):
+        c, pid = contacts(i), person[f"u{i}"]
+        care, remind = wecom[f"e2e/{pid}/1/1"], sms[f"e2e/{pid}/1/4"]
+        assert BODY_KEYS <= set(care) and BODY_KEYS <= set(remind)
+        assert (care["id"], care["person_id"], care["to"], care["purpose"], care["journey"], care["step"]) == (
+            f"e2e/{pid}/1/1", pid, c["wecom"], "wecom_outreach", "e2e", "1")
+        assert (remind["to"], remind["purpose"], remind["step"]) == (c["sms"], "marketing_sms", "4")
+        assert care["coupon_code"] == remind["coupon_code"] and care["coupon_code"] in care["text"]
+        assert remind["text"].endswith(SMS_OPT_OUT), "marketing SMS end with the opt-out text"
+    ids = {r[1]["webhook-id"] for r in hook.requests}
+    assert ids == set(hook.effects), "every attempt carried its action key as webhook-id"
+
+    # the outbox: every action sent, and it holds no address
+    rows = _actions()
+    assert {(r["channel"], r["status"]) for r in rows} == {("wecom", "sent"), ("email", "sent"), ("sms", "sent")}
+    assert len(rows) == 3 * n
+    addresses = [v for i in range(n) for k, v in contacts(i).items()]
+    addresses += [a.split("@")[0] for a in addresses if "@" in a] + [contacts(i)["sms"][3:] for i in range(n)]
+    seen_by_marketer = "\n".join([json.dumps(first.as_dict(), ensure_ascii=False, default=str),
+                                  json.dumps(first.plan, ensure_ascii=False, default=str),
+                                  json.dumps(rows, ensure_ascii=False, default=str),
+                                  shown_out, shown_err, *outbox[1:], *status[1:]])
+    assert outbox[0] == 0 and status[0] == 0
+    for address in addresses:
+        assert address not in seen_by_marketer, address
+    assert json.loads(outbox[1])["counts"] == {"sent": 3 * n}
+
+    # the audit log: the delivery step opened them, for the marketer, one entry per channel and tick
+    entries = list(AuditLog.for_settings(load_settings()).entries(action="contacts.open"))
+    assert sorted(e["target"] for e in entries) == ["email contact points", "sms contact points",
+                                                    "wecom contact points"]
+    for e in entries:
+        assert e["actor"] == "flywheel-delivery" and e["role"] == "delivery"
+        assert e["detail"]["on_behalf_of"]["role"] == "marketer" and e["detail"]["opened"] == n
+    log_text = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "flywheel.duckdb.audit").glob("*.jsonl"))
+    for address in addresses:
+        assert address not in log_text, address
