@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import random
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from delivery_receivers import Behaviour, SmtpSink, WebhookReceiver, settings_yaml
 
 from flywheel.activate.delivery import SMS_OPT_OUT, message_id_for
 from flywheel.activate.running import run
+from flywheel.activate.tick import verify
 from flywheel.cli import main
 from flywheel.collect import ingest_paths
 from flywheel.config import load_settings
@@ -183,3 +190,118 @@ def test_a_marketer_runs_a_journey_that_reaches_people_at_their_real_addresses_w
     log_text = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "flywheel.duckdb.audit").glob("*.jsonl"))
     for address in addresses:
         assert address not in log_text, address
+
+
+CRASH_JOURNEY = """
+name: crash
+trigger: {inactive: {event: Community Opened, days: 7}}
+holdout: {percent: 20}
+reentry: never
+steps:
+  - coupon: {value: 20, min_order: 100, valid_days: 7}
+  - send: {channel: wecom, purpose: wecom_outreach, text: "好久不见，送你一张券 {{ coupon_code }}"}
+  - send: {channel: sms, purpose: marketing_sms, text: "券 {{ coupon_code }} 已到账"}
+"""
+BATCH = 4
+
+
+def _journey_run(now: str) -> subprocess.Popen:
+    """`flywheel journey run` as its own process, as the marketer, with small send batches."""
+    env = dict(os.environ, FLYWHEEL_SEND_BATCH=str(BATCH), FLYWHEEL_ROLE="marketer")
+    return subprocess.Popen([sys.executable, "-m", "flywheel", "--json", "journey", "run", "--now", now], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _kill_when(proc: subprocess.Popen, hook: WebhookReceiver, how: str, at: float, start: int) -> bool:
+    """kill -9 `proc` once `at` seconds passed or `at` requests reached the receiver; whether it was killed."""
+    begun = time.monotonic()
+    while proc.poll() is None:
+        if (how == "seconds" and time.monotonic() - begun >= at) or \
+                (how == "requests" and len(hook.requests) - start >= at):
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+            return True
+        time.sleep(0.002)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [3, 5])
+def test_a_journey_run_killed_at_random_points_sends_nothing_twice_and_loses_nothing(tmp_path, monkeypatch, capsys,
+                                                                                     seed):
+    rng = random.Random(seed)
+    slow = Behaviour(delay_seconds=0.01)
+    with WebhookReceiver({"/wecom": slow, "/sms": slow}) as hook:
+        setup_world(tmp_path, monkeypatch, capsys, 30, None, {"wecom": f"{hook.url}/wecom", "sms": f"{hook.url}/sms"},
+                    CRASH_JOURNEY, FAST_RETRY + "concurrency: {webhooks: 2}\n")
+        now = _iso(T0 + dt.timedelta(days=8))
+        code, out, err = cli(monkeypatch, capsys, "--role", "marketer", "journey", "run", "--now", now, "--dry-run",
+                             "--plan", str(tmp_path / "plan.jsonl"))
+        assert code == 0, err
+        plan = [json.loads(line) for line in (tmp_path / "plan.jsonl").read_text().splitlines()]
+        planned = {p["action_key"] for p in plan if p["status"] == "sent"}
+        assert len(planned) == len(plan) > 8 * BATCH and not hook.requests
+        # a kill at a random moment (planning, opening addresses or sending) or mid-send, then one mid-send
+        first = ("seconds", rng.uniform(1.0, 7.0)) if rng.random() < 0.5 else ("requests", rng.randint(1, 3 * BATCH))
+        kills = [first, ("requests", rng.randint(1, 3 * BATCH))]
+        redelivered, outcomes = [], []
+        for how, at in kills + [("never", 0)]:
+            effects_before, start = set(hook.effects), len(hook.requests)
+            proc = _journey_run(now)
+            killed = _kill_when(proc, hook, how, at, start)
+            out, err = proc.communicate(timeout=120)
+            time.sleep(0.05)  # what a killed run had in flight reaches the receiver
+            asked = {r[1]["webhook-id"] for r in hook.requests[start:]}
+            redelivered.append(len(asked & effects_before))
+            outcomes.append((how, killed, len(hook.effects) - len(effects_before)))
+            if not killed:
+                assert proc.returncode == 0, err
+            with Warehouse.open() as wh:
+                verify(wh)
+            if not killed:
+                break
+        assert all(killed for how, killed, _ in outcomes if how == "requests"), outcomes
+        assert not outcomes[-1][1], "the last run completes"
+        assert set(hook.effects) == planned, "every planned message delivered, nothing else"
+        assert hook.bad_signatures == 0
+        assert all(n <= BATCH for n in redelivered), ("at most the batch in flight is delivered again", redelivered)
+        assert hook.duplicates == sum(redelivered), "every repeat was a redelivery under the same webhook-id"
+        rows = _actions()
+        assert {r["action_key"] for r in rows if r["status"] == "sent"} == planned and \
+            {r["status"] for r in rows} == {"sent"}
+        assert cli(monkeypatch, capsys, "--role", "owner", "audit", "verify")[0] == 0
+
+
+def test_the_send_batch_knob_is_checked_before_anything_is_planned(monkeypatch):
+    from flywheel.activate.tick import SEND_BATCH, send_batch
+    from flywheel.errors import ConfigError
+
+    assert send_batch() == SEND_BATCH
+    monkeypatch.setenv("FLYWHEEL_SEND_BATCH", "7")
+    assert send_batch() == 7
+    for bad in ("0", "-3", "ten"):
+        monkeypatch.setenv("FLYWHEEL_SEND_BATCH", bad)
+        with pytest.raises(ConfigError, match="FLYWHEEL_SEND_BATCH must be a whole number"):
+            send_batch()
+
+
+def test_verify_finds_a_broken_invariant(warehouse):
+    from flywheel.activate.outbox import as_table
+
+    episode = {"journey": "j", "person_id": "p1", "episode": 1, "grp": "treatment", "entered_at": T0, "state": "active",
+               "updated_at": T0}
+    warehouse.put("journey_episodes", as_table([episode], warehouse, "journey_episodes"))
+    verify(warehouse)
+    warehouse.put("journey_episodes", as_table([dict(episode, episode=3)], warehouse, "journey_episodes"))
+    with pytest.raises(AssertionError, match=r"p1 has episodes \[1, 3\]"):
+        verify(warehouse)
+    warehouse.put("journey_episodes", as_table([dict(episode, episode=2, grp="holdout", state="exited")], warehouse,
+                                               "journey_episodes"))
+    warehouse.put("journey_episodes", as_table([dict(episode, episode=3, state="exited")], warehouse,
+                                               "journey_episodes"))
+    verify(warehouse)
+    action = {"action_key": "j/p1/2/0", "journey": "j", "person_id": "p1", "episode": 2, "step": "0",
+              "channel": "sms", "purpose": "marketing_sms", "scheduled_at": T0, "status": "sent", "created_at": T0}
+    warehouse.put("journey_actions", as_table([action], warehouse, "journey_actions"))
+    with pytest.raises(AssertionError, match="belongs to no treatment episode"):
+        verify(warehouse)
