@@ -109,3 +109,52 @@ def test_intervals():
     from flywheel.server.scheduler import parse_interval
 
     assert [parse_interval(t) for t in ("60s", "5m", "1h", "90", "1.5s", "2000ms")] == [60, 300, 3600, 90, 1.5, 2]
+
+
+@pytest.mark.slow
+def test_flywheel_serve_tick_every_sends_beside_collection_and_stops_on_sigint(tmp_path, monkeypatch, capsys):
+    """The real command: ticks in the server process while its loader process loads what is collected."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from flywheel.collect import ingest_paths
+    from flywheel.identity import resolve
+    from flywheel.server import WriteKeys, keys_file
+
+    n = 3
+    with Warehouse.open() as wh:
+        ingest_paths(wh, [segment_export(tmp_path / "export.jsonl", n,
+                                         at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=8))])
+        resolve(wh, matcher=None)
+    write_key = WriteKeys(keys_file(load_settings().db_path)).add("web")
+    with WebhookReceiver() as hook:
+        (tmp_path / "delivery.yaml").write_text(settings_yaml(hooks={"wecom": f"{hook.url}/wecom"},
+                                                              extra="quiet_hours: {marketing: off}\n"), encoding="utf-8")
+        (tmp_path / "journey.yaml").write_text(JOURNEY, encoding="utf-8")
+        assert cli(monkeypatch, capsys, "--role", "owner", "delivery", "apply", str(tmp_path / "delivery.yaml"))[0] == 0
+        assert cli(monkeypatch, capsys, "--role", "marketer", "journey", "apply", str(tmp_path / "journey.yaml"))[0] == 0
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "flywheel", "--role", "marketer", "serve", "--port", str(port),
+                                 "--tick-every", "1s", "--load-interval", "0.2"], env=os.environ.copy(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _until(lambda: len(hook.effects) == n or proc.poll() is not None, "the messages", timeout=90)
+            assert proc.poll() is None, proc.communicate()[1]
+            answer = httpx.post(f"http://127.0.0.1:{port}/v1/track", auth=(write_key, ""), timeout=10, json={
+                "userId": "u0", "event": "Community Opened", "messageId": "collected-while-ticking"})
+            assert answer.status_code == 200
+            time.sleep(2.5)  # a few more ticks and loads side by side
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "journey ticks every 1 s as marketer" in " ".join(err.split())
+    assert len(hook.effects) == n and hook.duplicates == 0
+    with Warehouse.open() as wh:
+        events = wh.table("events")
+        assert wh.fetch(events.filter(events.message_id == "collected-while-ticking")).num_rows == 1
+        assert wh.count("journey_ticks") >= 2
