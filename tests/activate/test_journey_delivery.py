@@ -305,3 +305,27 @@ def test_verify_finds_a_broken_invariant(warehouse):
     warehouse.put("journey_actions", as_table([action], warehouse, "journey_actions"))
     with pytest.raises(AssertionError, match="belongs to no treatment episode"):
         verify(warehouse)
+
+
+def test_a_gateway_down_for_a_tick_gets_the_message_later_under_the_same_key_once(tmp_path, monkeypatch, capsys):
+    journey = JOURNEY.split("  - send: {channel: email")[0]  # the coupon and the WeCom message
+    with WebhookReceiver({"/wecom": Behaviour(fail_first=4, fail_status=503)}) as hook:
+        person = setup_world(tmp_path, monkeypatch, capsys, 2, None, {"wecom": f"{hook.url}/wecom"}, journey,
+                             FAST_RETRY.replace("attempts: 4", "attempts: 2"))
+        ticks = []
+        for at in (dt.timedelta(days=8), dt.timedelta(days=8, minutes=4), dt.timedelta(days=8, minutes=5),
+                   dt.timedelta(days=8, minutes=36)):
+            with Warehouse.open() as wh, Gate.open(load_settings().with_overrides(role="marketer"), wh, "run") as gate:
+                ticks.append(run(gate, T0 + at).as_dict()["journeys"][0])
+            ticks[-1]["actions"] = [(a["status"], a["reason"], a["scheduled_at"] - T0) for a in _actions()]
+            ticks[-1]["attempts"] = sum(hook.attempts.values())
+    keys = {f"e2e/{person[u]}/1/1" for u in ("u0", "u1")}
+    first, early, second, third = ticks
+    assert first["sent"] == {} and first["deferred"] == 2 and {a[:2] for a in first["actions"]} == {
+        ("planned", "server_error")}, "two attempts in the tick, then later"
+    assert {a[2] for a in first["actions"]} == {dt.timedelta(days=8, minutes=5)}
+    assert first["attempts"] == 4 and early["sent"] == {} and early["attempts"] == 4, "not before it is due"
+    assert second["sent"] == {} and second["attempts"] == 8 and {a[2] for a in second["actions"]} == {dt.timedelta(days=8, minutes=35)}
+    assert third["sent"] == {"wecom": 2} and {a[0] for a in third["actions"]} == {"sent"}
+    assert set(hook.effects) == keys and hook.duplicates == 0 and third["attempts"] == 10
+    assert {r[1]["webhook-id"] for r in hook.requests} == keys, "every attempt, in every tick, under the action key"
