@@ -98,6 +98,8 @@ class Behaviour:
     status: int | None = None
     """Answer every request with this status (e.g. 410)."""
     retry_after: str | None = None
+    delay_seconds: float = 0.0
+    """Time taken by each accepted message (a slow gateway: kills land while messages are in flight)."""
 
 
 @dataclass
@@ -162,6 +164,8 @@ class WebhookReceiver:
             return None, {}
         if attempt <= b.hang_first + b.fail_first:
             return b.fail_status, ({"retry-after": b.retry_after} if b.retry_after else {})
+        if b.delay_seconds:
+            time.sleep(b.delay_seconds)
         self._effect(msg_id, payload)
         return 200, {}
 

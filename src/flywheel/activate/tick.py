@@ -37,12 +37,14 @@ from flywheel.activate.enrol import entrants, group_of, triggered
 from flywheel.activate.journeys import Journey
 from flywheel.activate.outbox import Guards, Outbox, allowed_by_purpose, as_table
 from flywheel.activate.zones import person_zones
-from flywheel.errors import FlywheelError
+from flywheel.errors import ConfigError, FlywheelError
 from flywheel.warehouse import account_persons
 
 log = logging.getLogger(__name__)
 
 SEND_BATCH = 500
+"""Actions marked `sending` and delivered together: a killed tick re-delivers at most this many.
+FLYWHEEL_SEND_BATCH overrides it (crash tests use small batches to land kills between them)."""
 CANCELLING = ("exit_when", "person gone")
 """Episode ends that cancel what the episode had not sent yet (completing or an exit step does not)."""
 PLAN_COLUMNS = ("action_key", "journey", "person_id", "episode", "step", "channel", "scheduled_at", "status",
@@ -118,6 +120,15 @@ def run_tick(wh, now: dt.datetime, journeys: list[Journey], *, actor: str, guard
         return _tick(wh, now, journeys, actor, guards, deliver, addresses, context_of, False)
 
 
+def send_batch() -> int:
+    text = os.environ.get("FLYWHEEL_SEND_BATCH", "").strip()
+    if not text:
+        return SEND_BATCH
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"FLYWHEEL_SEND_BATCH must be a whole number of actions, 1 or more, not {text!r}.")
+    return int(text)
+
+
 def _recorder(batch):
     return [("sent", None) for _ in batch]
 
@@ -125,6 +136,7 @@ def _recorder(batch):
 def _tick(wh, now, journeys, actor, guards, deliver, addresses, context_of, dry_run) -> TickResult:
     from flywheel.activate.segments import refresh_segments
 
+    size = send_batch()  # a bad value fails before anything is planned
     started = dt.datetime.now(dt.timezone.utc)
     tick_id = now.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     tallies = {j.name: JourneyTally() for j in journeys}
@@ -149,8 +161,8 @@ def _tick(wh, now, journeys, actor, guards, deliver, addresses, context_of, dry_
         outbox.open_addresses()
     _store_actions(wh, outbox.updates)
     outbox.updates.clear()
-    for i in range(0, len(outbox.to_send), SEND_BATCH):
-        batch = outbox.to_send[i:i + SEND_BATCH]
+    for i in range(0, len(outbox.to_send), size):
+        batch = outbox.to_send[i:i + size]
         for a, _ in batch:
             a["status"] = "sending"
         _store_actions(wh, [a for a, _ in batch])
@@ -282,3 +294,30 @@ def _record_tick(wh, result: TickResult, started: dt.datetime, actor: str) -> No
         "tick_id": result.tick_id, "now": result.now, "started_at": started,
         "finished_at": dt.datetime.now(dt.timezone.utc), "dry_run": result.dry_run, "actor": actor,
         "summary": json.dumps(result.as_dict()["journeys"], ensure_ascii=False)}]))
+
+
+def verify(wh) -> None:
+    """The invariants of the module docstring, checked from the stored tables (the crash test runs it
+    after every kill)."""
+    episodes = wh.fetch(wh.table("journey_episodes").order_by(["journey", "person_id", "episode"])).to_pylist()
+    actions = wh.fetch(wh.table("journey_actions").order_by("action_key")).to_pylist()
+    by_person: dict[tuple[str, str], list[dict]] = {}
+    for e in episodes:
+        by_person.setdefault((e["journey"], e["person_id"]), []).append(e)
+    for (journey, person), mine in by_person.items():
+        if [e["episode"] for e in mine] != list(range(1, len(mine) + 1)):
+            raise AssertionError(f"journey {journey}: {person} has episodes {[e['episode'] for e in mine]}")
+        if sum(e["state"] == "active" for e in mine) > 1:
+            raise AssertionError(f"journey {journey}: {person} has more than one active episode")
+    episode_of = {(e["journey"], e["person_id"], e["episode"]): e for e in episodes}
+    keys = Counter((a["journey"], a["person_id"], a["episode"], a["step"]) for a in actions)
+    twice = [k for k, n in keys.items() if n > 1] + [k for k, n in Counter(a["action_key"] for a in actions).items()
+                                                     if n > 1]
+    if twice:
+        raise AssertionError(f"{len(twice)} actions stored more than once, e.g. {twice[0]}")
+    for a in actions:
+        e = episode_of.get((a["journey"], a["person_id"], a["episode"]))
+        if e is None or e["grp"] != "treatment":
+            raise AssertionError(f"action {a['action_key']} belongs to no treatment episode")
+        if a["status"] == "sent" and e["ended_at"] is not None and a["sent_at"] > e["ended_at"]:
+            raise AssertionError(f"action {a['action_key']} was sent after its episode ended ({e['end_reason']})")

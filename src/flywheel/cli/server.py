@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -17,14 +17,23 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     load_interval: Annotated[float, typer.Option(help="Seconds between spool loads into the warehouse.")] = 1.0,
+    tick_every: Annotated[Optional[str], typer.Option(
+        "--tick-every", help="Also run one journey tick every interval (60s, 5m, 1h), as the acting role, "
+        "which must be allowed activate.run (marketer, owner, service).", show_default=False)] = None,
 ) -> None:
-    """Run the Segment-compatible collection server (POST /v1/track, /v1/batch, …)."""
+    """Run the Segment-compatible collection server (POST /v1/track, /v1/batch, …, /v1/inbound/sms),
+    and with --tick-every the journey scheduler."""
     from flywheel.server import serve as run
+    from flywheel.server.scheduler import check_role, parse_interval
 
     current = state(ctx)
+    every = parse_interval(tick_every) if tick_every is not None else None
+    if every is not None:
+        check_role(current.settings)
     if not current.json:
-        err.print(f"Collecting on http://{host}:{port} into {current.settings.db_path}")
-    run(current.settings, host=host, port=port, load_interval=load_interval)
+        err.print(f"Collecting on http://{host}:{port} into {current.settings.db_path}"
+                  + (f"; journey ticks every {every:g} s as {current.settings.role}" if every else ""))
+    run(current.settings, host=host, port=port, load_interval=load_interval, tick_every=every)
 
 
 @sources_app.command("add")

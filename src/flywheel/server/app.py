@@ -21,6 +21,7 @@ from flywheel.jsoncodec import dumps
 from flywheel.server.edge import Edge
 from flywheel.server.intake import Intake
 from flywheel.server.openapi import document
+from flywheel.server.scheduler import TickScheduler
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +36,34 @@ wakes from each fsync wanting the GIL back to acknowledge the requests; with the
 
 
 def create_app(settings: Settings, load_interval: float = 1.0, commit_window: float = 0.0,
-               loader_process: bool = False) -> Edge:
+               loader_process: bool = False, tick_every: float | None = None) -> Edge:
     """The collection ASGI app; its lifespan starts the intake (spool, loader) and drains it on shutdown.
 
     `app.state.intake` is the running `Intake`. `loader_process`: load the spool in a separate
-    process (`loadworker`) instead of a thread of this one — what `serve` does."""
+    process (`loadworker`) instead of a thread of this one — what `serve` does. `tick_every`: also
+    run one journey tick every that many seconds (`app.state.scheduler`, see `scheduler`)."""
     intake = Intake(settings, load_interval=load_interval, commit_window=commit_window,
                     loader_process=loader_process)
+    scheduler = TickScheduler(settings, tick_every) if tick_every else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         intake.start()
         try:
+            if scheduler is not None:
+                scheduler.start()
             yield
         finally:
-            intake.stop()
+            try:
+                if scheduler is not None:
+                    scheduler.stop()  # a tick in progress ends first
+            finally:
+                intake.stop()
 
     api = FastAPI(title="Flywheel collection API", version="1", lifespan=lifespan)
     api.openapi = document  # the /v1/* calls never reach FastAPI's router; the document says what the edge does
     api.state.intake = intake
+    api.state.scheduler = scheduler
 
     @api.exception_handler(HTTPException)
     async def refused(request: Request, e: HTTPException) -> Response:
@@ -75,8 +85,10 @@ def create_app(settings: Settings, load_interval: float = 1.0, commit_window: fl
     return Edge(intake, api)
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, load_interval: float = 1.0) -> None:
-    """Run the collection server until SIGINT/SIGTERM; shutdown drains the spool into the warehouse.
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, load_interval: float = 1.0,
+          tick_every: float | None = None) -> None:
+    """Run the collection server until SIGINT/SIGTERM; shutdown drains the spool into the warehouse
+    (after a journey tick in progress, with `tick_every`, has ended).
 
     uvloop and httptools (uvicorn's fast event loop and HTTP parser) are used when installed."""
     import sys
@@ -84,5 +96,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, load_in
     import uvicorn
 
     sys.setswitchinterval(SWITCH_INTERVAL)
-    uvicorn.run(create_app(settings, load_interval=load_interval, loader_process=True), host=host, port=port, log_level="warning",
+    app = create_app(settings, load_interval=load_interval, loader_process=True, tick_every=tick_every)
+    uvicorn.run(app, host=host, port=port, log_level="warning",
                 access_log=False, server_header=False, date_header=False, proxy_headers=False)
