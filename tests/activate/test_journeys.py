@@ -294,3 +294,19 @@ def test_the_global_control_group_is_kept_out_of_every_marketing_journey(warehou
         "a journey that declares no global control still leaves the merchant's control group alone"
     assert not control & {m["person_id"] for m in receiver.messages}
     assert {p for p, g in by_journey["other"].items() if g == "treatment"} == set(by_journey["other"]) - control
+
+
+def test_a_delivery_that_keeps_failing_is_retried_four_times_then_fails():
+    from flywheel.activate.outbox import RETRY_BACKOFF, Outbox
+
+    outbox = Outbox(None, T0, Guards(), {}, None, "Asia/Shanghai")
+    action = {"journey": "j", "channel": "sms", "attempts": 0, "deferrals": 0, "scheduled_at": T0}
+    waits = []
+    for _ in range(len(RETRY_BACKOFF)):
+        outbox.delivered(action, "retry", "http_503")
+        assert action["status"] == "planned" and action["reason"] == "http_503"
+        waits.append(action["scheduled_at"] - T0)
+    assert waits == list(RETRY_BACKOFF)
+    outbox.delivered(action, "retry", "http_503")
+    assert (action["status"], action["reason"], action["attempts"]) == ("failed", "retries_exhausted", 5)
+    assert outbox.tally["j"].failed == {"retries_exhausted": 1}

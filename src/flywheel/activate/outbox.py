@@ -6,7 +6,9 @@ zone (deferred, `quiet_hours`), the channel's own limit (`wecom_daily_limit`), c
 frequency caps per channel (`capped`: skipped or deferred), an address on the channel
 (`no_address`, known without opening one). Only then are the addresses of what goes out opened, for
 the sender. Then the message is delivered; a failed delivery that may succeed later stays
-planned with a later `scheduled_at`.
+planned with a later `scheduled_at`, for
+at most four more ticks (5 min, 30 min, 2 h, 12 h later); then it fails as `retries_exhausted` rather
+than arriving days late.
 
 Invariant: an action is marked `sending` (committed) before its side effect and `sent` after, and
 its key is the message's idempotency key (`webhook-id`, the e-mail's Message-ID), so a run killed at
@@ -161,9 +163,12 @@ class Outbox:
             self._finish(a, "sent", None, tally)
         elif status == "retry":
             attempts = int(a["attempts"] or 0) + 1
-            wait = RETRY_BACKOFF[min(attempts - 1, len(RETRY_BACKOFF) - 1)]
+            if attempts > len(RETRY_BACKOFF):
+                a.update(attempts=attempts - 1)
+                self._finish(a, "failed", "retries_exhausted", tally)
+                return
             a.update(attempts=attempts)
-            self._defer(a, self.now + wait, why or "retry", tally, count=False)
+            self._defer(a, self.now + RETRY_BACKOFF[attempts - 1], why or "retry", tally, count=False)
         else:
             self._finish(a, "failed", why, tally)
 
