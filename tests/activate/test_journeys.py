@@ -30,7 +30,7 @@ steps:
   - coupon: {value: 20, min_order: 100, valid_days: 7}
   - send: {channel: wecom, purpose: wecom_outreach, text: "好久不见，送你一张券 {{ coupon_code }}"}
   - wait: {days: 3}
-  - send: {channel: sms, purpose: marketing_sms, text: "券 {{ coupon_code }} 快到期了 回T退订"}
+  - send: {channel: sms, purpose: marketing_sms, text: "券 {{ coupon_code }} 满{{ coupon_min_order }}减{{ coupon_value }} {{ coupon_valid_until }}到期 回T退订"}
 """
 
 
@@ -191,6 +191,9 @@ def test_consent_withdrawn_during_a_wait_stops_the_send(warehouse, tmp_path):
     user = _users(warehouse)
     sms = {user[m["person_id"]] for m in receiver.messages if m["channel"] == "sms"}
     assert sms == {"u0", "u2", "u3"}
+    until = (T0 + dt.timedelta(days=15)).date().isoformat()
+    assert all(f"满100减20 {until}到期" in m["text"] for m in receiver.messages if m["channel"] == "sms"), [
+        m["text"] for m in receiver.messages if m["channel"] == "sms"]
     a = warehouse.table("journey_actions")
     skipped = warehouse.fetch(a.filter(a.status == "skipped")).to_pylist()
     assert [(user[r["person_id"]], r["reason"]) for r in skipped] == [("u1", "no_consent")]

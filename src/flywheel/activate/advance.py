@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -59,9 +60,11 @@ class Advancer:
         self.zones = zones
         self.context_of = context_of
         self.outcome = Outcome()
+        self.issued: dict[str, dict] = {}
 
     def run(self, episodes: list[dict]) -> Outcome:
         pending = [dict(e) for e in episodes]
+        self.issued = self._issued_before(sorted({e["coupon_code"] for e in pending if e.get("coupon_code")}))
         for _ in range(MAX_STEPS_PER_TICK):
             if not pending:
                 break
@@ -74,6 +77,14 @@ class Advancer:
         for e in pending:  # a journey cannot loop; this only guards against a bug
             self._keep(e)
         return self.outcome
+
+    def _issued_before(self, codes: list[str]) -> dict[str, dict]:
+        """Coupons issued at earlier ticks, so a send after a wait can state the coupon's terms."""
+        if not codes:
+            return {}
+        c = self.ctx.wh.table("coupons")
+        rows = self.ctx.wh.fetch(c.filter(c.code.isin(codes))).to_pylist()
+        return {r["code"]: r for r in rows}
 
     def _keep(self, e: dict) -> None:
         e["updated_at"] = self.now
@@ -186,10 +197,11 @@ class Advancer:
     def _send(self, step: Step, e: dict, person: dict) -> None:
         j, o = self.journey, step.options
         key = action_key(j.name, e["person_id"], e["episode"], step.path)
-        coupon = next((c for c in self.outcome.coupons if c["code"] == e.get("coupon_code")), None)
+        coupon = next((c for c in self.outcome.coupons if c["code"] == e.get("coupon_code")), None) \
+            or self.issued.get(e.get("coupon_code") or "")
         context = dict(person, person_id=e["person_id"], journey=j.name, coupon_code=e.get("coupon_code") or "",
-                       coupon_value=coupon["value_cents"] / 100 if coupon else None,
-                       coupon_min_order=coupon["min_order_cents"] / 100 if coupon else None,
+                       coupon_value=Decimal(coupon["value_cents"]) / 100 if coupon else None,
+                       coupon_min_order=Decimal(coupon["min_order_cents"]) / 100 if coupon else None,
                        coupon_valid_until=coupon["valid_until"].date().isoformat() if coupon else None)
         self.outcome.actions.append({
             "action_key": key, "journey": j.name, "person_id": e["person_id"], "episode": e["episode"],
