@@ -228,6 +228,7 @@ def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[
         why_full = _needs_full(seg, last, marks, now, rebuilt) if not full else "asked"
         current = _members(wh, name)
         if why_full:
+            ctx.everyone = True
             selected = wh.materialize(f"seg_{name}_new", compile_rule(seg.rule, ctx))
             entered = selected.anti_join(current, "person_id")
             exited = current.anti_join(selected, "person_id")
@@ -337,14 +338,14 @@ def _candidates(wh: Warehouse, seg: Segment, last: dict, marks: _Marks, now: dt.
     parts.append(moved.select("person_id"))
     parts.append(moved.filter(moved.other_person_id.notnull()).select(person_id=moved.other_person_id))
     before, now_e = int(last["now"].timestamp()), int(now.timestamp())
-    ctx = RuleContext(wh, now, persons.select("person_id").distinct())
+    ctx = RuleContext(wh, now, persons.select("person_id").distinct(), everyone=True)
     for node in walk(seg.rule):
         if isinstance(node, (Performed, NotPerformed)):
-            e = ctx.events().filter(ctx.events().event == node.event)
+            e = ctx.events(node.event)
             parts.append(_crossed(ctx, e, e.timestamp, node.within_days, before, now_e))
-            if isinstance(node, NotPerformed):
-                first = ctx.first_seen()
-                parts.append(_crossed(ctx, first, first.first_seen, node.within_days, before, now_e))
+            if isinstance(node, NotPerformed):  # a person's first sighting is one of their accounts'
+                first = wh.table("accounts").join(ctx.accounts(), ["source", "account_key"])
+                parts.append(_crossed(ctx, first, first.first_seen_at, node.within_days, before, now_e))
         elif isinstance(node, Ordered):
             o = ctx.orders()
             parts.append(_crossed(ctx, o, ibis.coalesce(o.paid_at, o.created_at), node.within_days, before, now_e))
@@ -360,13 +361,12 @@ def _candidates(wh: Warehouse, seg: Segment, last: dict, marks: _Marks, now: dt.
 def _crossed(ctx: RuleContext, table: ibis.Table, ts: ibis.Value, days: float | None, before: int,
              now_e: int) -> ibis.Table:
     """Persons with a time that entered the window or fell out of it between the two clocks."""
-    t = ctx.epoch(ts)
-    came = (t > before) & (t <= now_e)
+    came = ctx.between(ts, before, now_e)
     if days is None:
         cond = came
     else:
         span = int(days * DAY)
-        cond = came | ((t > before - span) & (t <= now_e - span))
+        cond = came | ctx.between(ts, before - span, now_e - span)
     return table.filter(cond).select("person_id")
 
 
