@@ -242,6 +242,38 @@ def new_events(wh, count: int, batch: int, persons: int, at: dt.datetime) -> Non
                              {ts(at)} - to_seconds((hash(i, 'a{batch}') % 600)::BIGINT) AS ts0 FROM range({count}) t(i))""")
 
 
+class Phases:
+    """Wall time per named step, by wrapping module functions for the duration of one measurement
+    (cheap enough not to distort it, unlike cProfile on Ibis-heavy code)."""
+
+    def __init__(self, targets: list[tuple[object, str]]):
+        self.targets, self.seconds, self.saved = targets, {}, []
+
+    def __enter__(self):
+        for owner, name in self.targets:
+            original = getattr(owner, name)
+            label = f"{getattr(owner, '__name__', owner)}.{name}".replace("flywheel.activate.", "")
+
+            def wrapper(*a, _f=original, _label=label, **k):
+                started = time.perf_counter()
+                try:
+                    return _f(*a, **k)
+                finally:
+                    key = f"{_label}({a[1]})" if _label.endswith(".materialize") else _label
+                    self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+
+            self.saved.append((owner, name, original))
+            setattr(owner, name, wrapper)
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, original in reversed(self.saved):
+            setattr(owner, name, original)
+
+    def text(self) -> str:
+        return ", ".join(f"{k} {v:.1f}" for k, v in sorted(self.seconds.items(), key=lambda kv: -kv[1]) if v >= 0.05)
+
+
 def timed(fn, *args, **kwargs):
     started = time.perf_counter()
     result = fn(*args, **kwargs)
@@ -301,12 +333,11 @@ def segment_bench(wh, gate, args, rows: list[dict]) -> None:
         l0 = load()
         if args.profile and r == args.repeat - 1:
             holder = {}
-            report = profile_top(lambda: holder.update(result=refresh_segments(wh, now)))
-            print(report, file=sys.stderr)
-            seconds, result = None, holder["result"]
-            seconds = result[0].seconds
+            print(profile_top(lambda: holder.update(result=refresh_segments(wh, now))), file=sys.stderr)
+            seconds, result, phases = holder["result"][0].seconds, holder["result"], None
         else:
-            seconds, result = timed(refresh_segments, wh, now)
+            with Phases(SEGMENT_PHASES()) as phases:
+                seconds, result = timed(refresh_segments, wh, now)
         res = result[0]
         floor, floor_members = peer(wh, now)
         m = wh.table("segment_members")
@@ -315,9 +346,30 @@ def segment_bench(wh, gate, args, rows: list[dict]) -> None:
                      "seconds": seconds, "floor_seconds": floor, "members": res.members,
                      "floor_members": len(floor_members), "same_members": stored == floor_members,
                      "candidates": res.candidates, "entered": res.entered, "exited": res.exited, "mode": res.mode,
-                     "load": f"{l0} → {load()}"})
-        log(f"incremental refresh {seconds:.2f} s ({res.mode}, {res.candidates} candidates), floor {floor:.2f} s")
+                     "phases": phases.text() if phases else "profiled", "load": f"{l0} → {load()}"})
+        log(f"incremental refresh {seconds:.2f} s ({res.mode}, {res.candidates} candidates), floor {floor:.2f} s; "
+            f"{rows[-1]['phases']}")
     args.segment_now = now
+
+
+def SEGMENT_PHASES():
+    from flywheel.activate import segments
+    from flywheel.warehouse import store
+
+    return [(store.Warehouse, "materialize"), (segments, "_candidates"), (segments, "compile_rule"),
+            (segments, "_record_changes"), (segments, "_record_refresh"), (segments, "_current_marks")]
+
+
+def TICK_PHASES():
+    from flywheel.activate import advance, outbox, running, segments, tick
+    from flywheel.warehouse import store
+
+    return [(segments, "refresh_segments"), (tick, "_plan"), (tick, "triggered"), (tick, "entrants"),
+            (tick, "_satisfying"), (tick, "_present"), (tick, "person_zones"), (tick, "allowed_by_purpose"),
+            (tick, "_store_actions"), (tick, "_record_tick"), (tick, "_members"), (outbox.Outbox, "due"),
+            (outbox.Outbox, "guard"), (outbox.Outbox, "history"), (outbox.Outbox, "open_addresses"),
+            (advance.Advancer, "run"), (running, "person_context"), (store.Warehouse, "put"),
+            (store.Warehouse, "insert_new"), (store.Warehouse, "fetch")]
 
 
 class Receiver:
@@ -411,8 +463,9 @@ def tick_bench(wh, gate_for, args, rows: list[dict]) -> None:
         n = len(sql(wh, TICK_FLOOR.format(now=ts(at))).fetchall())
         return time.perf_counter() - started, n
 
-    for label, at, dry in (("dry run", now, True), ("live", now, False),
-                           ("idle, one minute later", now + dt.timedelta(minutes=1), False)):
+    kinds = {"dry": ("dry run", now, True), "live": ("live", now, False),
+             "idle": ("idle, one minute later", now + dt.timedelta(minutes=1), False)}
+    for label, at, dry in (kinds[k] for k in args.ticks.split(",")):
         f_seconds, f_due = floor(at)
         l0 = load()
         if args.profile and label == "live":
@@ -420,15 +473,18 @@ def tick_bench(wh, gate_for, args, rows: list[dict]) -> None:
             started = time.perf_counter()
             print(profile_top(lambda: holder.update(out=tick(at, dry)), 40), file=sys.stderr)
             seconds, (result, receiver) = time.perf_counter() - started, holder["out"]
+            phases = None
         else:
-            seconds, (result, receiver) = timed(tick, at, dry)
+            with Phases(TICK_PHASES()) as phases:
+                seconds, (result, receiver) = timed(tick, at, dry)
         t = result.journeys["bench_winback"]
         rows.append({"measure": f"journey tick, {label}", "run": 1, "seconds": seconds, "floor_seconds": f_seconds,
                      "floor_due": f_due, "planned": len(result.plan), "delivered": receiver.count,
                      "sent": dict(t.sent), "skipped": dict(t.skipped), "deferred": t.deferred, "exited": t.exited,
-                     "entered": t.entered, "load": f"{l0} → {load()}"})
+                     "entered": t.entered, "phases": phases.text() if phases else "profiled",
+                     "load": f"{l0} → {load()}"})
         log(f"tick {label}: {seconds:.1f} s, planned {len(result.plan)}, delivered {receiver.count}, "
-            f"skipped {dict(t.skipped)}")
+            f"skipped {dict(t.skipped)}; {rows[-1]['phases']}")
 
 
 def main() -> None:
@@ -441,6 +497,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/out"))
     ap.add_argument("--profile", action="store_true", help="cProfile the last incremental refresh and the live tick")
     ap.add_argument("--skip-tick", action="store_true")
+    ap.add_argument("--ticks", default="dry,live,idle", help="which ticks to time: dry, live, idle")
+    ap.add_argument("--base", type=Path, help="a built warehouse to copy instead of building (written if absent)")
     ap.add_argument("--keep", action="store_true", help="keep the warehouse file")
     args = ap.parse_args()
     args.due = args.due if args.due is not None else args.persons // 10
@@ -455,13 +513,23 @@ def main() -> None:
     from flywheel.warehouse import Warehouse
 
     load_settings.cache_clear()
+    db = args.out / "flywheel.duckdb"
+    if args.base is not None and args.base.exists():
+        shutil.copy(args.base, db)
     wh = Warehouse.open()
 
     def gate_for(role):
         return Gate.open(load_settings().with_overrides(role=role), wh, "bench")
 
     l0 = load()
-    seconds, counts = timed(build, wh, args.persons, args.events_per_person)
+    if args.base is not None and args.base.exists():
+        seconds, counts = 0.0, {t: wh.count(t) for t in ("accounts", "events", "orders", "consents", "person_scores")}
+    else:
+        seconds, counts = timed(build, wh, args.persons, args.events_per_person)
+        if args.base is not None:
+            wh.close()
+            shutil.copy(db, args.base)  # every account is placed: no stand-in ids, so the key may differ
+            wh = Warehouse.open()
     log(f"built in {seconds:.0f} s: {counts}")
     rows: list[dict] = []
     with gate_for("marketer") as gate:
@@ -488,6 +556,8 @@ def main() -> None:
             size = f"{r['members']:,} (floor {r['floor_members']:,})"
             detail = ", ".join(f"{k} {r[k]}" for k in ("same_members", "candidates", "entered", "exited", "mode")
                                if k in r)
+        if r.get("phases"):
+            detail += f"; phases s: {r['phases']}"
         print(f"| {r['measure']} | {r['run']} | {r['seconds']:.2f} | {r['floor_seconds']:.2f} | {size} | {detail} "
               f"| {r['load']} |")
     print(json.dumps({"machine": machine(), "persons": args.persons, "counts": counts, "rows": rows}, default=str))
