@@ -9,9 +9,9 @@ The warehouse is written directly in bulk with DuckDB SQL (`INSERT … SELECT FR
 tables `Warehouse.open` creates from the catalog, so every code path below reads the real schema:
 one web account per person, placed in a person by `person_accounts`; `events` = one `identify` per
 person (with `context.timezone`) plus track events (Page Viewed, Product Viewed, Added to Cart with a
-`category` property, Community Opened, …) spread over 180 days across 100 ingest runs; 1.5 orders per
-person over two years; `consents` per account for wecom_outreach and marketing_sms (90% granted); one
-scoring run (`person_scores`, `person_traits`). Values come from DuckDB's `hash()` of the row number,
+`category` property, Community Opened, …) spread over 180 days, stored in time order as ingest runs
+append them (one ingest run a day); 1.5 orders per person over two years; `consents` per account for
+wecom_outreach and marketing_sms (90% granted); one scoring run (`person_scores`, `person_traits`). Values come from DuckDB's `hash()` of the row number,
 so the data are the same at every run.
 
 Segment: `refresh_segments` (the code `flywheel segment refresh` runs): first a full refresh, then
@@ -115,8 +115,8 @@ def build(wh, persons: int, events_per_person: int) -> dict:
         ("ingest_runs", f"""INSERT INTO ingest_runs (run_id, path, file_sha256, source, adapter, started_at,
             finished_at, rows, loaded, updated, duplicates, quarantined)
             SELECT 'bench-' || i, 'bench/events-' || i || '.jsonl', md5(i::VARCHAR), 'web', 'segment',
-                   {now} - INTERVAL 1 DAY * (100 - i) - INTERVAL 10 MINUTE, {now} - INTERVAL 1 DAY * (100 - i),
-                   0, 0, 0, 0, 0 FROM range(100) t(i)"""),
+                   {now} - INTERVAL 1 DAY * (179 - i) - INTERVAL 10 MINUTE, {now} - INTERVAL 1 DAY * (179 - i),
+                   0, 0, 0, 0, 0 FROM range(180) t(i)"""),
         ("accounts", f"""INSERT INTO accounts (source, account_key, account_key_type, display_key, country,
             first_seen_at, run_id)
             SELECT 'web', 'u' || i, 'web_user', 'u***', 'CN',
@@ -137,10 +137,11 @@ def build(wh, persons: int, events_per_person: int) -> dict:
             properties, run_id)
             SELECT 'm-' || i, 'track', {event_case}, 'u' || (hash(i, 'p') % {n}), 'web', ts0, ts0,
                    CASE WHEN b >= 35 AND b < 70 THEN '{{"category": "' || {cat} || '"}}' ELSE '{{}}' END,
-                   'bench-' || (99 - (sec // 86400) % 100)
+                   'bench-' || (179 - sec // 86400)
             FROM (SELECT i, sec, hash(i, 'e') % 100 AS b,
                          {now} - to_seconds(sec) AS ts0
-                  FROM (SELECT i, (hash(i, 't') % (86400 * 180))::BIGINT AS sec FROM range({tracks}) t(i)))"""),
+                  FROM (SELECT i, (hash(i, 't') % (86400 * 180))::BIGINT AS sec FROM range({tracks}) t(i)))
+            ORDER BY ts0"""),
         ("orders", f"""INSERT INTO orders (source, order_id, account_key, status, created_at, paid_at, currency,
             paid_cents, discount_cents, shipping_cents, refund_cents, channel, run_id)
             SELECT 'web', 'o' || i, 'u' || (hash(i, 'o') % {n}), CASE WHEN hash(i, 's') % 20 = 0 THEN 'cancelled'

@@ -60,7 +60,9 @@ class RuleContext:
     anchors: ibis.Table | None = None
     """`person_id, anchor_at`: where `since: entry` windows start (a journey's entry times)."""
     everyone: bool = False
-    """The universe is every person: accounts need no narrowing to it."""
+    """Accounts need no narrowing to the universe (it is every person, or `known_accounts` already is)."""
+    known_accounts: ibis.Table | None = None
+    """`account_persons` already materialised (a segment refresh computes it once for all segments)."""
     _cache: dict[str, ibis.Table] = field(default_factory=dict, repr=False)
 
     @property
@@ -92,7 +94,7 @@ class RuleContext:
         to these, so a rule over a few persons (an incremental refresh, a journey step) reads the
         rows of those persons, not everyone's."""
         if "accounts" not in self._cache:
-            accounts = account_persons(self.wh)
+            accounts = self.known_accounts if self.known_accounts is not None else account_persons(self.wh)
             if not self.everyone:
                 accounts = accounts.view().semi_join(self.universe.select("person_id").view(), "person_id")
             self._cache["accounts"] = accounts
