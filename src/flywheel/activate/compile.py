@@ -73,6 +73,10 @@ class RuleContext:
     members: dict[str, ibis.Table] = field(default_factory=dict)
     anchors: ibis.Table | None = None
     """`person_id, anchor_at`: where `since: entry` windows start (a journey's entry times)."""
+    everyone: bool = False
+    """Accounts need no narrowing to the universe (it is every person, or `known_accounts` already is)."""
+    known_accounts: ibis.Table | None = None
+    """`account_persons` already materialised (a segment refresh computes it once for all segments)."""
     _cache: dict[str, ibis.Table] = field(default_factory=dict, repr=False)
 
     @property
@@ -83,28 +87,54 @@ class RuleContext:
         return ts.epoch_seconds().floor().cast("int64")
 
     def window(self, ts: ibis.Value, days: float | None) -> ibis.Value:
-        upto = self.epoch(ts) <= self.now_epoch
+        """`ts` in (now − days, now] on whole seconds: `epoch(ts) <= now` and `epoch(ts) > now − days`
+        written as comparisons with instants, so the engine compares stored values to constants
+        (no per-row epoch arithmetic; DuckDB can skip row groups by their min/max)."""
         if days is None:
-            return upto
-        return upto & (self.epoch(ts) > self.now_epoch - int(days * DAY))
+            return self.before(ts, self.now_epoch)
+        return self.between(ts, self.now_epoch - int(days * DAY), self.now_epoch)
+
+    def before(self, ts: ibis.Value, epoch: int) -> ibis.Value:
+        """`epoch(ts) <= epoch` on whole seconds, as a comparison with an instant (casting every
+        stored time to epoch seconds costs a time-zone conversion per row on DuckDB)."""
+        return ts < _at(epoch + 1)
+
+    def between(self, ts: ibis.Value, after: int, upto: int) -> ibis.Value:
+        """`after < epoch(ts) <= upto` on whole seconds, as comparisons with instants."""
+        return (ts >= _at(after + 1)) & (ts < _at(upto + 1))
 
     def accounts(self) -> ibis.Table:
+        """`source, account_key, person_id` of the universe's persons only: events and orders join
+        to these, so a rule over a few persons (an incremental refresh, a journey step) reads the
+        rows of those persons, not everyone's."""
         if "accounts" not in self._cache:
-            self._cache["accounts"] = account_persons(self.wh)
+            accounts = self.known_accounts if self.known_accounts is not None else account_persons(self.wh)
+            if not self.everyone:
+                accounts = accounts.view().semi_join(self.universe.select("person_id").view(), "person_id")
+            self._cache["accounts"] = accounts
         return self._cache["accounts"]
 
-    def events(self) -> ibis.Table:
-        """Events with the person they belong to (user id, else `anon:` + anonymous id, per source)."""
-        if "events" not in self._cache:
-            events = self.wh.table("events")
-            key = ibis.coalesce(events.user_id, ibis.literal("anon:") + events.anonymous_id)
-            events = events.mutate(account_key=key)
-            self._cache["events"] = events.join(self.accounts(), ["source", "account_key"])
-        return self._cache["events"]
+    def events(self, event: str | None = None, days: float | None = None, upto_now: bool = False) -> ibis.Table:
+        """Events (of `event`; in the window of `days`, or up to now with `upto_now`) with the person
+        they belong to (user id, else `anon:` + anonymous id, per source).
+
+        Filtered and narrowed to the columns rules read *before* the join: an expression shared by
+        several rules becomes one CTE that DuckDB materialises, and every event row with every
+        column joined to its person was most of a segment's time."""
+        events = self.wh.table("events")
+        if event is not None:
+            events = events.filter(events.event == event)
+        if days is not None or upto_now:
+            events = events.filter(self.window(events.timestamp, days))
+        key = ibis.coalesce(events.user_id, ibis.literal("anon:") + events.anonymous_id)
+        events = events.select("source", "event", "timestamp", "properties", account_key=key)
+        return events.join(self.accounts(), ["source", "account_key"])
 
     def orders(self) -> ibis.Table:
         if "orders" not in self._cache:
-            self._cache["orders"] = self.wh.table("orders").join(self.accounts(), ["source", "account_key"])
+            orders = self.wh.table("orders").select("source", "order_id", "account_key", "status", "created_at",
+                                                    "paid_at", "paid_cents")
+            self._cache["orders"] = orders.join(self.accounts(), ["source", "account_key"])
         return self._cache["orders"]
 
     def first_seen(self) -> ibis.Table:
@@ -129,6 +159,10 @@ class RuleContext:
             latest = runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id")
             self._cache["scores"] = scores.semi_join(latest, "run_id")
         return self._cache["scores"]
+
+
+def _at(epoch: int) -> ibis.Value:
+    return ibis.literal(dt.datetime.fromtimestamp(epoch, dt.timezone.utc), type="timestamp('UTC')")
 
 
 def person_ids(table: ibis.Table) -> ibis.Table:
@@ -159,20 +193,18 @@ def compile_rule(rule: Rule, ctx: RuleContext) -> ibis.Table:
     if isinstance(rule, Trait):
         return people.semi_join(_trait(rule, ctx), "person_id")
     if isinstance(rule, Performed):
-        e = ctx.events()
-        e = e.filter((e.event == rule.event) & ctx.window(e.timestamp, rule.within_days))
+        e = ctx.events(rule.event, rule.within_days, upto_now=True)
         if rule.since_entry:
             e = _since_anchor(ctx, e, e.timestamp)
         for name, value in rule.where:
             e = e.filter(_property(ctx.wh.json_text(e.properties, name), value))
         return _counted(people, e.group_by("person_id").agg(n=e.count()), rule.count)
     if isinstance(rule, NotPerformed):
-        e = ctx.events()
-        e = e.filter((e.event == rule.event) & ctx.window(e.timestamp, None))
+        e = ctx.events(rule.event, upto_now=True)
         last = e.group_by("person_id").agg(last_at=e.timestamp.max())
         seen = people.join(ctx.first_seen(), "person_id").left_join(last, "person_id")
         since = ibis.coalesce(seen.last_at, seen.first_seen)
-        return seen.filter(ctx.epoch(since) <= ctx.now_epoch - int(rule.within_days * DAY)).select("person_id")
+        return seen.filter(ctx.before(since, ctx.now_epoch - int(rule.within_days * DAY))).select("person_id")
     if isinstance(rule, Ordered):
         return _ordered(rule, ctx, people)
     if isinstance(rule, Consent):

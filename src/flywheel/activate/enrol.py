@@ -43,19 +43,18 @@ def triggered(ctx: RuleContext, journey: Journey, last_now: dt.datetime | None, 
             "person_id")
     if t.kind == "event":
         start = since if since is not None else now - FIRST_TICK_LOOKBACK
-        e = ctx.events()
-        e = e.filter((e.event == t.event) & (ctx.epoch(e.timestamp) > int(start.timestamp()))
-                     & (ctx.epoch(e.timestamp) <= ctx.now_epoch))
+        e = ctx.events(t.event, upto_now=True)
+        e = e.filter(ctx.between(e.timestamp, int(start.timestamp()), ctx.now_epoch))
         return e.select("person_id").distinct()
     if t.kind == "inactive":
-        e = ctx.events()
-        e = e.filter((e.event == t.event) & (ctx.epoch(e.timestamp) <= ctx.now_epoch))
+        e = ctx.events(t.event, upto_now=True)
         last = e.group_by("person_id").agg(last_at=e.timestamp.max())
         seen = ctx.first_seen().left_join(last, "person_id")
-        quiet_from = ctx.epoch(ibis.coalesce(seen.last_at, seen.first_seen)) + int(t.days * DAY)
-        cond = quiet_from <= ctx.now_epoch
-        if since is not None:
-            cond &= quiet_from > int(since.timestamp())
+        quiet_since, span = ibis.coalesce(seen.last_at, seen.first_seen), int(t.days * DAY)
+        if since is None:  # quiet for `days` by now
+            cond = ctx.before(quiet_since, ctx.now_epoch - span)
+        else:  # and became so after the last tick
+            cond = ctx.between(quiet_since, int(since.timestamp()) - span, ctx.now_epoch - span)
         return seen.filter(cond).select("person_id")
     if t.kind in ("tier_changed", "value_alert"):
         if value_run is None or value_run == seen_run:

@@ -225,7 +225,8 @@ def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[
             wanted |= {name} | _closure(segments, name)
         order = [n for n in order if n in wanted]
     marks = _current_marks(wh, now)
-    universe = wh.materialize("segment_universe", account_persons(wh).select("person_id").distinct())
+    accounts = wh.materialize("segment_accounts", account_persons(wh))
+    universe = wh.materialize("segment_universe", accounts.select("person_id").distinct())
     members: dict[str, ibis.Table] = {}
     results: list[RefreshResult] = []
     rebuilt: set[str] = set()
@@ -233,7 +234,7 @@ def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[
     for name in order:
         seg = segments[name]
         started = time.perf_counter()
-        ctx = RuleContext(wh, now, universe, members)
+        ctx = RuleContext(wh, now, universe, members, everyone=True, known_accounts=accounts)
         last = _last_refresh(wh, name)
         why_full = _needs_full(seg, last, marks, now, rebuilt) if not full else "asked"
         current = _members(wh, name)
@@ -244,8 +245,10 @@ def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[
             n_candidates = None
             rebuilt.add(name)
         else:
-            cands = wh.materialize(f"seg_{name}_cands", _candidates(wh, seg, last, marks, now, changed))
-            ctx = RuleContext(wh, now, universe.semi_join(cands, "person_id"), members)
+            cands = wh.materialize(f"seg_{name}_cands", _candidates(wh, seg, last, marks, now, changed, accounts))
+            mine = wh.materialize(f"seg_{name}_accounts", accounts.semi_join(cands, "person_id"))
+            ctx = RuleContext(wh, now, universe.semi_join(cands, "person_id"), members, everyone=True,
+                              known_accounts=mine)
             selected_c = wh.materialize(f"seg_{name}_new", compile_rule(seg.rule, ctx))
             current_c = current.semi_join(cands, "person_id")
             entered = selected_c.anti_join(current_c, "person_id")
@@ -318,13 +321,20 @@ def _uses_scores(rule: Rule) -> bool:
 
 
 def _candidates(wh: Warehouse, seg: Segment, last: dict, marks: _Marks, now: dt.datetime,
-                changed: dict[str, ibis.Table]) -> ibis.Table:
-    """Persons whose membership may differ from the last refresh's."""
-    persons = account_persons(wh)
+                changed: dict[str, ibis.Table], persons: ibis.Table) -> ibis.Table:
+    """Persons whose membership may differ from the last refresh's (`persons`: `account_persons`)."""
     since = last["data_mark"]
     runs = wh.table("ingest_runs")
-    new_runs = runs.filter(runs.finished_at > since) if since is not None else runs
-    new_runs = new_runs.select("run_id")
+    new_runs = None if since is None else wh.fetch(runs.filter(runs.finished_at > since).select("run_id")).column(
+        "run_id").to_pylist()
+
+    def of_new_runs(table: ibis.Table) -> ibis.Table:
+        """Rows the new ingest runs wrote. A list of constants, not a join: the engine filters while
+        scanning and DuckDB skips the row groups of older runs by their min/max."""
+        if new_runs is None:
+            return table
+        return table.filter(table.run_id.isin(new_runs)) if new_runs else table.filter(ibis.literal(False))
+
     parts: list[ibis.Table] = []
 
     def of_accounts(table: ibis.Table) -> ibis.Table:
@@ -332,14 +342,14 @@ def _candidates(wh: Warehouse, seg: Segment, last: dict, marks: _Marks, now: dt.
             "person_id")
 
     accounts = wh.table("accounts")
-    parts.append(of_accounts(accounts.semi_join(new_runs, "run_id")))
+    parts.append(of_accounts(of_new_runs(accounts)))
     events = wh.table("events")
     events = events.mutate(account_key=ibis.coalesce(events.user_id, ibis.literal("anon:") + events.anonymous_id))
-    parts.append(of_accounts(events.semi_join(new_runs, "run_id")))
-    parts.append(of_accounts(wh.table("orders").semi_join(new_runs, "run_id")))
+    parts.append(of_accounts(of_new_runs(events)))
+    parts.append(of_accounts(of_new_runs(wh.table("orders"))))
     consents = wh.table("consents")
     parts.append(of_accounts(consents.filter(consents.run_id.isnull())))
-    parts.append(of_accounts(consents.semi_join(new_runs, "run_id")))
+    parts.append(of_accounts(of_new_runs(consents)))
     placed = wh.table("person_accounts")
     parts.append(placed.filter(placed.linked_at > last["started_at"]).select("person_id"))
     moved = wh.table("identity_events")
@@ -347,14 +357,14 @@ def _candidates(wh: Warehouse, seg: Segment, last: dict, marks: _Marks, now: dt.
     parts.append(moved.select("person_id"))
     parts.append(moved.filter(moved.other_person_id.notnull()).select(person_id=moved.other_person_id))
     before, now_e = int(last["now"].timestamp()), int(now.timestamp())
-    ctx = RuleContext(wh, now, persons.select("person_id").distinct())
+    ctx = RuleContext(wh, now, persons.select("person_id").distinct(), everyone=True, known_accounts=persons)
     for node in walk(seg.rule):
         if isinstance(node, (Performed, NotPerformed)):
-            e = ctx.events().filter(ctx.events().event == node.event)
+            e = ctx.events(node.event)
             parts.append(_crossed(ctx, e, e.timestamp, node.within_days, before, now_e))
-            if isinstance(node, NotPerformed):
-                first = ctx.first_seen()
-                parts.append(_crossed(ctx, first, first.first_seen, node.within_days, before, now_e))
+            if isinstance(node, NotPerformed):  # a person's first sighting is one of their accounts'
+                first = wh.table("accounts").join(ctx.accounts(), ["source", "account_key"])
+                parts.append(_crossed(ctx, first, first.first_seen_at, node.within_days, before, now_e))
         elif isinstance(node, Ordered):
             o = ctx.orders()
             parts.append(_crossed(ctx, o, ibis.coalesce(o.paid_at, o.created_at), node.within_days, before, now_e))
@@ -370,13 +380,12 @@ def _candidates(wh: Warehouse, seg: Segment, last: dict, marks: _Marks, now: dt.
 def _crossed(ctx: RuleContext, table: ibis.Table, ts: ibis.Value, days: float | None, before: int,
              now_e: int) -> ibis.Table:
     """Persons with a time that entered the window or fell out of it between the two clocks."""
-    t = ctx.epoch(ts)
-    came = (t > before) & (t <= now_e)
+    came = ctx.between(ts, before, now_e)
     if days is None:
         cond = came
     else:
         span = int(days * DAY)
-        cond = came | ((t > before - span) & (t <= now_e - span))
+        cond = came | ctx.between(ts, before - span, now_e - span)
     return table.filter(cond).select("person_id")
 
 
