@@ -10,10 +10,12 @@ import pytest
 from flywheel.config import load_settings
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """Under `pytest -n`, every Spark test runs in one worker: one JVM and metastore per run, not per worker."""
     for item in items:
-        if item.get_closest_marker("spark") is not None:
+        if item.get_closest_marker("spark") is not None or {"spark_warehouse", "spark_dir"} & set(
+                getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("spark"))
 
 
