@@ -11,8 +11,8 @@ one web account per person, placed in a person by `person_accounts`; `events` = 
 person (with `context.timezone`) plus track events (Page Viewed, Product Viewed, Added to Cart with a
 `category` property, Community Opened, …) spread over 180 days, stored in time order as ingest runs
 append them (one ingest run a day); 1.5 orders per person over two years; `consents` per account for
-wecom_outreach and marketing_sms (90% granted); one scoring run (`person_scores`, `person_traits`). Values come from DuckDB's `hash()` of the row number,
-so the data are the same at every run.
+wecom_outreach and marketing_sms (90% granted); one scoring run (`person_scores`, `person_traits`).
+Values come from DuckDB's `hash()` of the row number, so the data are the same at every run.
 
 Segment: `refresh_segments` (the code `flywheel segment refresh` runs): first a full refresh, then
 `full=True` again; then, after a new ingest run of `--new-events` events for random persons and a clock

@@ -9,6 +9,7 @@ role's level. There is no second list of what is sensitive: the field catalog is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -24,7 +25,10 @@ MASK_AS = {"name": "name", "receiver_name": "name"}
 """Fields whose masked form follows an identifier type (names keep their first character)."""
 
 
+@functools.lru_cache(maxsize=None)
 def level_of(table: str, name: str) -> int:
+    """The catalog level of `table.name` (cached: the catalog is fixed, and a journey tick grades
+    ~80 fields of 100,000 persons, where the linear field lookup took minutes)."""
     try:
         return catalog_table(table).field(name).level
     except KeyError:
