@@ -126,7 +126,7 @@ def run_closed_loop(gate, data_dir: Path, work_dir: Path, progress=None) -> dict
         ingest_paths(wh, [p for p in sorted(export.rglob("*")) if p.is_file() and "truth" not in p.parts])
         if wh.count("accounts") > accounts:  # orders on known accounts already belong to their person
             resolve(wh)
-    truth = _truth(wh, name, model, mapping, channels, START)
+    truth = _truth(wh, name, model, mapping, channels)
     journey = stored_journeys(wh)[name][0]
     groups = funnel(wh, journey)
     return {"journey": name, "rounds": len(ticks), "ticks": ticks, "sent": dict(channels.sent),
@@ -146,7 +146,7 @@ def _entrants(wh, journey: str, mapping: dict[str, str]) -> dict[str, str]:
     return {p: mapping[p] for p in persons if p in mapping}
 
 
-def _truth(wh, journey: str, model, mapping: dict[str, str], channels: SimulatedChannels, start) -> dict:
+def _truth(wh, journey: str, model, mapping: dict[str, str], channels: SimulatedChannels) -> dict:
     """Mean over treated entrants of P(order in the window | their touches) − P(… | none)."""
     e = wh.table("journey_episodes")
     rows = wh.fetch(e.filter((e.journey == journey) & (e.grp == "treatment")).select(
