@@ -313,3 +313,88 @@ def test_a_delivery_that_keeps_failing_is_retried_four_times_then_fails():
     outbox.delivered(action, "retry", "http_503")
     assert (action["status"], action["reason"], action["attempts"]) == ("failed", "retries_exhausted", 5)
     assert outbox.tally["j"].failed == {"retries_exhausted": 1}
+
+
+FATES = """
+name: fates
+trigger: {inactive: {event: Community Opened, days: 7}}
+holdout: {percent: 50}
+conversion: {within_days: 5}
+steps:
+  - wait_for: {rule: {performed: {event: Coupon Clicked, within_days: 30}}, timeout_days: 2}
+  - branch:
+      if: {performed: {event: Coupon Clicked, within_days: 30}}
+      then: [{send: {channel: wecom, purpose: wecom_outreach, text: "hi {{ tier }}"}}]
+      else: [{send: {channel: sms, purpose: marketing_sms, text: "券 {{ coupon_code }} 回T退订"}}]
+"""
+
+
+def test_episodes_wait_for_a_rule_branch_complete_and_end_when_their_person_is_gone(warehouse, tmp_path, monkeypatch):
+    from flywheel.activate import running
+    from flywheel.identity import resolve
+
+    asked: list[str] = []
+    real_context = running.person_context
+    monkeypatch.setattr(running, "person_context", lambda gate, persons: (asked.extend(persons),
+                                                                          real_context(gate, persons))[1])
+    order = tmp_path / "shop.csv"  # a shop customer, placed in a person before anyone else
+    order.write_text(_shopify_order("shop", T0 - dt.timedelta(days=30)), encoding="utf-8")
+    ingest_paths(warehouse, [order])
+    resolve(warehouse, matcher=None)
+    _world(tmp_path, warehouse, persons=24)
+    ingest_paths(warehouse, [_write(tmp_path / "old.jsonl", [  # seen once, long before any window
+        {"type": "track", "event": "Coupon Clicked", "userId": "u0", "messageId": "cc-old",
+         "timestamp": _iso(T0 - dt.timedelta(days=60))}])])
+    user = _users(warehouse)
+    (tmp_path / "j.yaml").write_text(FATES, encoding="utf-8")
+    with _gate(warehouse, "marketer") as gate:
+        apply_journeys(gate, [tmp_path / "j.yaml"])
+    receiver = Receiver()
+    entered = T0 + dt.timedelta(days=8)
+    _tick(warehouse, entered, receiver)
+
+    web = {f"u{i}" for i in range(24)}
+    rows = warehouse.fetch(warehouse.table("journey_episodes")).to_pylist()
+    first = {user[r["person_id"]]: r for r in rows if user[r["person_id"]] in web}
+    shop_person = next(p for p, k in user.items() if k not in web)
+    receiver.messages = [m for m in receiver.messages if m["person_id"] != shop_person]
+    treated = sorted(u for u, r in first.items() if r["grp"] == "treatment")
+    held = sorted(u for u, r in first.items() if r["grp"] == "holdout")
+    assert len(treated) >= 4 and len(held) >= 4 and receiver.messages == []
+    assert all(first[u]["position"] == "0" and first[u]["due_at"] == entered + dt.timedelta(days=2) for u in treated)
+    clickers = treated[:len(treated) // 2]
+    ingest_paths(warehouse, [_write(tmp_path / "clicks.jsonl", [
+        {"type": "track", "event": "Coupon Clicked", "userId": u, "messageId": f"cc-{u}",
+         "timestamp": _iso(entered + dt.timedelta(hours=1))} for u in clickers])])
+    _tick(warehouse, entered + dt.timedelta(hours=2), receiver)
+    assert sorted(user[m["person_id"]] for m in receiver.messages) == clickers, \
+        "a met wait_for goes on before its timeout; the others keep waiting"
+    assert all(m["channel"] == "wecom" and m["text"].startswith("hi ") for m in receiver.messages)
+    assert sorted(user[p] for p in asked if p != shop_person) == clickers, "only a text that reads a person field fetches the person"
+
+    a = held[0]  # a held-out person turns out to be the older shop customer: their own id is gone
+    ingest_paths(warehouse, [_write(tmp_path / "merge.jsonl", [
+        {"type": "identify", "userId": a, "messageId": f"merge-{a}", "timestamp": _iso(entered + dt.timedelta(days=1)),
+         "traits": {"email": "shop@example.com"}}])])
+    resolve(warehouse, matcher=None)
+    _tick(warehouse, entered + dt.timedelta(days=2, hours=1), receiver)
+    later = {r["person_id"]: r for r in warehouse.fetch(warehouse.table("journey_episodes")).to_pylist()}
+    gone = [r for r in later.values() if r["end_reason"] == "person gone"]
+    assert [r["person_id"] for r in gone] == [first[a]["person_id"]]
+    assert later[shop_person]["state"] in ("active", "completed"), "the person kept goes on"
+    assert gone[0]["state"] == "exited" and gone[0]["ended_at"] == entered + dt.timedelta(days=2, hours=1)
+    receiver.messages = [m for m in receiver.messages if m["person_id"] != shop_person]
+    sms = sorted(user[m["person_id"]] for m in receiver.messages if m["channel"] == "sms")
+    assert sms == sorted(set(treated) - set(clickers)), "a wait_for that times out takes the else branch"
+    assert all(m["text"].startswith("券 ") for m in receiver.messages if m["channel"] == "sms")
+    assert sorted(user[p] for p in asked if p != shop_person) == clickers
+    assert all(later[first[u]["person_id"]]["state"] == "completed" for u in treated)
+    still = [later[first[u]["person_id"]] for u in held if later[first[u]["person_id"]]["end_reason"] != "person gone"]
+    assert len(still) == len(held) - 1 and all(r["state"] == "active" for r in still), \
+        "a held-out episode stays until its conversion window is over"
+
+    _tick(warehouse, entered + dt.timedelta(days=5), receiver)
+    last = {r["person_id"]: r for r in warehouse.fetch(warehouse.table("journey_episodes")).to_pylist()}
+    assert all(last[r["person_id"]]["state"] == "completed" and last[r["person_id"]]["end_reason"] == "completed"
+               for r in still)
+    assert not set(held) & {user.get(m["person_id"]) for m in receiver.messages}

@@ -24,9 +24,12 @@ from flywheel.activate.compile import (
     random_bucket,
 )
 from flywheel.activate.journeys import Journey, Step
-from flywheel.activate.templates import render
+from flywheel.activate.templates import fields_used, render
 
 MAX_STEPS_PER_TICK = 1000
+OWN_FIELDS = frozenset({"person_id", "journey", "coupon_code", "coupon_value", "coupon_min_order",
+                        "coupon_valid_until"})
+"""Template fields the journey itself knows; any other field is the person's (`context_of`)."""
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
@@ -154,7 +157,9 @@ class Advancer:
                 self._coupon(step, e)
             return [self._next(e, after) for e in group]
         if step.kind == "send":
-            contexts = self.context_of([e["person_id"] for e in group])
+            texts = [self.journey.templates[step.path], str(step.options.get("subject") or "")]
+            personal = any(fields_used(t) - OWN_FIELDS for t in texts)
+            contexts = self.context_of([e["person_id"] for e in group]) if personal else {}
             for e in group:
                 self._send(step, e, contexts.get(e["person_id"], {}))
             return [self._next(e, after) for e in group]

@@ -88,8 +88,9 @@ class Outbox:
             return {}
         a = self.wh.table("journey_actions")
         since = self.now - dt.timedelta(days=8)
-        rows = self.wh.fetch(a.filter((a.status == "sent") & (a.sent_at > since) & a.marketing.fill_null(True)
-                                      & a.person_id.isin(persons)).select("person_id", "channel", "sent_at"))
+        wanted = ibis.memtable({"person_id": sorted(set(persons))}, schema={"person_id": "string"})
+        sent = a.filter((a.status == "sent") & (a.sent_at > since) & a.marketing.fill_null(True))
+        rows = self.wh.fetch(sent.semi_join(wanted, "person_id").select("person_id", "channel", "sent_at"))
         found: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
         for r in rows.to_pylist():
             found[(r["person_id"], r["channel"])].append(r["sent_at"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from jinja2 import ChainableUndefined
+from jinja2 import ChainableUndefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 
@@ -26,3 +26,10 @@ def _compiled(text: str):
 
 def render(text: str, context: dict) -> str:
     return _compiled(text).render(**context).strip()
+
+
+@functools.lru_cache(maxsize=256)
+def fields_used(text: str) -> frozenset[str]:
+    """The top-level names a template reads: a send whose texts read no person field (traits, tier,
+    …) needs no one's traits fetched or disclosed."""
+    return frozenset(meta.find_undeclared_variables(environment().parse(text)))

@@ -36,7 +36,7 @@ from flywheel.activate.compile import RuleContext, compile_rule
 from flywheel.activate.enrol import entrants, group_of, triggered
 from flywheel.activate.journeys import Journey
 from flywheel.activate.outbox import Guards, Outbox, allowed_by_purpose, as_table
-from flywheel.activate.zones import person_zones
+from flywheel.activate.zones import ZoneBook
 from flywheel.errors import ConfigError, FlywheelError
 from flywheel.warehouse import account_persons
 
@@ -141,36 +141,35 @@ def _tick(wh, now, journeys, actor, guards, deliver, addresses, context_of, dry_
     tick_id = now.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     tallies = {j.name: JourneyTally() for j in journeys}
     secret = _coupon_secret(wh)
+    zones = ZoneBook(wh)
     with wh.transaction():
         refresh_segments(wh, now)
         universe = wh.materialize("journey_universe", account_persons(wh).select("person_id").distinct())
         members = _members(wh)
         value_run = _latest_value_run(wh)
         for journey in journeys:
-            _plan(wh, journey, now, universe, members, value_run, secret, tallies[journey.name], context_of)
-    present = set(wh.fetch(universe).column("person_id").to_pylist())
+            _plan(wh, journey, now, universe, members, value_run, secret, tallies[journey.name], context_of, zones)
     outbox = Outbox(wh, now, guards, {}, addresses, wh.settings.timezone)
     due = outbox.due([j.name for j in journeys])
-    outbox.zones = person_zones(wh, sorted({a["person_id"] for a in due}))
-    episodes = wh.table("journey_episodes")
-    left = episodes.filter((episodes.state == "exited") & episodes.end_reason.isin(list(CANCELLING)))
-    left_rows = wh.fetch(left.select("journey", "person_id", "episode")).to_pylist()
-    cancelled = {(r["journey"], r["person_id"], r["episode"]) for r in left_rows}
+    persons = sorted({a["person_id"] for a in due})
+    outbox.zones = zones.of(persons)
+    present, cancelled = _present_and_cancelled(wh, universe, persons)
     outbox.guard(due, cancelled, allowed_by_purpose(wh, due), present)
     if not dry_run:
         outbox.open_addresses()
-    _store_actions(wh, outbox.updates)
-    outbox.updates.clear()
-    for i in range(0, len(outbox.to_send), size):
+    for i in range(0, len(outbox.to_send) + 1, size):
         batch = outbox.to_send[i:i + size]
         for a, _ in batch:
             a["status"] = "sending"
-        _store_actions(wh, [a for a, _ in batch])
+        _store_actions(wh, outbox.updates + [a for a, _ in batch])  # the last results and the next batch, at once
+        outbox.updates.clear()
+        if not batch:
+            break
         results = deliver(batch)
         for (a, _), (status, why) in zip(batch, results):
             outbox.delivered(a, status, why)
-        _store_actions(wh, outbox.updates)
-        outbox.updates.clear()
+    _store_actions(wh, outbox.updates)
+    outbox.updates.clear()
     for name, t in outbox.tally.items():
         tally = tallies.setdefault(name, JourneyTally())
         tally.sent.update(t.sent)
@@ -182,29 +181,22 @@ def _tick(wh, now, journeys, actor, guards, deliver, addresses, context_of, dry_
     return result
 
 
-def _plan(wh, journey: Journey, now, universe, members, value_run, secret, tally: JourneyTally, context_of) -> None:
+def _plan(wh, journey: Journey, now, universe, members, value_run, secret, tally: JourneyTally, context_of,
+          zones: "ZoneBook") -> None:
     ctx = RuleContext(wh, now, universe, members)
     state = _journey_state(wh, journey.name)
-    e = wh.table("journey_episodes")
-    mine = e.filter((e.journey == journey.name) & (e.state == "active"))
-    rows = {(r["journey"], r["person_id"], r["episode"]): r for r in wh.fetch(mine).to_pylist()}
     changed: dict[tuple, dict] = {}
-    present = _present(wh, universe, [k[1] for k in rows])
-    gone = {k for k in rows if k[1] not in present}
-    for k in gone:
-        changed[k] = dict(rows[k], state="exited", end_reason="person gone", ended_at=now, position=None,
-                          due_at=None, updated_at=now)
-    live = {k: r for k, r in rows.items() if k not in changed}
-    if journey.exit_when is not None and live:
-        leaving = _satisfying(wh, now, journey.exit_when, list(live.values()), members)
-        for k, r in live.items():
-            if r["person_id"] in leaving:
-                changed[k] = dict(r, state="exited", end_reason="exit_when", ended_at=now, position=None,
-                                  due_at=None, updated_at=now)
-    for k, r in live.items():
-        if k not in changed and r["grp"] != "treatment" and \
-                r["entered_at"] + dt.timedelta(days=journey.conversion_days) <= now:
+    due = []
+    for r in wh.fetch(_fates(wh, journey, now, universe, members)).to_pylist():
+        fate = r.pop("fate")
+        k = (r["journey"], r["person_id"], r["episode"])
+        if fate == "due":
+            due.append(r)
+        elif fate == "completed":
             changed[k] = dict(r, state="completed", end_reason="completed", ended_at=now, updated_at=now)
+        else:
+            changed[k] = dict(r, state="exited", end_reason=fate, ended_at=now, position=None, due_at=None,
+                              updated_at=now)
     tally.exited += sum(1 for r in changed.values() if r["state"] == "exited")
     fired = triggered(ctx, journey, state.get("last_now"), value_run, state.get("value_run"))
     new = entrants(ctx, journey, fired)
@@ -218,11 +210,8 @@ def _plan(wh, journey: Journey, now, universe, members, value_run, secret, tally
         fresh.append(episode)
         tally.entered += 1
         tally.holdout += r["grp"] != "treatment"
-    due = [r for k, r in live.items() if k not in changed and r["grp"] == "treatment" and
-           (r["due_at"] is None or r["due_at"] <= now or _waits_for(journey, r["position"]))]
     due += [f for f in fresh if f["grp"] == "treatment"]
-    zones = person_zones(wh, [r["person_id"] for r in due]) if due else {}
-    outcome = Advancer(ctx, journey, now, secret, zones, context_of).run(due)
+    outcome = Advancer(ctx, journey, now, secret, zones.of([r["person_id"] for r in due]), context_of).run(due)
     tally.completed += outcome.completed
     tally.exited += outcome.exited
     for f in fresh:
@@ -238,25 +227,50 @@ def _plan(wh, journey: Journey, now, universe, members, value_run, secret, tally
                                                    "value_run": value_run}]))
 
 
-def _waits_for(journey: Journey, position: str | None) -> bool:
-    step = journey.step(position) if position else None
-    return step is not None and step.kind == "wait_for"
+def _fates(wh, journey: Journey, now, universe, members) -> ibis.Table:
+    """The active episodes of `journey` that something happens to at `now`, each with its `fate`:
+    `person gone` (no longer in any account), `exit_when` (the exit rule holds since entry),
+    `completed` (a holdout or control episode past its conversion window) or `due` (a treatment
+    episode whose wait is over, or that waits for a rule). Decided in the warehouse, so a tick over a
+    million enrolled persons reads only the few thousand it acts on."""
+    e = wh.table("journey_episodes")
+    mine = e.filter((e.journey == journey.name) & (e.state == "active"))
+    here = universe.select(here_id="person_id").distinct()
+    t = mine.left_join(here, mine.person_id == here.here_id)
+    leaving_expr = None
+    if journey.exit_when is not None:
+        people = mine.select("person_id").distinct()
+        anchors = mine.select("person_id", anchor_at=mine.entered_at)
+        leaving = compile_rule(journey.exit_when, RuleContext(wh, now, people, members, anchors))
+        leaving = leaving.select(leaving_id="person_id").distinct()
+        t = t.left_join(leaving, t.person_id == leaving.leaving_id)
+        leaving_expr = t.leaving_id.notnull()
+    treatment = t.grp == "treatment"
+    window_over = t.entered_at <= ibis.literal(now - dt.timedelta(days=journey.conversion_days),
+                                               type="timestamp('UTC')")
+    waiting_for = [s.path for s in journey.all_steps() if s.kind == "wait_for"]
+    due = t.due_at.isnull() | (t.due_at <= ibis.literal(now, type="timestamp('UTC')"))
+    if waiting_for:
+        due |= t.position.isin(waiting_for)
+    cases = [(t.here_id.isnull(), ibis.literal("person gone"))]
+    if leaving_expr is not None:
+        cases.append((leaving_expr, ibis.literal("exit_when")))
+    cases += [(~treatment & window_over, ibis.literal("completed")), (treatment & due, ibis.literal("due"))]
+    fated = t.select(*mine.columns, fate=ibis.cases(*cases, else_=ibis.null("string")))
+    return fated.filter(fated.fate.notnull()).order_by(["person_id", "episode"])
 
 
-def _present(wh, universe, persons: list[str]) -> set[str]:
+def _present_and_cancelled(wh, universe, persons: list[str]) -> tuple[set[str], set[tuple]]:
+    """Of the persons with due actions: who is still in some account, and which of their episodes
+    ended in a way that cancels what they had not sent yet."""
     if not persons:
-        return set()
-    wanted = ibis.memtable({"person_id": sorted(set(persons))}, schema={"person_id": "string"})
-    return set(wh.fetch(wanted.semi_join(universe, "person_id")).column(0).to_pylist())
-
-
-def _satisfying(wh, now, rule, episodes: list[dict], members) -> set[str]:
-    people = ibis.memtable({"person_id": sorted({e["person_id"] for e in episodes})}, schema={"person_id": "string"})
-    anchors = ibis.memtable({"person_id": [e["person_id"] for e in episodes],
-                             "anchor_at": [e["entered_at"] for e in episodes]},
-                            schema={"person_id": "string", "anchor_at": "timestamp('UTC')"})
-    expr = compile_rule(rule, RuleContext(wh, now, people, members, anchors))
-    return set(wh.fetch(expr).column("person_id").to_pylist())
+        return set(), set()
+    wanted = ibis.memtable({"person_id": persons}, schema={"person_id": "string"})
+    present = set(wh.fetch(wanted.semi_join(universe, "person_id")).column(0).to_pylist())
+    e = wh.table("journey_episodes")
+    left = e.filter((e.state == "exited") & e.end_reason.isin(list(CANCELLING))).semi_join(wanted, "person_id")
+    rows = wh.fetch(left.select("journey", "person_id", "episode")).to_pylist()
+    return present, {(r["journey"], r["person_id"], r["episode"]) for r in rows}
 
 
 def _members(wh) -> dict[str, ibis.Table]:
@@ -285,8 +299,10 @@ def _coupon_secret(wh) -> bytes:
 
 
 def _store_actions(wh, rows: list[dict]) -> None:
+    """One put, all or nothing (a put is a delete and an insert: a kill between them must not lose rows)."""
     if rows:
-        wh.put("journey_actions", as_table(rows, wh, "journey_actions"))
+        with wh.transaction():
+            wh.put("journey_actions", as_table(rows, wh, "journey_actions"))
 
 
 def _record_tick(wh, result: TickResult, started: dt.datetime, actor: str) -> None:

@@ -37,7 +37,7 @@ def person_zones(wh, persons: list[str]) -> dict[str, str]:
     events = events.filter(events.context.notnull() & events.context.contains('"timezone"'))
     events = events.mutate(account_key=ibis.coalesce(events.user_id, ibis.literal("anon:") + events.anonymous_id))
     e = events.join(accounts, ["source", "account_key"])
-    e = e.mutate(zone=e.context.cast("json")["timezone"].str)
+    e = e.mutate(zone=wh.json_text(e.context, "timezone"))
     latest = e.filter(e.zone.notnull()).select("person_id", "zone", "timestamp")
     found: dict[str, str] = {}
     for r in wh.fetch(latest.order_by(["person_id", "timestamp"])).to_pylist():
@@ -52,3 +52,20 @@ def person_zones(wh, persons: list[str]) -> dict[str, str]:
             if zone:
                 found[r["person_id"]] = zone
     return found
+
+
+class ZoneBook:
+    """Time zones looked up once per tick: the plan's `wait_until` steps and the outbox's quiet hours
+    ask about the same persons, and each lookup reads every event that states a zone."""
+
+    def __init__(self, wh):
+        self.wh = wh
+        self.known: dict[str, str] = {}
+        self.looked: set[str] = set()
+
+    def of(self, persons: list[str]) -> dict[str, str]:
+        missing = sorted(set(persons) - self.looked)
+        if missing:
+            self.known.update(person_zones(self.wh, missing))
+            self.looked.update(missing)
+        return {p: self.known[p] for p in persons if p in self.known}
