@@ -362,11 +362,12 @@ def SEGMENT_PHASES():
 
 
 def TICK_PHASES():
-    from flywheel.activate import advance, outbox, running, segments, tick
+    from flywheel.activate import advance, outbox, running, segments, tick, zones
     from flywheel.warehouse import store
 
-    return [(segments, "refresh_segments"), (tick, "_plan"), (tick, "triggered"), (tick, "entrants"),
-            (tick, "_satisfying"), (tick, "_present"), (tick, "person_zones"), (tick, "allowed_by_purpose"),
+    return [(segments, "refresh_segments"), (tick, "_plan"), (tick, "_fates"), (tick, "triggered"),
+            (tick, "entrants"), (tick, "_present_and_cancelled"), (zones, "person_zones"),
+            (tick, "allowed_by_purpose"),
             (tick, "_store_actions"), (tick, "_record_tick"), (tick, "_members"), (outbox.Outbox, "due"),
             (outbox.Outbox, "guard"), (outbox.Outbox, "history"), (outbox.Outbox, "open_addresses"),
             (advance.Advancer, "run"), (running, "person_context"), (store.Warehouse, "put"),
@@ -407,7 +408,7 @@ def enrol_all(wh, gate, args, now: dt.datetime) -> None:
     journey = stored_journeys(wh)["bench_winback"][0]
     pa_ = wh.table("person_accounts")
     people = pa_.select("person_id")
-    staged = wh.materialize("bench_groups", people.mutate(grp=group_of(people.person_id, journey)))
+    wh.materialize("bench_groups", people.mutate(grp=group_of(people.person_id, journey)))
     sql(wh, "CREATE OR REPLACE TEMP TABLE bench_ranked AS SELECT person_id, grp, "
             "row_number() OVER (PARTITION BY grp ORDER BY hash(person_id, 'due')) AS r FROM _work_bench_groups")
     n, entered = args.due, ts(now - dt.timedelta(days=3, hours=2))

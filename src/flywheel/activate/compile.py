@@ -210,7 +210,7 @@ def compile_rule(rule: Rule, ctx: RuleContext) -> ibis.Table:
     if isinstance(rule, Consent):
         from flywheel.privacy import only_allowed
 
-        return only_allowed(ctx.wh, people, rule.purpose).select("person_id")
+        return only_allowed(ctx.wh, people, rule.purpose, accounts=ctx.accounts()).select("person_id")
     if isinstance(rule, SegmentRef):
         return people.semi_join(ctx.members[rule.name], "person_id")
     if isinstance(rule, Random):

@@ -37,40 +37,59 @@ def _strictness(status: ibis.Value) -> ibis.Value:
     return status.cases(("withdrawn", 0), ("denied", 1), ("granted", 2), else_=1)
 
 
-def account_consents(wh: Warehouse) -> ibis.Table:
-    """The deciding record per account and purpose."""
+def account_consents(wh: Warehouse, purpose_name: str | None = None, accounts: ibis.Table | None = None) -> ibis.Table:
+    """The deciding record per account and purpose (of one purpose, of some accounts: whole ranking
+    groups are left out before ranking, so the decision for those kept is the same)."""
     c = wh.table("consents")
+    if purpose_name is not None:
+        c = c.filter(c.purpose == purpose_name)
+    if accounts is not None:
+        c = c.semi_join(accounts, ["source", "account_key"])
     w = ibis.window(group_by=["source", "account_key", "purpose"],
                     order_by=[ibis.desc("recorded_at"), _strictness(c.status)])
     ranked = c.mutate(rank=ibis.row_number().over(w))
     return ranked.filter(ranked.rank == 0).drop("rank")
 
 
-def person_consents(wh: Warehouse) -> ibis.Table:
-    """`person_id, purpose, status, recorded_at`: the most restrictive account status per purpose."""
-    c = account_consents(wh).join(account_persons(wh), ["source", "account_key"])
+def person_consents(wh: Warehouse, purpose_name: str | None = None, persons: ibis.Table | None = None,
+                    accounts: ibis.Table | None = None) -> ibis.Table:
+    """`person_id, purpose, status, recorded_at`: the most restrictive account status per purpose
+    (of one purpose; of `persons` only, read from their accounts' records only). `accounts`:
+    `account_persons` when the caller already has it (materialised, or narrowed to `persons`)."""
+    given = accounts is not None
+    accounts = accounts if given else account_persons(wh)
+    if persons is not None:
+        accounts = accounts.view().semi_join(persons.view(), "person_id")
+    narrowed = accounts.select("source", "account_key") if persons is not None or given else None
+    c = account_consents(wh, purpose_name, narrowed).join(accounts, ["source", "account_key"])
     c = c.mutate(strictness=_strictness(c.status))
     w = ibis.window(group_by=["person_id", "purpose"], order_by=["strictness", ibis.desc("recorded_at")])
     ranked = c.mutate(rank=ibis.row_number().over(w))
     return ranked.filter(ranked.rank == 0).select("person_id", "purpose", "status", "recorded_at", "source")
 
 
-def allowed(wh: Warehouse, purpose_name: str) -> ibis.Table:
-    """`person_id` of every person the purpose may be applied to now."""
+def allowed(wh: Warehouse, purpose_name: str, persons: ibis.Table | None = None,
+            accounts: ibis.Table | None = None) -> ibis.Table:
+    """`person_id` of every person (of `persons`, a table with `person_id`) the purpose may be
+    applied to now."""
     p = purpose(purpose_name)
-    decided = person_consents(wh)
-    decided = decided.filter(decided.purpose == p.name)
+    decided = person_consents(wh, p.name, persons, accounts)
     if not p.opt_out:
         return decided.filter(decided.status == "granted").select("person_id")
-    everyone = account_persons(wh).select("person_id").distinct()
+    everyone = (persons if persons is not None else accounts if accounts is not None else account_persons(wh)
+                ).select("person_id").distinct()
     objected = decided.filter(decided.status != "granted").select("person_id")
     return everyone.anti_join(objected, "person_id")
 
 
-def only_allowed(wh: Warehouse, persons: ibis.Table, purpose_name: str, person_col: str = "person_id") -> ibis.Table:
+def only_allowed(wh: Warehouse, persons: ibis.Table, purpose_name: str, person_col: str = "person_id",
+                 accounts: ibis.Table | None = None) -> ibis.Table:
     """`persons` without those the purpose may not be applied to. Call it on every targeting list,
-    recommendation or other personalised selection."""
-    ok = allowed(wh, purpose_name).rename(__allowed_person="person_id")
+    recommendation or other personalised selection. Only the records of `persons`' accounts are read
+    (`accounts`: `account_persons` of `persons` at least, when the caller has it at hand)."""
+    view = persons.view()
+    wanted = view.select(person_id=view[person_col]).distinct()
+    ok = allowed(wh, purpose_name, wanted if accounts is None else None, accounts).rename(__allowed_person="person_id")
     kept = persons.join(ok, persons[person_col] == ok["__allowed_person"])
     return kept.select(*persons.columns)
 
