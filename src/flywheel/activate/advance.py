@@ -85,8 +85,8 @@ class Advancer:
         """Coupons issued at earlier ticks, so a send after a wait can state the coupon's terms."""
         if not codes:
             return {}
-        c = self.ctx.wh.table("coupons")
-        rows = self.ctx.wh.fetch(c.filter(c.code.isin(codes))).to_pylist()
+        wanted = ibis.memtable({"code": codes}, schema={"code": "string"})
+        rows = self.ctx.wh.fetch(self.ctx.wh.table("coupons").semi_join(wanted, "code")).to_pylist()
         return {r["code"]: r for r in rows}
 
     def _keep(self, e: dict) -> None:
@@ -198,12 +198,12 @@ class Advancer:
             "step": step.path, "value_cents": _cents(o["value"]), "min_order_cents": _cents(o.get("min_order", 0)),
             "valid_from": self.now, "valid_until": self.now + dt.timedelta(days=float(o["valid_days"])),
             "issued_at": self.now})
+        self.issued[code] = self.outcome.coupons[-1]
 
     def _send(self, step: Step, e: dict, person: dict) -> None:
         j, o = self.journey, step.options
         key = action_key(j.name, e["person_id"], e["episode"], step.path)
-        coupon = next((c for c in self.outcome.coupons if c["code"] == e.get("coupon_code")), None) \
-            or self.issued.get(e.get("coupon_code") or "")
+        coupon = self.issued.get(e.get("coupon_code") or "")
         context = dict(person, person_id=e["person_id"], journey=j.name, coupon_code=e.get("coupon_code") or "",
                        coupon_value=Decimal(coupon["value_cents"]) / 100 if coupon else None,
                        coupon_min_order=Decimal(coupon["min_order_cents"]) / 100 if coupon else None,

@@ -42,7 +42,7 @@ from flywheel.warehouse import account_persons
 
 log = logging.getLogger(__name__)
 
-SEND_BATCH = 500
+SEND_BATCH = 1000
 """Actions marked `sending` and delivered together: a killed tick re-delivers at most this many.
 FLYWHEEL_SEND_BATCH overrides it (crash tests use small batches to land kills between them)."""
 CANCELLING = ("exit_when", "person gone")
