@@ -184,7 +184,7 @@ class Advancer:
         anchors = ibis.memtable({"person_id": [e["person_id"] for e in group],
                                  "anchor_at": [e["entered_at"] for e in group]},
                                 schema={"person_id": "string", "anchor_at": "timestamp('UTC')"})
-        ctx = RuleContext(self.ctx.wh, self.now, universe, self.ctx.members, anchors)
+        ctx = RuleContext(self.ctx.wh, self.now, universe, self.ctx.members, anchors, few=True)
         expr = compile_rule(step.rule, ctx)
         return set(self.ctx.wh.fetch(expr).column("person_id").to_pylist())
 

@@ -77,6 +77,9 @@ class RuleContext:
     """Accounts need no narrowing to the universe (it is every person, or `known_accounts` already is)."""
     known_accounts: ibis.Table | None = None
     """`account_persons` already materialised (a segment refresh computes it once for all segments)."""
+    few: bool = False
+    """The universe is a small part of everyone (an incremental refresh's candidates, a journey
+    step's episodes): the consent ledger is read for their accounts only."""
     _cache: dict[str, ibis.Table] = field(default_factory=dict, repr=False)
 
     @property
@@ -210,7 +213,9 @@ def compile_rule(rule: Rule, ctx: RuleContext) -> ibis.Table:
     if isinstance(rule, Consent):
         from flywheel.privacy import only_allowed
 
-        return only_allowed(ctx.wh, people, rule.purpose, accounts=ctx.accounts()).select("person_id")
+        if ctx.few:
+            return only_allowed(ctx.wh, people, rule.purpose, accounts=ctx.accounts()).select("person_id")
+        return only_allowed(ctx.wh, people, rule.purpose, narrow=False).select("person_id")
     if isinstance(rule, SegmentRef):
         return people.semi_join(ctx.members[rule.name], "person_id")
     if isinstance(rule, Random):

@@ -248,7 +248,7 @@ def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[
             cands = wh.materialize(f"seg_{name}_cands", _candidates(wh, seg, last, marks, now, changed, accounts))
             mine = wh.materialize(f"seg_{name}_accounts", accounts.semi_join(cands, "person_id"))
             ctx = RuleContext(wh, now, universe.semi_join(cands, "person_id"), members, everyone=True,
-                              known_accounts=mine)
+                              known_accounts=mine, few=True)
             selected_c = wh.materialize(f"seg_{name}_new", compile_rule(seg.rule, ctx))
             current_c = current.semi_join(cands, "person_id")
             entered = selected_c.anti_join(current_c, "person_id")

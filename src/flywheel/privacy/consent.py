@@ -83,13 +83,17 @@ def allowed(wh: Warehouse, purpose_name: str, persons: ibis.Table | None = None,
 
 
 def only_allowed(wh: Warehouse, persons: ibis.Table, purpose_name: str, person_col: str = "person_id",
-                 accounts: ibis.Table | None = None) -> ibis.Table:
+                 accounts: ibis.Table | None = None, narrow: bool = True) -> ibis.Table:
     """`persons` without those the purpose may not be applied to. Call it on every targeting list,
     recommendation or other personalised selection. Only the records of `persons`' accounts are read
-    (`accounts`: `account_persons` of `persons` at least, when the caller has it at hand)."""
-    view = persons.view()
-    wanted = view.select(person_id=view[person_col]).distinct()
-    ok = allowed(wh, purpose_name, wanted if accounts is None else None, accounts).rename(__allowed_person="person_id")
+    (`accounts`: `account_persons` of `persons` at least, when the caller has it at hand), unless
+    `narrow` is false: for `persons` that are most of everyone, narrowing first costs more than it saves."""
+    if not narrow:
+        ok = allowed(wh, purpose_name).rename(__allowed_person="person_id")
+    else:
+        view = persons.view()
+        wanted = view.select(person_id=view[person_col]).distinct()
+        ok = allowed(wh, purpose_name, wanted if accounts is None else None, accounts).rename(__allowed_person="person_id")
     kept = persons.join(ok, persons[person_col] == ok["__allowed_person"])
     return kept.select(*persons.columns)
 
