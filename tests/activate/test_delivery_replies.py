@@ -4,7 +4,6 @@ phone — from `flywheel consent reply` and from `POST /v1/inbound/sms` — and 
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,9 +12,9 @@ import httpx
 import pytest
 import uvicorn
 from delivery_receivers import free_port
+from flywheel_cli import cli as _cli
 
 from flywheel.activate.delivery import opt_out_keyword, persons_with_phone
-from flywheel.cli import main
 from flywheel.collect import ingest_file
 from flywheel.config import load_settings
 from flywheel.privacy.consent import is_allowed, person_consents, record_consent
@@ -49,17 +48,6 @@ def customer() -> str:
         assert is_allowed(wh, persons[0], "marketing_sms")
     return persons[0]
 
-
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["flywheel", *args])
-    load_settings.cache_clear()
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _consent_rows() -> int:

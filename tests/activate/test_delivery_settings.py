@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from delivery_receivers import SECRET, SmtpSink
+from flywheel_cli import cli as _cli
 
 from flywheel.activate.delivery import (
     DeliveryError,
@@ -19,8 +19,6 @@ from flywheel.activate.delivery import (
     load_delivery,
     load_settings_file,
 )
-from flywheel.cli import main
-from flywheel.config import load_settings
 from flywheel.warehouse import Warehouse
 
 WECOM_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwKkNNr0Q5"
@@ -126,17 +124,6 @@ def test_a_wrongly_typed_secret_is_not_echoed_in_the_error(tmp_path):
         load_settings_file(_file(tmp_path, "webhooks:\n  sms: {url: 'http://x/', secret: 982451653}\n"))
     assert "982451653" not in str(caught.value) and "webhooks.sms.secret: must be non-empty text" in str(caught.value)
 
-
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["flywheel", *args])
-    load_settings.cache_clear()
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_only_the_owner_applies_secrets_are_sealed_and_never_shown(tmp_path, monkeypatch, capsys):

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from delivery_receivers import Behaviour, SmtpSink, WebhookReceiver, settings_yaml
+from flywheel_cli import cli
 
 from flywheel.activate.delivery import SMS_OPT_OUT, message_id_for
 from flywheel.activate.running import run
 from flywheel.activate.tick import verify
-from flywheel.cli import main
 from flywheel.collect import ingest_paths
 from flywheel.config import load_settings
 from flywheel.privacy import Gate
@@ -75,17 +75,6 @@ def segment_export(path: Path, persons: int, at: dt.datetime = T0) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
 
-
-def cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["flywheel", *args])
-    load_settings.cache_clear()
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def setup_world(tmp_path: Path, monkeypatch, capsys, persons: int, smtp_port: int | None, hooks: dict[str, str],

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 from delivery_receivers import WebhookReceiver, free_port, settings_yaml
-from test_journey_delivery import cli, segment_export
+from flywheel_cli import cli
+from test_journey_delivery import segment_export
 
 from flywheel.activate.delivery import apply_delivery
 from flywheel.activate.tick import tick_lock

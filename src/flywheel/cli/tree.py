@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from flywheel import __version__
-from flywheel.cli import audit, core, delivery, identity, journey, privacy, segment, server, value
+from flywheel.cli import attribution, audit, core, delivery, identity, journey, privacy, segment, server, value
 from flywheel.cli import clv as clv_commands
 from flywheel.cli.common import install_global_options, with_global_options
 from flywheel.cli.failures import one_line
@@ -53,6 +53,7 @@ app.add_typer(audit.audit_app, name="audit")
 app.add_typer(segment.segment_app, name="segment")
 app.add_typer(journey.journey_app, name="journey")
 app.add_typer(delivery.delivery_app, name="delivery")
+app.add_typer(attribution.attribution_app, name="attribution")
 install_global_options(app)
 
 

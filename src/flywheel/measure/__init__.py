@@ -1,0 +1,17 @@
+"""Measurement: what each channel's touches are credited with (docs/measurement.md).
+
+    paths = read_path_file(Path("paths.csv"), "path", "total_conversions", null_col="total_null")
+    attribute(paths, "markov", order=2)      # exact removal effects of an order-2 chain
+    MarkovModel(order=1).fit(paths).removal_effects_
+"""
+
+from flywheel.lazy import lazy_exports
+
+_EXPORTS = {
+    "Paths": "flywheel.measure.paths", "read_path_file": "flywheel.measure.paths",
+    "MarkovModel": "flywheel.measure.markov",
+    "MODELS": "flywheel.measure.models", "attribute": "flywheel.measure.models",
+    "shapley_simplified": "flywheel.measure.models", "shapley_exact": "flywheel.measure.models",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
