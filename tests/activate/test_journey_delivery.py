@@ -236,6 +236,11 @@ def test_a_journey_run_killed_at_random_points_sends_nothing_twice_and_loses_not
         redelivered, outcomes = [], []
         for how, at in kills + [("never", 0)]:
             effects_before, start = set(hook.effects), len(hook.requests)
+            left = len(planned - effects_before)
+            if how == "requests":
+                if left <= BATCH:  # an earlier kill came after nearly every send: none left to kill amid
+                    continue
+                at = min(at, left - BATCH)  # a batch or more still to go when the kill comes
             proc = _journey_run(now)
             killed = _kill_when(proc, hook, how, at, start)
             out, err = proc.communicate(timeout=120)
