@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 
 from flywheel import __version__
-from flywheel.cli import attribution, audit, core, delivery, identity, journey, privacy, segment, server, value
+from flywheel.cli import (attribution, audit, core, delivery, experiment, identity, journey, privacy, segment,
+                          server, value)
 from flywheel.cli import clv as clv_commands
 from flywheel.cli.common import install_global_options, with_global_options
 from flywheel.cli.failures import one_line
@@ -54,6 +55,7 @@ app.add_typer(segment.segment_app, name="segment")
 app.add_typer(journey.journey_app, name="journey")
 app.add_typer(delivery.delivery_app, name="delivery")
 app.add_typer(attribution.attribution_app, name="attribution")
+app.add_typer(experiment.experiment_app, name="experiment")
 install_global_options(app)
 
 
