@@ -194,3 +194,22 @@ def test_the_summary_command_contract_and_its_bad_input(tmp_path, capsys, monkey
         f.write_text(body, encoding="utf-8")
         code, out, err = _cli(capsys, monkeypatch, "experiment", "analyze", "--summary", str(f))
         assert code == 1 and message in err and len(err.strip().splitlines()) == 1, (body, err)
+
+
+def test_a_ratio_metric_interval_covers_the_true_ratio_difference(tmp_path):
+    """Revenue per session, sessions per person varying (1–9): units are persons, the metric a ratio."""
+    from flywheel.measure.experiments import read_summary
+
+    rng = np.random.default_rng(6)
+    hits, trials = 0, 400
+    for k in range(trials):
+        rows = ["variation,n,sum,sum_squares,denominator_sum,denominator_sum_squares,sum_denominator_product"]
+        for name, per_session in (("c", 20.0), ("t", 22.0)):
+            sessions = rng.integers(1, 10, 600).astype(float)
+            revenue = rng.gamma(2.0, per_session / 2.0, (600, 9)).cumsum(axis=1)[np.arange(600), sessions.astype(int) - 1]
+            rows.append(f"{name},600,{revenue.sum()},{(revenue ** 2).sum()},{sessions.sum()},{(sessions ** 2).sum()},"
+                        f"{(revenue * sessions).sum()}")
+        (tmp_path / "r.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        r = analyze(read_summary(tmp_path / "r.csv"))["results"][0]
+        hits += _covers(*r["ci"], 2.0)
+    assert _binomial_ok(hits, trials), hits

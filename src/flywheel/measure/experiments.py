@@ -29,6 +29,8 @@ SRM_WARN = 0.001
 METHODS = ("fixed", "sequential", "bayesian")
 REQUIRED = ("variation", "n", "sum", "sum_squares")
 CUPED = ("covariate_sum", "covariate_sum_squares", "cross_sum")
+RATIO = ("denominator_sum", "denominator_sum_squares", "sum_denominator_product")
+"""A ratio metric (Σ revenue / Σ sessions over the units): the denominator's sums and Σ y·d."""
 
 
 @dataclass
@@ -70,6 +72,9 @@ def read_summary(path: Path) -> list[Variation]:
             raise InputError(f"{path}: no column {missing[0]!r}; a summary has {', '.join(REQUIRED)} "
                              f"(and {', '.join(CUPED)} for CUPED)")
         cuped = all(c in header for c in CUPED)
+        ratio = all(c in header for c in RATIO)
+        if cuped and ratio:
+            raise InputError(f"{path}: CUPED and ratio-metric columns together are not supported; give one set")
         found = []
         for row in reader:
             line = reader.line_num
@@ -93,12 +98,30 @@ def read_summary(path: Path) -> list[Variation]:
             if squares * n < total * total * (1 - 1e-9) - 1e-9:
                 raise InputError(f"{path}:{line}: sum_squares: smaller than sum²/n, impossible for real data")
             extra = [number(c) for c in CUPED] if cuped else [None, None, None]
-            found.append(Variation(name, n, total, squares, *extra))
+            v = Variation(name, n, total, squares, *extra)
+            if ratio:
+                d, dd, yd = (number(c) for c in RATIO)
+                if d <= 0:
+                    raise InputError(f"{path}:{line}: denominator_sum: must be positive for a ratio metric")
+                v = ratio_variation(name, n, total, squares, d, dd, yd)
+            found.append(v)
     if len(found) < 2:
         raise InputError(f"{path}: a control and at least one treatment are needed; found {len(found)} row(s)")
     if len({v.name for v in found}) != len(found):
         raise InputError(f"{path}: a variation is named twice")
     return found
+
+
+def ratio_variation(name: str, n: float, y: float, yy: float, d: float, dd: float, yd: float) -> Variation:
+    """A ratio metric Σy / Σd as a variation whose `var / n` is the ratio's delta-method variance:
+    var(R) ≈ (var_y − 2R·cov_yd + R²·var_d) / (n·d̄²), with the per-unit variances and covariance."""
+    v = Variation(name, n, y, yy)
+    r, d_mean = y / d, d / n
+    var_d = (dd - d * d / n) / (n - 1)
+    cov = (yd - y * d / n) / (n - 1)
+    v.mean = r
+    v.var = max((v.var - 2 * r * cov + r * r * var_d) / d_mean ** 2, 0.0)
+    return v
 
 
 def srm_p_value(ns: list[float], weights: list[float] | None = None) -> float:
