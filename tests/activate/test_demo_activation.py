@@ -33,6 +33,9 @@ def test_demo_runs_the_example_journey_and_reports_treatment_against_holdout(tmp
     share, sd = held["entered"] / entered, math.sqrt(0.2 * 0.8 / entered)
     assert abs(share - 0.2) < 4 * sd, (share, entered)
     assert 0 < loop["true_lift"] < 0.28, "the simulator's truth is a few points, not the reports' 28%"
+    low, high = groups["lift"]["ci95"]
+    assert low <= loop["true_lift"] <= high, ("the measured interval covers the truth over the same windows",
+                                              groups["lift"], loop["true_lift"])
     assert loop["response_orders"] > 0
     report = (tmp_path / "demo" / "report.html").read_text(encoding="utf-8")
     for text in ("Activation segments", "Journey: community_winback", "True effect (simulator)", "channel / reason",
