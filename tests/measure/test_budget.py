@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from flywheel_cli import cli
 
 from flywheel.errors import InputError
 from flywheel.measure.budget import Arm, recommend
@@ -71,31 +72,21 @@ def test_thompson_sampling_loses_much_less_than_an_even_split_over_simulated_day
 
 def test_the_recommend_command_reads_an_arms_file_and_refuses_without_one(tmp_path, capsys, monkeypatch):
     import json
-    import sys
 
-    from flywheel.cli import main
-
-    def cli(*args):
-        monkeypatch.setattr(sys, "argv", ["flywheel", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+    def run(*args):
+        return cli(monkeypatch, capsys, *args)
 
     f = tmp_path / "arms.csv"
     f.write_text("arm,clicks,conversions,share\nsearch_a,12000,480,0.4\nsearch_b,9000,270,0.3\nfeed,9000,180,0.3\n",
                  encoding="utf-8")
-    code, out, err = cli("--json", "budget", "recommend", "--arms", str(f))
+    code, out, err = run("--json", "budget", "recommend", "--arms", str(f))
     assert code == 0, err
     result = json.loads(out)
     assert [a["arm"] for a in result["arms"]] == ["search_a", "search_b", "feed"]
     assert result["arms"][0]["share"] == pytest.approx(0.98) and result["arms"][0]["share_before"] == 0.4
-    assert cli("--json", "budget", "recommend", "--arms", str(f))[1] == out, "the same seed, the same split"
-    code, out, err = cli("budget", "recommend")
+    assert run("--json", "budget", "recommend", "--arms", str(f))[1] == out, "the same seed, the same split"
+    code, out, err = run("budget", "recommend")
     assert code == 1 and "--arms FILE.csv is needed" in err
     f.write_text("arm,clicks,conversions\na,10,x\n", encoding="utf-8")
-    code, out, err = cli("budget", "recommend", "--arms", str(f))
+    code, out, err = run("budget", "recommend", "--arms", str(f))
     assert code == 1 and ":2: conversions: not a number" in err

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
+from flywheel_cli import cli
 from scipy import stats
 
 from flywheel.measure.experiments import (
@@ -163,16 +163,7 @@ def test_the_minimum_detectable_effect_is_detected_with_the_stated_power():
 
 
 def _cli(capsys, monkeypatch, *args):
-    from flywheel.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["flywheel", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return cli(monkeypatch, capsys, *args)
 
 
 def test_the_summary_command_contract_and_its_bad_input(tmp_path, capsys, monkeypatch):

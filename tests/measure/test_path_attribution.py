@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from flywheel_cli import cli
 
 from flywheel.measure import MarkovModel, Paths, attribute, read_path_file, shapley_exact, shapley_simplified
 from flywheel.measure.models import rule_based
@@ -27,16 +27,7 @@ def _paths(rows: list[tuple[str, float, float]], value: bool = False) -> Paths:
 
 
 def _cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    from flywheel.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["flywheel", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return cli(monkeypatch, capsys, *args)
 
 
 def test_the_toy_whose_markov_credits_are_known_by_hand(tmp_path, capsys, monkeypatch):

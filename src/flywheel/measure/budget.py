@@ -14,11 +14,14 @@ mean and 95% interval, P(best)) and the share before and after.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from flywheel.errors import InputError
+from flywheel.measure.paths import open_csv
 
 DRAWS = 20_000
 
@@ -100,3 +103,34 @@ def recommend(arms: list[Arm], kind: str = "rate", floor: float = 0.01, seed: in
         rows.append({"arm": a.name, "share": float(s), "share_before": before, "p_best": float(p),
                      "estimate": float(m), "interval": [float(l), float(h)], "why": why})
     return {"posterior": kind, "floor": floor, "arms": rows}
+
+
+def read_arms(path: Path, kind: str = "rate") -> list[Arm]:
+    """An arms file: `arm, clicks, conversions[, share]` (rows of one arm are added up), or for `roi`
+    one row per arm and day, `arm, roi[, share]`. A bad value stops with its line and column."""
+    with open_csv(path) as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        need = ("arm", "clicks", "conversions") if kind == "rate" else ("arm", "roi")
+        missing = [c for c in need if c not in header]
+        if missing:
+            raise InputError(f"{path}: no column {missing[0]!r}; --posterior {kind} reads {', '.join(need)} "
+                             "(and optionally share)")
+        rows: dict[str, dict] = {}
+        for row in reader:
+            name = (row.get("arm") or "").strip()
+            if not name:
+                raise InputError(f"{path}:{reader.line_num}: arm: empty")
+            values = {}
+            for col in [c for c in need[1:] + ("share",) if c in header and (row.get(c) or "").strip()]:
+                try:
+                    values[col] = float(row[col])
+                except ValueError:
+                    raise InputError(f"{path}:{reader.line_num}: {col}: not a number: {row[col]!r}") from None
+            r = rows.setdefault(name, {"clicks": 0.0, "conversions": 0.0, "roi": [], "share": None})
+            r["clicks"] += values.get("clicks", 0.0)
+            r["conversions"] += values.get("conversions", 0.0)
+            if "roi" in values:
+                r["roi"].append(values["roi"])
+            r["share"] = values.get("share", r["share"])
+    return [Arm(n, r["clicks"], r["conversions"], tuple(r["roi"]), r["share"]) for n, r in rows.items()]

@@ -24,6 +24,7 @@ from pathlib import Path
 from scipy import stats
 
 from flywheel.errors import InputError
+from flywheel.measure.paths import open_csv
 
 SRM_WARN = 0.001
 METHODS = ("fixed", "sequential", "bayesian")
@@ -60,11 +61,7 @@ class Variation:
 def read_summary(path: Path) -> list[Variation]:
     """One row per variation; a bad row stops the analysis (an experiment with a variation left out
     would compare the wrong things), naming the line, the column and the reason."""
-    try:
-        handle = open(path, newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    with handle:
+    with open_csv(path) as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         missing = [c for c in REQUIRED if c not in header]

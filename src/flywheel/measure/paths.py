@@ -60,6 +60,14 @@ class Paths:
         return sum(self.values, Decimal(0))
 
 
+def open_csv(path: Path):
+    """A CSV file for reading (BOM-tolerant), or one line saying why it cannot be read."""
+    try:
+        return open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
 def collapse(touches: tuple[str, ...]) -> tuple[str, ...]:
     """Consecutive repeats of a channel are one visit (`a > a > b` is `a > b`)."""
     out: list[str] = []
@@ -90,12 +98,8 @@ def read_path_file(path: Path, path_col: str, conv_col: str, value_col: str | No
     `rejected` with its line and column; every other row counts."""
     if not sep:
         raise InputError("--sep must not be empty")
-    try:
-        handle = open(path, newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     found = Paths(has_nulls=null_col is not None, has_values=value_col is not None)
-    with handle:
+    with open_csv(path) as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         for option, col in (("--path-col", path_col), ("--conv-col", conv_col), ("--value-col", value_col),
