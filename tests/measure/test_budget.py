@@ -90,3 +90,18 @@ def test_the_recommend_command_reads_an_arms_file_and_refuses_without_one(tmp_pa
     f.write_text("arm,clicks,conversions\na,10,x\n", encoding="utf-8")
     code, out, err = run("budget", "recommend", "--arms", str(f))
     assert code == 1 and ":2: conversions: not a number" in err
+
+
+def test_a_daily_cap_moves_the_split_toward_the_target_and_no_further():
+    arms = [Arm("a", 10_000, 400, share=0.5), Arm("b", 10_000, 200, share=0.3), Arm("c", 10_000, 150, share=0.2)]
+    free = recommend(arms, floor=0.05)
+    capped = recommend(arms, floor=0.05, max_change=0.1)
+    moves = [abs(x["share"] - x["share_before"]) for x in capped["arms"]]
+    assert max(moves) == pytest.approx(0.1) and sum(x["share"] for x in capped["arms"]) == pytest.approx(1)
+    assert [x["target"] for x in capped["arms"]] == pytest.approx([x["share"] for x in free["arms"]])
+    assert capped["arms"][0]["share"] == pytest.approx(0.6) and "heading for 90.0%" in capped["arms"][0]["why"]
+    loose = recommend(arms, floor=0.05, max_change=0.5)
+    assert [x["share"] for x in loose["arms"]] == pytest.approx([x["share"] for x in free["arms"]]), \
+        "a cap larger than the move changes nothing"
+    with pytest.raises(InputError, match="needs today's share"):
+        recommend([Arm("a", 10, 1), Arm("b", 10, 2)], max_change=0.1)

@@ -24,6 +24,8 @@ def recommend_command(
         = 0.01,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the posterior draws (the same seed, the same split).")]
         = 0,
+    max_change: Annotated[Optional[float], typer.Option("--max-change", help="Move no arm's share by more than this "
+                                                        "a day (0.2 = 20 points; needs a share column).")] = None,
 ) -> None:
     """Tomorrow's budget shares, each with the numbers it rests on."""
     from flywheel.errors import InputError
@@ -32,7 +34,7 @@ def recommend_command(
     if arms is None:
         raise InputError("--arms FILE.csv is needed for now: recommending from the warehouse's campaign spend and "
                          "attributed conversions waits for `flywheel attribution run` (docs/measurement.md)")
-    result = recommend(read_arms(arms, posterior), posterior, floor, seed)
+    result = recommend(read_arms(arms, posterior), posterior, floor, seed, max_change)
     if state(ctx).json:
         emit(result)
         return

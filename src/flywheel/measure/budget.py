@@ -81,28 +81,44 @@ def posterior_draws(arms: list[Arm], kind: str, rng: np.random.Generator, draws:
     raise InputError(f"unknown posterior {kind!r}; rate (conversions per click) or roi (daily ROI)")
 
 
-def recommend(arms: list[Arm], kind: str = "rate", floor: float = 0.01, seed: int = 0) -> dict:
-    """Tomorrow's shares and why."""
+def recommend(arms: list[Arm], kind: str = "rate", floor: float = 0.01, seed: int = 0,
+              max_change: float | None = None) -> dict:
+    """Tomorrow's shares and why. With `max_change` (and today's shares given) the split moves
+    toward the target along a straight line, no arm's share by more than that many points a day:
+    ad platforms restart their learning after large budget swings."""
     if len(arms) < 2:
         raise InputError("budget allocation needs at least two arms (campaigns or ad groups)")
+    if max_change is not None and not 0 < max_change <= 1:
+        raise InputError(f"--max-change is a share between 0 and 1 (0.2 = 20 points a day); got {max_change}")
     rng = np.random.default_rng(seed)
     samples = posterior_draws(arms, kind, rng)
     best = np.bincount(samples.argmax(axis=1), minlength=len(arms)) / len(samples)
     shares = _floored(best, floor)
+    target = shares
+    if max_change is not None:
+        if any(a.share is None for a in arms):
+            raise InputError("--max-change needs today's share of every arm (a share column)")
+        before = np.array([a.share for a in arms], float)
+        before = before / before.sum()
+        step = float(np.abs(shares - before).max())
+        shares = before + (shares - before) * min(1.0, max_change / step) if step > 0 else before
     lo, mid, hi = np.percentile(samples, [2.5, 50, 97.5], axis=0)
     rows = []
-    for a, p, s, l, m, h in zip(arms, best, shares, lo, mid, hi):
+    for a, p, s, goal, l, m, h in zip(arms, best, shares, target, lo, mid, hi):
         before = a.share
         why = (f"P(best) {p:.1%}; {kind} {m:.4g} (95% {l:.4g}–{h:.4g})"
                + (f" from {a.conversions:g} conversions in {a.clicks:g} clicks" if kind == "rate"
                   else f" over {len(a.roi_days)} days"))
-        if s == floor and p < floor:
+        if goal == floor and p < floor:
             why += f"; held at the {floor:.0%} floor so it keeps being measured"
+        if abs(goal - s) > 1e-12:
+            why += f"; heading for {goal:.1%}, at most {max_change:.0%} points a day"
         if before is not None:
             why = f"{before:.1%} → {s:.1%}: " + why
-        rows.append({"arm": a.name, "share": float(s), "share_before": before, "p_best": float(p),
+        rows.append({"arm": a.name, "share": float(s), "target": float(goal), "share_before": before,
+                     "p_best": float(p),
                      "estimate": float(m), "interval": [float(l), float(h)], "why": why})
-    return {"posterior": kind, "floor": floor, "arms": rows}
+    return {"posterior": kind, "floor": floor, "max_change": max_change, "arms": rows}
 
 
 def read_arms(path: Path, kind: str = "rate") -> list[Arm]:
