@@ -87,6 +87,27 @@ def test_merged_person_takes_the_most_restrictive_status(ledger, tmp_path):
     assert decided.person_id == kept and len(decided.accounts) == 2
 
 
+def test_asking_about_a_few_persons_decides_as_the_whole_ledger_does(ledger, tmp_path):
+    """`only_allowed` reads only the asked persons' records (or the accounts the caller passes); the
+    answer must be the whole ledger's for those persons, refusals and permissions alike, also for a
+    merged person whose accounts disagree."""
+    ann, bob = _person(ledger, "u_ann"), _person(ledger, "u_bob")
+    record_consent(ledger, find_subject(ledger, bob), ["marketing_sms"], "withdrawn", actor="t")
+    kept = merge_persons(Gate.open(ledger.settings, ledger, "test"), ann, bob)
+    cai, dan = _person(ledger, "u_cai"), _person(ledger, "u_dan")
+    everyone = account_persons(ledger).select("person_id").distinct()
+    for purpose in ("marketing_sms", "marketing_email", "personalization", "cross_border_transfer"):
+        whole = _ids(ledger, only_allowed(ledger, everyone, purpose, narrow=False))
+        for few in ({kept}, {kept, cai}, {cai, dan}, {dan}):
+            asked = ibis.memtable({"person_id": sorted(few)}, schema={"person_id": "string"})
+            accounts = account_persons(ledger).view().semi_join(asked.view(), "person_id")
+            assert _ids(ledger, only_allowed(ledger, asked, purpose)) == whole & few, (purpose, few)
+            assert _ids(ledger, only_allowed(ledger, asked, purpose, accounts=accounts)) == whole & few, (purpose, few)
+    assert kept not in _ids(ledger, only_allowed(ledger, everyone, "marketing_sms", narrow=False))
+    assert {kept, dan} <= _ids(ledger, only_allowed(ledger, everyone, "personalization", narrow=False))
+    assert cai not in _ids(ledger, only_allowed(ledger, everyone, "personalization", narrow=False))
+
+
 def test_consent_cli_records_shows_and_refuses_bundled_separate_grants(ledger, tmp_path):
     ann = _person(ledger, "u_ann")
     runner = CliRunner()
