@@ -52,6 +52,15 @@ def test_impossible_inputs_are_refused():
         recommend([Arm("a", 10, 11), Arm("b", 10, 1)])
     with pytest.raises(InputError, match="at least two arms"):
         recommend([Arm("a", 10, 1)])
+    with pytest.raises(InputError, match="between 0 and its clicks"):
+        recommend([Arm("a", -5, 0), Arm("b", 10, 1)])
+    with pytest.raises(InputError, match="between 0 and its clicks"):
+        recommend([Arm("a", float("nan"), 0), Arm("b", 10, 1)])
+    with pytest.raises(InputError, match="--floor is a share"):
+        recommend([Arm("a", 10, 1), Arm("b", 10, 1)], floor=-0.1)
+    with pytest.raises(InputError, match="finite number"):
+        recommend([Arm("a", roi_days=(0.1, float("inf"))), Arm("b", roi_days=(0.2, 0.3))], "roi")
+    assert len(recommend([Arm("a", 0, 0), Arm("b", 10, 1)], floor=0.0)["arms"]) == 2, "no floor is allowed"
 
 
 def test_thompson_sampling_loses_much_less_than_an_even_split_over_simulated_days():

@@ -116,10 +116,10 @@ def test_exact_removal_effects_agree_with_a_brute_force_walk_within_sampling_err
     paths = _random_paths(random.Random(order), ["tv", "search", "social", "email"], 40)
     model = MarkovModel(order).fit(paths)
     walks = 40_000
-    for removed in [None, "search", "email"]:
+    for k, removed in enumerate([None, "search", "email"]):
         p_exact = model.conversion_probability_ if removed is None else \
             model.conversion_probability_ * (1 - model.removal_effects_[removed])
-        p_walk = _walk(paths, order, removed, walks, seed=hash((order, removed)) % 2**32)
+        p_walk = _walk(paths, order, removed, walks, seed=10 * order + k)  # fixed: the same walks at every run
         sigma = (p_exact * (1 - p_exact) / walks) ** 0.5
         assert abs(p_walk - p_exact) < 4 * sigma, (removed, p_walk, p_exact, sigma)
 

@@ -58,7 +58,7 @@ class Advancer:
     """Runs the steps of one journey's due episodes at `now`."""
 
     def __init__(self, ctx: RuleContext, journey: Journey, now: dt.datetime, secret: bytes,
-                 zones: dict[str, str], context_of, disclose_text=None):
+                 zones: dict[str, str], context_of):
         self.ctx, self.journey, self.now, self.secret = ctx, journey, now, secret
         self.zones = zones
         self.context_of = context_of

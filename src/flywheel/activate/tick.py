@@ -182,7 +182,7 @@ def _tick(wh, now, journeys, actor, guards, deliver, addresses, context_of, dry_
 
 
 def _plan(wh, journey: Journey, now, universe, members, value_run, secret, tally: JourneyTally, context_of,
-          zones: "ZoneBook") -> None:
+          zones: ZoneBook) -> None:
     ctx = RuleContext(wh, now, universe, members)
     state = _journey_state(wh, journey.name)
     changed: dict[tuple, dict] = {}

@@ -29,7 +29,7 @@ def recommend_command(
 ) -> None:
     """Tomorrow's budget shares, each with the numbers it rests on."""
     from flywheel.errors import InputError
-    from flywheel.measure.budget import read_arms, recommend
+    from flywheel.measure import read_arms, recommend
 
     if arms is None:
         raise InputError("--arms FILE.csv is needed for now: recommending from the warehouse's campaign spend and "

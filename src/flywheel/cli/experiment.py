@@ -33,7 +33,7 @@ def analyze_command(
 ) -> None:
     """Every treatment against the control, with the sample-ratio check."""
     from flywheel.errors import InputError
-    from flywheel.measure.experiments import analyze, read_summary
+    from flywheel.measure import analyze, read_summary
 
     planned = None
     if weights:

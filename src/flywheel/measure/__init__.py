@@ -3,6 +3,8 @@
     paths = read_path_file(Path("paths.csv"), "path", "total_conversions", null_col="total_null")
     attribute(paths, "markov", order=2)      # exact removal effects of an order-2 chain
     MarkovModel(order=1).fit(paths).removal_effects_
+    analyze(read_summary(Path("results.csv")), method="sequential")   # experiment statistics
+    recommend(read_arms(Path("arms.csv")), floor=0.01)                 # tomorrow's budget shares
 """
 
 from flywheel.lazy import lazy_exports
@@ -12,6 +14,8 @@ _EXPORTS = {
     "MarkovModel": "flywheel.measure.markov",
     "MODELS": "flywheel.measure.models", "attribute": "flywheel.measure.models",
     "shapley_simplified": "flywheel.measure.models", "shapley_exact": "flywheel.measure.models",
+    "analyze": "flywheel.measure.experiments", "read_summary": "flywheel.measure.experiments",
+    "recommend": "flywheel.measure.budget", "read_arms": "flywheel.measure.budget",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

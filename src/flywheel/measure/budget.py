@@ -58,13 +58,17 @@ def posterior_draws(arms: list[Arm], kind: str, rng: np.random.Generator, draws:
     """`draws` × arms samples of each arm's value (conversion rate or mean ROI)."""
     if kind == "rate":
         for a in arms:
-            if a.conversions < 0 or a.clicks < a.conversions:
+            if not (np.isfinite(a.clicks) and np.isfinite(a.conversions)) or a.conversions < 0 or \
+                    a.clicks < a.conversions:
                 raise InputError(f"arm {a.name}: conversions must be between 0 and its clicks "
                                  f"({a.conversions:g} of {a.clicks:g})")
         alpha = np.array([1 + a.conversions for a in arms])
         beta = np.array([1 + a.clicks - a.conversions for a in arms])
         return rng.beta(alpha, beta, size=(draws, len(arms)))
     if kind == "roi":
+        bad = next((a for a in arms if not np.all(np.isfinite(a.roi_days))), None)
+        if bad is not None:
+            raise InputError(f"arm {bad.name}: every day's ROI must be a finite number")
         known = [a for a in arms if len(a.roi_days) >= 2]
         means = [float(np.mean(a.roi_days)) for a in known]
         ses = [float(np.std(a.roi_days, ddof=1) / np.sqrt(len(a.roi_days))) for a in known]
@@ -88,6 +92,8 @@ def recommend(arms: list[Arm], kind: str = "rate", floor: float = 0.01, seed: in
     ad platforms restart their learning after large budget swings."""
     if len(arms) < 2:
         raise InputError("budget allocation needs at least two arms (campaigns or ad groups)")
+    if not 0 <= floor < 1:
+        raise InputError(f"--floor is a share between 0 and 1 (0.01 = 1%); got {floor}")
     if max_change is not None and not 0 < max_change <= 1:
         raise InputError(f"--max-change is a share between 0 and 1 (0.2 = 20 points a day); got {max_change}")
     rng = np.random.default_rng(seed)
