@@ -215,3 +215,16 @@ def test_the_example_in_docs_measurement_md_is_what_the_command_prints(tmp_path)
     (tmp_path / "paths.csv").write_text(csv_text, encoding="utf-8")
     paths = read_path_file(tmp_path / "paths.csv", "path", "total_conversions", "total_value", "total_null", ">")
     assert attribute(paths, "markov", 2) == shown
+
+
+def test_files_are_decoded_as_exports_are_and_undecodable_ones_get_one_line(tmp_path, capsys, monkeypatch):
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("path,total_conversions\n抖音 > 企业微信 > 淘宝,3\n抖音,1\n".encode("gb18030"))
+    result = attribute(read_path_file(gbk, "path", "total_conversions"), "first")
+    assert result["credits"] == {"企业微信": 0.0, "抖音": 4.0, "淘宝": 0.0}
+    (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x81\xff")
+    for args in (("attribution", "paths", str(tmp_path / "bin.csv")),
+                 ("experiment", "analyze", "--summary", str(tmp_path / "bin.csv")),
+                 ("budget", "recommend", "--arms", str(tmp_path / "bin.csv"))):
+        code, out, err = _cli(capsys, monkeypatch, *args)
+        assert code == 1 and "bin.csv: cannot decode as UTF-8 or GB18030" in err and "bug" not in err, (args, err)

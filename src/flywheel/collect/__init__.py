@@ -8,5 +8,7 @@ from flywheel.collect.ingest import (
     ingest_file,
     ingest_paths,
 )
+from flywheel.collect.reading import decode
 
-__all__ = ["GROUND_TRUTH_MARKER", "REGISTRY", "Adapter", "FileReport", "IngestReport", "ingest_file", "ingest_paths", "known", "register"]
+__all__ = ["GROUND_TRUTH_MARKER", "REGISTRY", "Adapter", "FileReport", "IngestReport", "decode", "ingest_file", "ingest_paths",
+           "known", "register"]

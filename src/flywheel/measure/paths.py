@@ -8,7 +8,9 @@ ChannelAttribution users already have: one row per distinct path, channels joine
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -60,12 +62,24 @@ class Paths:
         return sum(self.values, Decimal(0))
 
 
+@contextlib.contextmanager
 def open_csv(path: Path):
-    """A CSV file for reading (BOM-tolerant), or one line saying why it cannot be read."""
+    """A CSV file as text, decoded as ingest decodes exports (UTF-8, with or without a BOM, or
+    GB18030); a file that cannot be read or decoded, or is not CSV, ends in one line saying so."""
+    from flywheel.collect import decode
+
     try:
-        return open(path, newline="", encoding="utf-8-sig")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text, _ = decode(data)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    try:
+        yield io.StringIO(text.decode("utf-8"), newline="")
+    except csv.Error as exc:
+        raise InputError(f"{path}: not readable as CSV ({exc})") from None
 
 
 def collapse(touches: tuple[str, ...]) -> tuple[str, ...]:
