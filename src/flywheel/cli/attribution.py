@@ -60,3 +60,74 @@ def paths_command(
             row.append(f"{result['removal_effects'][c]:.3f}")
         t.add_row(*row)
     out.print(t)
+
+
+def days_option(text: str | None, option: str) -> float | None:
+    """`30d`, `12h`, `2w` or a bare number of days."""
+    from flywheel.errors import InputError
+
+    if text is None:
+        return None
+    s = text.strip().lower()
+    unit = {"d": 1.0, "h": 1 / 24, "w": 7.0}.get(s[-1:], None)
+    number = s[:-1] if unit is not None else s
+    try:
+        value = float(number) * (unit or 1.0)
+    except ValueError:
+        raise InputError(f"{option}: {text!r} is not a duration (30d, 12h, 2w or a number of days)") from None
+    if not value > 0:
+        raise InputError(f"{option}: {text!r} must be longer than nothing")
+    return value
+
+
+@attribution_app.command("run")
+def run_command(
+    ctx: typer.Context,
+    window: Annotated[str, typer.Option("--window", help="Conversion window: a touch counts for the first "
+                                        "conversion at most this long after it (30d, 12h, 2w).")] = "30d",
+    models: Annotated[str, typer.Option("--models", help="all, or a comma list: first, last, last_non_direct, "
+                                        "linear, time_decay, position, markov, shapley, shapley_exact.")] = "all",
+    lookback: Annotated[Optional[str], typer.Option("--lookback", help="Only conversions in this long before "
+                                                    "--as-of (default: all).")] = None,
+    conversions: Annotated[str, typer.Option("--conversions", help="every (every GMV order) or first (each "
+                                             "person's first: acquisition).")] = "every",
+    value: Annotated[str, typer.Option("--value", help="paid (the order's paid amount) or clv (the buyer's "
+                                       "predicted value, from the latest scoring run).")] = "paid",
+    order: Annotated[int, typer.Option("--order", help="Markov order.", min=1)] = 1,
+    half_life: Annotated[str, typer.Option("--half-life", help="time_decay: a touch this long before the "
+                                           "conversion counts half as much.")] = "7d",
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Conversions and touches up to this date or "
+                                                 "time (default: the latest order or touch).")] = None,
+    journeys: Annotated[bool, typer.Option("--journeys/--no-journeys", help="Count delivered journey messages "
+                                           "as touches (channel wecom, sms, email; campaign = journey).")] = True,
+) -> None:
+    """Credit the warehouse's conversions to channels and campaigns with every model; one stored run per model."""
+    from flywheel.cli.common import open_warehouse, parse_instant, progress
+    from flywheel.measure.runs import default_as_of, parse_models, run_attribution
+    from flywheel.measure.touches import Window
+
+    current = state(ctx)
+    chosen = parse_models(models)
+    with open_warehouse(ctx) as wh, progress(current) as bar:
+        w = Window(as_of=parse_instant(as_of, wh.settings.tz, "--as-of") or default_as_of(wh),
+                   window_days=days_option(window, "--window"), lookback_days=days_option(lookback, "--lookback"),
+                   conversions=conversions, value=value, half_life_days=days_option(half_life, "--half-life"),
+                   journeys=journeys)
+        task = bar.add_task("attribution", total=5)
+        result = run_attribution(wh, w, chosen, order, lambda step, done, total: bar.update(
+            task, completed=done, description=f"attribution: {step}"))
+    if current.json:
+        emit(result)
+        return
+    c = result["conversions"]
+    out.print(f"run {result['run_id']}: {c['total']:,} conversions up to {result['as_of'][:16]}, "
+              f"{c['attributed']:,} with a touch in the {result['window_days']:g}-day window "
+              f"({c['unattributed']:,} without: organic or untracked), {result['paths']['distinct']:,} distinct paths")
+    channels = sorted({ch for m in result["models"].values() for ch in m["credits"]})
+    t = Table(title="conversions credited per channel")
+    t.add_column("channel")
+    for m in result["models"]:
+        t.add_column(m, justify="right")
+    for ch in channels:
+        t.add_row(ch, *[f"{result['models'][m]['credits'].get(ch, 0.0):,.1f}" for m in result["models"]])
+    out.print(t)

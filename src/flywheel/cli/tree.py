@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from flywheel import __version__
-from flywheel.cli import (attribution, audit, budget, core, delivery, experiment, identity, journey, privacy, segment,
+from flywheel.cli import (attribution, audit, budget, channels, core, delivery, experiment, identity, journey, privacy, segment,
                           server, value)
 from flywheel.cli import clv as clv_commands
 from flywheel.cli.common import install_global_options, with_global_options
@@ -55,6 +55,7 @@ app.add_typer(segment.segment_app, name="segment")
 app.add_typer(journey.journey_app, name="journey")
 app.add_typer(delivery.delivery_app, name="delivery")
 app.add_typer(attribution.attribution_app, name="attribution")
+app.add_typer(channels.channels_app, name="channels")
 app.add_typer(experiment.experiment_app, name="experiment")
 app.add_typer(budget.budget_app, name="budget")
 install_global_options(app)

@@ -960,6 +960,76 @@ TABLES += (
     ),
 )
 
+TABLES += (
+    Table(
+        "attribution_runs",
+        "One record per model of every `flywheel attribution run`: the options, the totals, the credits by channel.",
+        (
+            F("run_id", "string", "attribution run id (shared by the models of one invocation)", 1, False),
+            F("model", "string", "first, last, last_non_direct, linear, time_decay, position, markov, shapley, …", 1,
+              False),
+            F("started_at", TS, "wall-clock start", 1, False),
+            F("as_of", TS, "conversions and touches up to this instant", 1, False),
+            F("window_days", "float64", "conversion window: a touch counts for a conversion this many days after it", 1),
+            F("lookback_days", "float64", "only conversions in this many days before the as-of time (null: all)", 1),
+            F("conversions_basis", "string", "every (every GMV order) or first (a person's first)", 1),
+            F("value_basis", "string", "paid (the order's paid amount) or clv (the buyer's predicted value)", 1),
+            F("conversions", "float64", "conversions in the period, with or without a touch", 1),
+            F("attributed", "float64", "conversions with at least one touch in their window (what the model shares)", 1),
+            F("null_paths", "int64", "paths of touches that led to no conversion within the window", 1),
+            F("engine", "string", "warehouse engine", 1),
+            F("settings", "string", "every option as JSON", 1),
+            F("summary", "string", "credits, value credits and removal effects per channel as JSON", 1),
+        ),
+        ("run_id", "model"),
+    ),
+    Table(
+        "attribution_credits",
+        "Credits of one attribution run and model per channel, campaign and conversion day.",
+        (
+            F("run_id", "string", "attribution run", 1, False),
+            F("model", "string", "model", 1, False),
+            F("channel", "string", "channel (utm source, or the journey channel: wecom, sms, email)", 1, False),
+            F("campaign_id", "string", "campaign id, or the journey's name for its messages ('' when none)", 1, False),
+            F("day", "date", "day of the conversion (merchant time zone)", 1, False),
+            F("conversions", "float64", "conversions credited (fractions of conversions)", 1),
+            F("value_cents", "int64", "conversion value credited, in cents; a model's rows add up to its total "
+              "exactly (largest remainder)", 1),
+            F("new_customers", "float64", "first orders credited: customers acquired", 1),
+            F("acquired_clv_cents", "int64", "predicted value (CLV) of the customers acquired, credit-weighted, in cents", 1),
+        ),
+        ("run_id", "model", "channel", "campaign_id", "day"),
+    ),
+    Table(
+        "experiments",
+        "Experiments (`flywheel experiment create`): variations, weights and the salt of their hashed assignment.",
+        (
+            F("name", "string", "experiment name", 1, False),
+            F("description", "string", "what it tests", 1),
+            F("unit", "string", "assignment and analysis unit (person)", 1, False),
+            F("variations", "string", "variation names as JSON; the first is the control", 1, False),
+            F("weights", "string", "variation weights as JSON (summing to 1)", 1, False),
+            F("salt", "string", "salt of the assignment hash", 1, False),
+            F("metric", "string", "metric analysed: conversion (a GMV order) or revenue, within `window_days`", 1),
+            F("window_days", "float64", "days after assignment a conversion counts", 1),
+            F("created_at", TS, "when it was created", 1, False),
+            F("created_by", "string", "who created it", 2),
+        ),
+        ("name",),
+    ),
+    Table(
+        "experiment_exposures",
+        "First exposure of a unit to an experiment (`flywheel experiment assign --record`): when its window starts.",
+        (
+            F("experiment", "string", "experiment name", 1, False),
+            F("person_id", "string", "unit assigned", 2, False),
+            F("variation", "string", "variation assigned", 1, False),
+            F("exposed_at", TS, "first exposure", 1, False),
+        ),
+        ("experiment", "person_id"),
+    ),
+)
+
 _BY_NAME = {t.name: t for t in TABLES}
 
 

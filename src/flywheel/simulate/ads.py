@@ -1,7 +1,9 @@
 """Daily ad spend per channel and campaign, and touchpoints drawn in proportion to it.
 
-The spend table depends on the seed only, so `ads/ad_spend.csv` is the same whatever the number of
-persons; touchpoints of a person fall on days and campaigns with probability proportional to spend.
+The channels' daily spend ranges describe a merchant of `SPEND_REFERENCE_PERSONS` persons; a smaller
+simulated merchant spends in proportion (the same days and campaign mix for a seed, whatever the
+size), so CAC and ROI come out at the scale the touches do. Touchpoints of a person fall on days and
+campaigns with probability proportional to spend.
 """
 
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ import numpy as np
 
 from flywheel.simulate.catalog import CHANNELS, PERIOD_DAYS, PERIOD_START
 
+SPEND_REFERENCE_PERSONS = 3_000_000
 ADS_HEADER = ("date", "channel", "campaign_id", "campaign_name", "spend", "impressions", "clicks")
 _ABROAD_CHANNELS = ("google",)
 
@@ -26,8 +29,9 @@ class Campaign:
 class SpendTable:
     """Spend in cents for every (campaign, day), plus samplers for CN and abroad touchpoints."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, persons: int = SPEND_REFERENCE_PERSONS):
         rng = np.random.default_rng([seed, 0xAD5])
+        scale = persons / SPEND_REFERENCE_PERSONS
         self.campaigns: list[Campaign] = []
         rows = []
         days = np.arange(PERIOD_DAYS)
@@ -35,7 +39,7 @@ class SpendTable:
         for c_index, channel in enumerate(CHANNELS):
             share = rng.dirichlet(np.ones(len(channel.campaigns)) * 3)
             daily = rng.uniform(channel.spend_min, channel.spend_max, size=PERIOD_DAYS) * season
-            daily = np.clip(daily, channel.spend_min, channel.spend_max)
+            daily = np.clip(daily, channel.spend_min, channel.spend_max) * scale
             for k, name in enumerate(channel.campaigns):
                 self.campaigns.append(Campaign(channel.name, f"{channel.name[:2].upper()}"
                                                f"{c_index + 1}{k + 1:03d}{seed % 1000:03d}",

@@ -215,7 +215,7 @@ def generate(out_dir: Path, persons: int = 20_000, seed: int = 7,
     """Write simulated exports under `out_dir` and the ground truth under `out_dir/truth`."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    spend, ids, pairs = SpendTable(seed), OrderIds(seed), PairCounter()
+    spend, ids, pairs = SpendTable(seed, persons), OrderIds(seed), PairCounter()
     records: list[TrapRecord] = []
     messages = MessageTally()
     with export_files(out_dir) as files, truth_files(out_dir) as truth:

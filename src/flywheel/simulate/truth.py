@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flywheel.collect import GROUND_TRUTH_MARKER
 from flywheel.simulate import community
+from flywheel.simulate.ads import SPEND_REFERENCE_PERSONS
 from flywheel.simulate.catalog import CHANNELS, COPURCHASE_PAIRS, params_record
 from flywheel.simulate.exports import money
 from flywheel.simulate.population import Person
@@ -89,10 +90,12 @@ def write_documents(out_dir: Path, seed: int, persons: int, pairs: PairCounter,
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["channel", "label", "incremental_conversion_per_touchpoint",
                          "daily_spend_min", "daily_spend_max", "note"])
+        scale = persons / SPEND_REFERENCE_PERSONS
         for c in CHANNELS:
             note = ("no causal effect; touchpoints planted just before organic orders"
                     if c.effect == 0 else "probability that one landing causes an extra order")
-            writer.writerow([c.name, c.label, c.effect, c.spend_min, c.spend_max, note])
+            writer.writerow([c.name, c.label, c.effect, round(c.spend_min * scale, 2), round(c.spend_max * scale, 2),
+                             note + f"; spend in yuan at this merchant's size ({persons:,} persons)"])
     with open(truth / "copurchase_pairs.csv", "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["product_a", "product_b", "planted_probability", "lift", "orders_with_pair"])

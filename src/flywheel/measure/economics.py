@@ -1,0 +1,280 @@
+"""Channel economics from a stored attribution run, and the advisor's notes on them.
+
+Per channel and campaign: spend (ad-spend reports; for journey channels, the coupons their messages
+carried that were redeemed), customers acquired (credited first orders), CAC, attributed revenue,
+ROI, the acquired customers' average CLV, LTV:CAC and the payback period. The advisor applies the
+seeds' rules (configurable) and says which numbers each note rests on; it also flags channels whose
+credit has no incrementality evidence behind it, and proposes the test that would settle it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from flywheel.errors import InputError
+from flywheel.schema.orders import GMV_STATUSES
+
+JOURNEY_CHANNELS = ("wecom", "sms", "email", "webhook")
+
+
+@dataclass(frozen=True)
+class AdvisorRules:
+    """The seeds' rules, as defaults: LTV > 3 × CAC is healthy; CAC under ¥140 (≈ $20) favours
+    private-domain operations; over ¥350 (≈ $50) calls for the SEM rule. A channel whose touches an
+    order follows within a day at least `capture_touch_share` of the time, and whose conversions come
+    that fast at least `capture_fast_share` of the time, looks like it catches buyers already on their
+    way (brand search, retargeting)."""
+
+    healthy_ltv_cac: float = 3.0
+    low_cac_yuan: float = 140.0
+    high_cac_yuan: float = 350.0
+    min_credit_share: float = 0.05
+    capture_touch_share: float = 0.2
+    capture_fast_share: float = 0.8
+    power: float = 0.8
+    alpha: float = 0.05
+
+
+def channel_report(wh, run_id: str | None = None, model: str = "markov", rules: AdvisorRules = AdvisorRules(),
+                   experiments: dict[str, dict] | None = None) -> dict:
+    """The economics of every channel and campaign under `model` of run `run_id` (default: the
+    latest), with the advisor's notes. `experiments` maps a channel to holdout evidence already
+    measured for it (`{"lift": …, "ci": […]}`); channels without any are marked unverified."""
+    from flywheel.measure.runs import latest_run
+
+    run_id = run_id or latest_run(wh)
+    if run_id is None:
+        raise InputError("no attribution run yet: run `flywheel attribution run` first")
+    r = wh.table("attribution_runs")
+    meta = wh.fetch(r.filter((r.run_id == run_id) & (r.model == model))).to_pylist()
+    if not meta:
+        models = wh.fetch(r.filter(r.run_id == run_id).select("model")).column(0).to_pylist()
+        if not models:
+            raise InputError(f"no attribution run {run_id!r}")
+        raise InputError(f"run {run_id} has no {model!r} credits; it has {', '.join(sorted(models))}")
+    meta = meta[0]
+    summary = json.loads(meta["summary"] or "{}")
+    evidence = summary.get("evidence", {})
+    start, end = _period(wh, meta)
+    credits = _credits(wh, run_id, model)
+    spend = _spend(wh, start, end)
+    coupons = _coupon_costs(wh, start, end)
+    horizon_months = _horizon_months(wh)
+    campaigns = []
+    keys = sorted(set(credits) | set(spend) | set(coupons))
+    for channel, campaign in keys:
+        c = credits.get((channel, campaign), {})
+        cost = spend.get((channel, campaign), {}).get("spend_cents", 0) + coupons.get((channel, campaign), 0)
+        campaigns.append(_economics(channel, campaign, c, cost, (channel, campaign) in coupons, horizon_months))
+    by_channel: dict[str, dict] = {}
+    for row in campaigns:
+        ch = by_channel.setdefault(row["channel"], {"conversions": 0.0, "value_cents": 0, "new_customers": 0.0,
+                                                    "acquired_clv_cents": 0, "cost_cents": 0, "coupon_cost": False})
+        for k in ("conversions", "value_cents", "new_customers", "acquired_clv_cents", "cost_cents"):
+            ch[k] += row["_" + k] if "_" + k in row else 0
+        ch["coupon_cost"] |= row["cost_basis"] == "coupons redeemed"
+    channels = [_economics(name, None, v, v["cost_cents"], v["coupon_cost"], horizon_months)
+                for name, v in sorted(by_channel.items())]
+    total = sum(c["conversions"] for c in channels) or 1.0
+    for c in channels:
+        c["credit_share"] = c["conversions"] / total
+        c["evidence"] = evidence.get(c["channel"])
+        c["notes"] = advise(c, rules, (experiments or {}).get(c["channel"]), _daily_orders(meta, start, end),
+                            max((end - start).total_seconds() / 86_400, 1.0))
+    for row in campaigns + channels:
+        for k in [k for k in row if k.startswith("_")]:
+            row.pop(k)
+    return {"run_id": run_id, "model": model, "period": [start.isoformat(), end.isoformat()],
+            "as_of": meta["as_of"].isoformat(), "clv_horizon_months": horizon_months,
+            "rules": asdict(rules), "channels": channels, "campaigns": campaigns}
+
+
+def _economics(channel: str, campaign: str | None, c: dict, cost_cents: int, coupon_cost: bool,
+               horizon_months: float) -> dict:
+    conv = float(c.get("conversions", 0.0))
+    value = int(c.get("value_cents", 0))
+    new = float(c.get("new_customers", 0.0))
+    clv = int(c.get("acquired_clv_cents", 0))
+    cac = cost_cents / new / 100 if new > 0 and cost_cents else None
+    avg_clv = clv / new / 100 if new > 0 else None
+    ltv_cac = avg_clv / cac if cac and avg_clv is not None else None
+    row = {"channel": channel, "cost_yuan": cost_cents / 100,
+           "cost_basis": "coupons redeemed" if coupon_cost else ("ad spend" if cost_cents else "none recorded"),
+           "conversions": round(conv, 4), "revenue_yuan": value / 100, "new_customers": round(new, 4),
+           "cac_yuan": _r(cac), "roi": _r((value - cost_cents) / cost_cents) if cost_cents else None,
+           "avg_clv_yuan": _r(avg_clv), "ltv_cac": _r(ltv_cac),
+           "payback_months": _r(horizon_months * cac / avg_clv) if cac and avg_clv else None,
+           "_conversions": conv, "_value_cents": value, "_new_customers": new, "_acquired_clv_cents": clv,
+           "_cost_cents": cost_cents}
+    if campaign is not None:
+        row = {"channel": channel, "campaign_id": campaign, **{k: v for k, v in row.items() if k != "channel"}}
+    return row
+
+
+def _r(v: float | None, digits: int = 4) -> float | None:
+    return None if v is None or not math.isfinite(v) else round(v, digits)
+
+
+def advise(c: dict, rules: AdvisorRules, experiment: dict | None, daily_orders: float,
+           period_days: float) -> list[dict]:
+    """The advisor's notes on one channel, each with the numbers it rests on."""
+    notes = []
+    ratio, cac, clv = c["ltv_cac"], c["cac_yuan"], c["avg_clv_yuan"]
+    if ratio is not None:
+        basis = {"ltv_cac": ratio, "avg_clv_yuan": clv, "cac_yuan": cac}
+        if ratio >= rules.healthy_ltv_cac:
+            notes.append({"rule": "healthy", "text": f"LTV:CAC {ratio:.1f} (CLV ¥{clv:,.0f} vs CAC ¥{cac:,.0f}) is above "
+                          f"{rules.healthy_ltv_cac:g}×: healthy, room to scale if the credit is incremental",
+                          "numbers": basis})
+        elif ratio >= 1:
+            notes.append({"rule": "thin", "text": f"LTV:CAC {ratio:.1f} is below {rules.healthy_ltv_cac:g}×: each customer "
+                          f"pays back, but thinly (CLV ¥{clv:,.0f}, CAC ¥{cac:,.0f}); tighten targeting before scaling",
+                          "numbers": basis})
+        else:
+            notes.append({"rule": "losing", "text": f"LTV:CAC {ratio:.2f}: a new customer costs ¥{cac:,.0f} and is worth "
+                          f"¥{clv:,.0f}; cut or rework this channel", "numbers": basis})
+    if cac is not None and c.get("cost_basis") == "ad spend":
+        if cac < rules.low_cac_yuan:
+            notes.append({"rule": "low_cac", "text": f"CAC ¥{cac:,.0f} is under ¥{rules.low_cac_yuan:g}: cheap to acquire; "
+                          "move these customers into private-domain operations (WeCom, community) for repeat "
+                          "orders", "numbers": {"cac_yuan": cac, "threshold_yuan": rules.low_cac_yuan}})
+        elif cac > rules.high_cac_yuan:
+            notes.append({"rule": "high_cac", "text": f"CAC ¥{cac:,.0f} is over ¥{rules.high_cac_yuan:g}: the SEM rule — "
+                          "shift budget to search keywords with purchase intent and cut broad-reach placements",
+                          "numbers": {"cac_yuan": cac, "threshold_yuan": rules.high_cac_yuan}})
+    ev = c.get("evidence") or {}
+    if experiment is not None:
+        notes.append({"rule": "measured", "text": f"holdout evidence: lift {experiment.get('lift'):+.2%} "
+                      f"(95% CI {experiment['ci'][0]:+.2%} to {experiment['ci'][1]:+.2%})", "numbers": experiment})
+    elif c["credit_share"] >= rules.min_credit_share:
+        touches, fast, converted = ev.get("touches", 0), ev.get("within_day", 0), ev.get("converted", 0)
+        capture = (touches and fast / touches >= rules.capture_touch_share
+                   and converted and fast / converted >= rules.capture_fast_share)
+        test = holdout_proposal(c, daily_orders, c["conversions"] / period_days, rules)
+        if capture:
+            notes.append({"rule": "capture_suspected", "text": (
+                f"{fast / touches:.0%} of its {touches:,} touches are followed by an order within a day, and "
+                f"{fast / converted:.0%} of the orders it is credited with came that fast: it looks like it "
+                "catches buyers already on their way (brand search, retargeting) rather than bringing them. "
+                f"Its {c['credit_share']:.0%} of the credit is not evidence of incrementality. " + test["text"]),
+                "numbers": {"touches": touches, "within_day": fast, "converted": converted,
+                            "credit_share": round(c["credit_share"], 4)}, "test": test})
+        else:
+            notes.append({"rule": "unverified", "text": f"{c['credit_share']:.0%} of the credit rests on path "
+                          "models alone (correlation, not cause). " + test["text"],
+                          "numbers": {"credit_share": round(c["credit_share"], 4)}, "test": test})
+    return notes
+
+
+def holdout_proposal(c: dict, daily_orders: float, effect: float, rules: AdvisorRules) -> dict:
+    """The test that would settle a channel's credit, with its size at `power`.
+
+    An audience holdout (a random share of the persons the channel would reach excluded through
+    the platform's customer-list exclusion) needs persons per arm: a touched person converts at p,
+    and the credit claims δ of it (two-proportion test). A switch-back (the channel off on a random
+    half of days) needs days per arm to see the credited daily conversions (`effect`) in all daily
+    orders (Poisson noise); it is proposed only where it fits in a quarter."""
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - rules.alpha / 2) + stats.norm.ppf(rules.power)
+    ev = c.get("evidence") or {}
+    touches, converted = ev.get("touches", 0), ev.get("converted", 0)
+    p = converted / touches if touches else 0.0
+    delta = min(c["conversions"] / touches, p) if touches else 0.0
+    persons = math.ceil(2 * z ** 2 * p * (1 - p) / delta ** 2) if 0 < delta and p < 1 else None
+    days = math.ceil(2 * z ** 2 * max(daily_orders, effect) / effect ** 2) if effect > 0 else None
+    parts = []
+    if persons:
+        parts.append(f"hold out a random share of the persons {c['channel']} reaches (customer-list exclusion) and "
+                     f"compare orders: touched persons convert at {p:.1%} and the credit says {delta:.1%} points of that "
+                     f"are the channel's doing, "
+                     f"so about {persons:,} persons per arm detect it with {rules.power:.0%} power")
+    if days and days <= 90:
+        parts.append(f"or switch it off on a random half of days: about {days:,} days per arm at {daily_orders:,.1f} "
+                     f"orders a day")
+    text = "To settle it: " + ("; ".join(parts) if parts else f"hold out a random share of the persons "
+                                                             f"{c['channel']} reaches and compare orders") + "."
+    return {"design": "audience_holdout", "persons_per_arm": persons, "touched_conversion_rate": round(p, 4),
+            "claimed_effect": round(delta, 4), "switchback_days_per_arm": days,
+            "credited_per_day": round(effect, 4), "daily_orders": round(daily_orders, 2), "text": text}
+
+
+def _period(wh, meta: dict) -> tuple[dt.datetime, dt.datetime]:
+    end = meta["as_of"]
+    if meta["lookback_days"] is not None:
+        return end - dt.timedelta(days=meta["lookback_days"]), end
+    s = wh.table("campaign_spend")
+    first = wh.fetch(s.aggregate(d=s.day.min())).to_pylist()[0]["d"]
+    c = wh.table("attribution_credits")
+    credited = wh.fetch(c.filter(c.run_id == meta["run_id"]).aggregate(d=c.day.min())).to_pylist()[0]["d"]
+    days = [d for d in (first, credited) if d is not None]
+    start = min(days) if days else end.date()
+    return dt.datetime.combine(start, dt.time(), tzinfo=wh.settings.tz).astimezone(dt.timezone.utc), end
+
+
+def _credits(wh, run_id: str, model: str) -> dict[tuple[str, str], dict]:
+    c = wh.table("attribution_credits")
+    c = c.filter((c.run_id == run_id) & (c.model == model))
+    rows = wh.fetch(c.group_by("channel", "campaign_id").agg(
+        conversions=c.conversions.sum(), value_cents=c.value_cents.sum(), new_customers=c.new_customers.sum(),
+        acquired_clv_cents=c.acquired_clv_cents.sum())).to_pylist()
+    return {(r["channel"], r["campaign_id"]): r for r in rows}
+
+
+def _spend(wh, start: dt.datetime, end: dt.datetime) -> dict[tuple[str, str], dict]:
+    s = wh.table("campaign_spend")
+    tz = wh.settings.tz
+    s = s.filter((s.day >= start.astimezone(tz).date()) & (s.day <= end.astimezone(tz).date()))
+    rows = wh.fetch(s.group_by("channel", "campaign_id").agg(
+        spend_cents=s.spend_cents.sum(), clicks=s.clicks.sum())).to_pylist()
+    return {(r["channel"] or "(unknown)", r["campaign_id"]): {"spend_cents": int(r["spend_cents"] or 0),
+                                                             "clicks": int(r["clicks"] or 0)} for r in rows}
+
+
+def _coupon_costs(wh, start: dt.datetime, end: dt.datetime) -> dict[tuple[str, str], int]:
+    """Face value of journey coupons redeemed in the period, by the channel of the message that carried them."""
+    c = wh.table("coupons")
+    a = wh.table("journey_actions")
+    o = wh.table("orders")
+    o = o.filter(o.status.isin(list(GMV_STATUSES)) & o.discount_code.notnull())
+    used = c.join(o.select("discount_code", "created_at"), c.code == o.discount_code)
+    used = used.filter((used.created_at >= used.valid_from) & (used.created_at <= used.valid_until)
+                       & (used.created_at >= start) & (used.created_at <= end))
+    carried = a.filter(a.coupon_code.notnull()).select("coupon_code", "channel")
+    j = used.join(carried, used.code == carried.coupon_code)
+    rows = wh.fetch(j.group_by("channel", "journey").agg(cents=j.value_cents.sum())).to_pylist()
+    return {(r["channel"], r["journey"] or ""): int(r["cents"] or 0) for r in rows}
+
+
+def _horizon_months(wh) -> float:
+    runs = wh.table("value_runs")
+    rows = wh.fetch(runs.order_by(runs.as_of.desc()).select("settings").limit(1)).to_pylist()
+    weeks = 52
+    if rows and rows[0]["settings"]:
+        weeks = json.loads(rows[0]["settings"]).get("horizon_weeks", 52)
+    return round(weeks * 7 / 30.4375, 2)
+
+
+def _daily_orders(meta: dict, start: dt.datetime, end: dt.datetime) -> float:
+    days = max((end - start).total_seconds() / 86_400, 1.0)
+    return float(meta["conversions"] or 0) / days
+
+
+def spend_by_campaign_day(wh, start: dt.date, end: dt.date) -> list[dict]:
+    """`campaign_id, channel, day, spend_cents, clicks` rows for the budget allocator."""
+    s = wh.table("campaign_spend")
+    s = s.filter((s.day >= start) & (s.day <= end))
+    return wh.fetch(s.select("campaign_id", "channel", "day", "spend_cents", "clicks")).to_pylist()
+
+
+def credited_by_campaign(wh, run_id: str, model: str, start: dt.date, end: dt.date) -> dict[str, float]:
+    c = wh.table("attribution_credits")
+    c = c.filter((c.run_id == run_id) & (c.model == model) & (c.day >= start) & (c.day <= end))
+    out: dict[str, float] = defaultdict(float)
+    for r in wh.fetch(c.group_by("campaign_id").agg(n=c.conversions.sum())).to_pylist():
+        out[r["campaign_id"]] += float(r["n"] or 0)
+    return dict(out)
