@@ -17,7 +17,8 @@ budget_app = typer.Typer(help="Budget: tomorrow's split over campaigns or ad gro
 def recommend_command(
     ctx: typer.Context,
     arms: Annotated[Optional[Path], typer.Option("--arms", help="CSV: arm, clicks, conversions (rate) or one row "
-                                                 "per arm and day with arm, roi (roi); optional share (today's).")] = None,
+                                                 "per arm and day with arm, roi (roi); optional share (today's). "
+                                                 "Without it: the warehouse's campaigns.")] = None,
     posterior: Annotated[str, typer.Option("--posterior", help="rate (Beta–Bernoulli on conversions per click) "
                                            "or roi (Normal on daily ROI).")] = "rate",
     floor: Annotated[float, typer.Option("--floor", help="The smallest share any arm keeps, so it stays measured.")]
@@ -26,15 +27,28 @@ def recommend_command(
         = 0,
     max_change: Annotated[Optional[float], typer.Option("--max-change", help="Move no arm's share by more than this "
                                                         "a day (0.2 = 20 points; needs a share column).")] = None,
+    run: Annotated[Optional[str], typer.Option("--run", help="From the warehouse: the attribution run whose "
+                                               "credits count as conversions (default: the latest).")] = None,
+    model: Annotated[str, typer.Option("--model", help="From the warehouse: whose credits.")] = "markov",
+    days: Annotated[int, typer.Option("--days", help="From the warehouse: clicks and credits of the last N days.",
+                                      min=1)] = 30,
 ) -> None:
     """Tomorrow's budget shares, each with the numbers it rests on."""
     from flywheel.errors import InputError
     from flywheel.measure import read_arms, recommend
 
-    if arms is None:
-        raise InputError("--arms FILE.csv is needed for now: recommending from the warehouse's campaign spend and "
-                         "attributed conversions waits for `flywheel attribution run` (docs/measurement.md)")
-    result = recommend(read_arms(arms, posterior), posterior, floor, seed, max_change)
+    if arms is not None:
+        result = recommend(read_arms(arms, posterior), posterior, floor, seed, max_change)
+    else:
+        from flywheel.cli.common import open_warehouse
+        from flywheel.measure.economics import warehouse_arms
+
+        if posterior != "rate":
+            raise InputError("from the warehouse the posterior is rate (credited conversions per click); "
+                             "daily ROI arms come from --arms FILE.csv")
+        with open_warehouse(ctx) as wh:
+            found, basis = warehouse_arms(wh, run, model, days)
+        result = dict(recommend(found, posterior, floor, seed, max_change), basis=basis)
     if state(ctx).json:
         emit(result)
         return

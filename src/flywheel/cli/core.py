@@ -106,7 +106,8 @@ def demo(
     payload = {"persons": persons, "seed": seed, "report": str(results["report"]), "warehouse": str(settings.db_path),
                "generated_files": results["simulate"].files, "ingest": results["ingest"].as_json(),
                "identity": people.as_dict(), "totals": summary.totals, "value": summaries["value"],
-               "activation": summaries.get("activation"), "run": record.as_dict(), "seconds": round(record.seconds, 1)}
+               "activation": summaries.get("activation"), "measurement": summaries.get("measurement"),
+               "run": record.as_dict(), "seconds": round(record.seconds, 1)}
     if current.json:
         emit(payload)
         return
@@ -119,9 +120,24 @@ def demo(
     out.print(f"Value: {value['buyers']:,} buyers of {value['persons']:,} persons · tiers: {tiers} · "
               f"predicted 1-year CLV ¥{value['clv']['total']:,.0f}")
     _print_activation(summaries.get("activation"))
+    _print_measurement(summaries.get("measurement"))
     stages = " · ".join(f"{s.stage} {s.seconds:.0f} s" for s in record.stages)
     out.print(f"Report: [bold]{results['report']}[/]   Warehouse: {settings.db_path}   "
               f"({record.seconds:.0f} s: {stages}; run {record.run_id})")
+
+
+def _print_measurement(m: dict | None) -> None:
+    if not m:
+        return
+    credits = " · ".join(f"{ch} {n:,.0f}" for ch, n in sorted(m["markov_credits"].items(), key=lambda kv: -kv[1])[:4])
+    truth = m.get("true_incremental_orders")
+    line = (f"Measurement: {m['conversions']['attributed']:,} of {m['conversions']['total']:,} orders had a touch · "
+            f"Markov credit {credits}")
+    if truth:
+        line += " · truly caused " + " · ".join(f"{ch} {n:,}" for ch, n in sorted(truth.items(), key=lambda kv: -kv[1]))
+    if m["flagged"]:
+        line += f" · flagged (credit without incrementality): {', '.join(m['flagged'])}"
+    out.print(line)
 
 
 def _print_activation(loop: dict | None) -> None:

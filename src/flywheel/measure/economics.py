@@ -15,6 +15,8 @@ import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
+import ibis
+
 from flywheel.errors import InputError
 from flywheel.schema.orders import GMV_STATUSES
 
@@ -60,6 +62,8 @@ def channel_report(wh, run_id: str | None = None, model: str = "markov", rules: 
     summary = json.loads(meta["summary"] or "{}")
     evidence = summary.get("evidence", {})
     start, end = _period(wh, meta)
+    if experiments is None:
+        experiments = journey_evidence(wh)
     credits = _credits(wh, run_id, model)
     spend = _spend(wh, start, end)
     coupons = _coupon_costs(wh, start, end)
@@ -93,6 +97,32 @@ def channel_report(wh, run_id: str | None = None, model: str = "markov", rules: 
             "rules": asdict(rules), "channels": channels, "campaigns": campaigns}
 
 
+def journey_evidence(wh) -> dict[str, dict]:
+    """Holdout evidence per channel: each journey's treatment-vs-holdout conversion lift, for the
+    channels its delivered messages used (a journey on two channels tests them together)."""
+    from flywheel.measure.registry import JOURNEY_PREFIX, analyze_experiment, experiments
+
+    out: dict[str, dict] = {}
+    a = wh.table("journey_actions")
+    for name, exp in experiments(wh).items():
+        if exp.source != "journey":
+            continue
+        journey = name[len(JOURNEY_PREFIX):]
+        used = wh.fetch(a.filter((a.journey == journey) & (a.status == "sent")).select("channel").distinct())
+        channels = sorted(used.column(0).to_pylist())
+        if not channels:
+            continue
+        try:
+            result = analyze_experiment(wh, name)
+        except InputError:
+            continue
+        r = result["results"][0]
+        for ch in channels:
+            out.setdefault(ch, {"experiment": name, "lift": r["effect"], "ci": r["ci"], "p_value": r["p_value"],
+                                "channels": channels})
+    return out
+
+
 def _economics(channel: str, campaign: str | None, c: dict, cost_cents: int, coupon_cost: bool,
                horizon_months: float) -> dict:
     conv = float(c.get("conversions", 0.0))
@@ -124,6 +154,13 @@ def advise(c: dict, rules: AdvisorRules, experiment: dict | None, daily_orders: 
     """The advisor's notes on one channel, each with the numbers it rests on."""
     notes = []
     ratio, cac, clv = c["ltv_cac"], c["cac_yuan"], c["avg_clv_yuan"]
+    if c.get("cost_basis") == "coupons redeemed":
+        notes.append({"rule": "private_domain", "text": f"private-domain channel: ¥{c['revenue_yuan']:,.0f} credited "
+                      f"for ¥{c['cost_yuan']:,.0f} of coupons redeemed"
+                      + (f" (ROI {c['roi']:+.1f})" if c["roi"] is not None else "") + "; it mostly re-activates "
+                      "customers it did not acquire, so judge it by its holdout, not by CAC",
+                      "numbers": {"revenue_yuan": c["revenue_yuan"], "cost_yuan": c["cost_yuan"], "roi": c["roi"]}})
+        ratio = cac = None
     if ratio is not None:
         basis = {"ltv_cac": ratio, "avg_clv_yuan": clv, "cac_yuan": cac}
         if ratio >= rules.healthy_ltv_cac:
@@ -148,8 +185,12 @@ def advise(c: dict, rules: AdvisorRules, experiment: dict | None, daily_orders: 
                           "numbers": {"cac_yuan": cac, "threshold_yuan": rules.high_cac_yuan}})
     ev = c.get("evidence") or {}
     if experiment is not None:
-        notes.append({"rule": "measured", "text": f"holdout evidence: lift {experiment.get('lift'):+.2%} "
-                      f"(95% CI {experiment['ci'][0]:+.2%} to {experiment['ci'][1]:+.2%})", "numbers": experiment})
+        lo, hi = experiment["ci"]
+        verdict = ("incremental: the interval excludes zero" if lo > 0 else
+                   "no effect shown: the interval includes zero" if hi > 0 else "harmful: the interval is below zero")
+        notes.append({"rule": "measured", "text": f"holdout evidence ({experiment.get('experiment', 'experiment')}): "
+                      f"conversion lift {experiment['lift']:+.2%} (95% CI {lo:+.2%} to {hi:+.2%}), {verdict}",
+                      "numbers": experiment})
     elif c["credit_share"] >= rules.min_credit_share:
         touches, fast, converted = ev.get("touches", 0), ev.get("within_day", 0), ev.get("converted", 0)
         capture = (touches and fast / touches >= rules.capture_touch_share
@@ -190,7 +231,7 @@ def holdout_proposal(c: dict, daily_orders: float, effect: float, rules: Advisor
     parts = []
     if persons:
         parts.append(f"hold out a random share of the persons {c['channel']} reaches (customer-list exclusion) and "
-                     f"compare orders: touched persons convert at {p:.1%} and the credit says {delta:.1%} points of that "
+                     f"compare orders: touched persons convert at {p:.1%} and the credit says {delta * 100:.1f} points of that "
                      f"are the channel's doing, "
                      f"so about {persons:,} persons per arm detect it with {rules.power:.0%} power")
     if days and days <= 90:
@@ -236,7 +277,8 @@ def _spend(wh, start: dt.datetime, end: dt.datetime) -> dict[tuple[str, str], di
 
 
 def _coupon_costs(wh, start: dt.datetime, end: dt.datetime) -> dict[tuple[str, str], int]:
-    """Face value of journey coupons redeemed in the period, by the channel of the message that carried them."""
+    """Face value of journey coupons redeemed in the period, by the channel of the first delivered
+    message that carried them (a reminder repeating the code adds no cost)."""
     c = wh.table("coupons")
     a = wh.table("journey_actions")
     o = wh.table("orders")
@@ -244,7 +286,9 @@ def _coupon_costs(wh, start: dt.datetime, end: dt.datetime) -> dict[tuple[str, s
     used = c.join(o.select("discount_code", "created_at"), c.code == o.discount_code)
     used = used.filter((used.created_at >= used.valid_from) & (used.created_at <= used.valid_until)
                        & (used.created_at >= start) & (used.created_at <= end))
-    carried = a.filter(a.coupon_code.notnull()).select("coupon_code", "channel")
+    carried = a.filter(a.coupon_code.notnull() & (a.status == "sent"))
+    first = ibis.row_number().over(group_by=carried.coupon_code, order_by=[carried.sent_at, carried.action_key])
+    carried = carried.mutate(rank=first).filter(lambda t: t.rank == 0).select("coupon_code", "channel")
     j = used.join(carried, used.code == carried.coupon_code)
     rows = wh.fetch(j.group_by("channel", "journey").agg(cents=j.value_cents.sum())).to_pylist()
     return {(r["channel"], r["journey"] or ""): int(r["cents"] or 0) for r in rows}
@@ -278,3 +322,41 @@ def credited_by_campaign(wh, run_id: str, model: str, start: dt.date, end: dt.da
     for r in wh.fetch(c.group_by("campaign_id").agg(n=c.conversions.sum())).to_pylist():
         out[r["campaign_id"]] += float(r["n"] or 0)
     return dict(out)
+
+
+def warehouse_arms(wh, run_id: str | None = None, model: str = "markov", days: int = 30):
+    """Budget arms from the warehouse: each campaign with spend in the last `days` days of the run's
+    data, its clicks, the conversions `model` credits it with over those days, and today's share
+    (its share of the spend of the last 7 days)."""
+    from flywheel.measure.budget import Arm
+    from flywheel.measure.runs import latest_run
+
+    run_id = run_id or latest_run(wh)
+    if run_id is None:
+        raise InputError("no attribution run yet: run `flywheel attribution run` first (or give --arms FILE.csv)")
+    r = wh.table("attribution_runs")
+    meta = wh.fetch(r.filter(r.run_id == run_id).select("as_of").limit(1)).to_pylist()
+    if not meta:
+        raise InputError(f"no attribution run {run_id!r}")
+    end = meta[0]["as_of"].astimezone(wh.settings.tz).date()
+    sp = wh.table("campaign_spend")
+    last = wh.fetch(sp.filter(sp.day <= end).aggregate(d=sp.day.max())).to_pylist()[0]["d"]
+    end = last or end
+    start = end - dt.timedelta(days=days - 1)
+    rows = spend_by_campaign_day(wh, start, end)
+    if not rows:
+        raise InputError(f"no ad spend between {start} and {end}: ingest the ad platforms' spend reports")
+    credited = credited_by_campaign(wh, run_id, model, start, end)
+    clicks: dict[str, float] = defaultdict(float)
+    recent: dict[str, float] = defaultdict(float)
+    channel: dict[str, str] = {}
+    for s in rows:
+        clicks[s["campaign_id"]] += float(s["clicks"] or 0)
+        channel[s["campaign_id"]] = s["channel"] or "(unknown)"
+        if s["day"] > end - dt.timedelta(days=7):
+            recent[s["campaign_id"]] += float(s["spend_cents"] or 0)
+    total = sum(recent.values())
+    arms = [Arm(f"{channel[c]}/{c}", clicks=n, conversions=min(credited.get(c, 0.0), n),
+                share=recent.get(c, 0.0) / total if total else None)
+            for c, n in sorted(clicks.items()) if n > 0]
+    return arms, {"run_id": run_id, "model": model, "from": start.isoformat(), "to": end.isoformat()}

@@ -85,6 +85,27 @@ def activation_stage(data_dir: Path, work_dir: Path) -> Stage:
     return Stage("activation", "running segments and the example journey", run)
 
 
+def measurement_stage(data_dir: Path | None = None) -> Stage:
+    """Attribution with every model, channel economics, journey experiments and the budget; with the
+    simulator's data, the true channel effects beside them (pipeline/measurement.py)."""
+    def run(context: RunContext) -> dict:
+        from flywheel.pipeline.measurement import run_measurement
+
+        m = run_measurement(context.warehouse, data_dir, progress=lambda step, done, total: context.tick(
+            done, total, f"measuring: {step}"))
+        context.results["measurement"] = m
+        a = m["attribution"]
+        tests = {name: {"effect": r["fixed"]["results"][0]["effect"], "ci": r["fixed"]["results"][0]["ci"]}
+                 for name, r in m["experiments"].items() if "fixed" in r}
+        return {"attribution_run": a["run_id"], "conversions": a["conversions"],
+                "markov_credits": a["models"]["markov"]["credits"], "experiments": tests,
+                "flagged": sorted(c["channel"] for c in m["channels"]["channels"]
+                                  if any(n["rule"] == "capture_suspected" for n in c["notes"])),
+                "true_incremental_orders": (m.get("truth") or {}).get("orders")}
+
+    return Stage("measurement", "attributing conversions and measuring channels", run)
+
+
 def report_stage(path: Path, title: str) -> Stage:
     def run(context: RunContext) -> dict:
         from flywheel.collect.summary import summarize
@@ -93,7 +114,8 @@ def report_stage(path: Path, title: str) -> Stage:
         summary = summarize(context.warehouse)
         context.results["summary"] = summary
         truth = (context.results.get("activation") or {}).get("truth")
-        context.results["report"] = build_report(context.warehouse, path, title, summary, activation_truth=truth)
+        context.results["report"] = build_report(context.warehouse, path, title, summary, activation_truth=truth,
+                                                 measurement=context.results.get("measurement"))
         return {"report": str(path), "totals": summary.totals}
 
     return Stage("report", "writing report", run)
@@ -103,4 +125,5 @@ def demo_stages(out_dir: Path, persons: int, seed: int) -> list[Stage]:
     """Simulate a merchant into `out_dir/data`, then every stage that exists, then the report."""
     return [simulate_stage(out_dir / "data", persons, seed), ingest_stage([out_dir / "data"]), identity_stage(),
             value_stage(), activation_stage(out_dir / "data", out_dir / "responses"),
+            measurement_stage(out_dir / "data"),
             report_stage(out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons")]
