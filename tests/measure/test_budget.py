@@ -95,7 +95,7 @@ def test_the_recommend_command_reads_an_arms_file_and_refuses_without_one(tmp_pa
     assert result["arms"][0]["share"] == pytest.approx(0.98) and result["arms"][0]["share_before"] == 0.4
     assert run("--json", "budget", "recommend", "--arms", str(f))[1] == out, "the same seed, the same split"
     code, out, err = run("budget", "recommend")
-    assert code == 1 and "--arms FILE.csv is needed" in err
+    assert code == 1 and "no attribution run yet" in err and "--arms FILE.csv" in err
     f.write_text("arm,clicks,conversions\na,10,x\n", encoding="utf-8")
     code, out, err = run("budget", "recommend", "--arms", str(f))
     assert code == 1 and ":2: conversions: not a number" in err

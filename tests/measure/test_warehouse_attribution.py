@@ -113,10 +113,25 @@ def test_first_conversions_leave_out_later_orders_and_value_can_be_the_window_an
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_attribution_agrees_on_duckdb_and_spark(warehouse, spark_warehouse):
-    _world(warehouse)
-    _world(spark_warehouse)
-    duck = run_attribution(warehouse, Window(as_of=AS_OF), order=2)
-    spark = run_attribution(spark_warehouse, Window(as_of=AS_OF), order=2)
+def test_attribution_economics_and_experiments_agree_on_duckdb_and_spark(warehouse, spark_warehouse):
+    from flywheel.measure.economics import channel_report
+    from flywheel.measure.registry import analyze_experiment, create_experiment, record_exposures
+
+    seen = []
+    for wh in (warehouse, spark_warehouse):
+        _world(wh)
+        wh.append("campaign_spend", pa.Table.from_pylist([
+            {"campaign_id": c, "channel": ch, "day": dt.date(2025, 6, 1), "spend_cents": cents, "clicks": 100}
+            for ch, c, cents in (("alimama", "a1", 10_000), ("baidu", "b1", 6_000), ("tencent", "c1", 999))]))
+        run = run_attribution(wh, Window(as_of=AS_OF), order=2)
+        report = channel_report(wh, run["run_id"], "linear")
+        exp = create_experiment(wh, "offer", ["control", "treatment"])
+        record_exposures(wh, exp, list(PEOPLE), T0 - DAY)
+        test = analyze_experiment(wh, "offer")
+        seen.append((run, _stored(wh, run["run_id"]), {k: v for k, v in report.items() if k != "run_id"},
+                     {k: v for k, v in test.items() if k != "experiment"}))
+    (duck, duck_rows, duck_report, duck_test), (spark, spark_rows, spark_report, spark_test) = seen
     assert _comparable(duck) == _comparable(spark)
-    assert _stored(warehouse, duck["run_id"]) == _stored(spark_warehouse, spark["run_id"])
+    assert duck_rows == spark_rows
+    assert duck_report == spark_report
+    assert duck_test == spark_test
