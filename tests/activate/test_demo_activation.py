@@ -39,5 +39,12 @@ def test_demo_runs_the_example_journey_and_reports_treatment_against_holdout(tmp
     assert loop["response_orders"] > 0
     report = (tmp_path / "demo" / "report.html").read_text(encoding="utf-8")
     for text in ("Activation segments", "Journey: community_winback", "True effect (simulator)", "channel / reason",
-                 "lapsed_vips", "redeemed a coupon"):
+                 "lapsed_vips", "redeemed a coupon", "Attribution: credit per channel and model", "true incremental orders",
+                 "Channel economics", "Experiment: journey:community_winback", "Budget recommendation"):
         assert text in report, text
+    m = payload["measurement"]
+    test = m["experiments"]["journey:community_winback"]
+    assert test["ci"][0] <= loop["true_lift"] <= test["ci"][1], ("the journey's experiment covers the truth", test)
+    assert m["true_incremental_orders"]["baidu_brand"] == 0 and m["markov_credits"].get("baidu_brand", 0) > 0
+    assert "baidu_brand" in m["flagged"], "credit without incrementality is flagged"
+    assert m["conversions"]["attributed"] < m["conversions"]["total"]
