@@ -103,8 +103,7 @@ def run_command(
 ) -> None:
     """Credit the warehouse's conversions to channels and campaigns with every model; one stored run per model."""
     from flywheel.cli.common import open_warehouse, parse_instant, progress
-    from flywheel.measure.runs import default_as_of, parse_models, run_attribution
-    from flywheel.measure.touches import Window
+    from flywheel.measure import Window, default_as_of, parse_models, run_attribution
 
     current = state(ctx)
     chosen = parse_models(models)

@@ -41,7 +41,7 @@ def recommend_command(
         result = recommend(read_arms(arms, posterior), posterior, floor, seed, max_change)
     else:
         from flywheel.cli.common import open_warehouse
-        from flywheel.measure.economics import warehouse_arms
+        from flywheel.measure import warehouse_arms
 
         if posterior != "rate":
             raise InputError("from the warehouse the posterior is rate (credited conversions per click); "

@@ -23,7 +23,7 @@ def report_command(
     high_cac: Annotated[float, typer.Option("--high-cac", help="CAC (yuan) over which the SEM rule applies.")] = 350.0,
 ) -> None:
     """Economics per channel and campaign from the latest (or a given) attribution run."""
-    from flywheel.measure.economics import AdvisorRules, channel_report
+    from flywheel.measure import AdvisorRules, channel_report
 
     rules = AdvisorRules(healthy_ltv_cac=healthy, low_cac_yuan=low_cac, high_cac_yuan=high_cac)
     with open_warehouse(ctx) as wh:

@@ -30,7 +30,7 @@ def create_command(
     """Create an experiment with deterministic hashed assignment of persons."""
     from flywheel.cli.attribution import days_option
     from flywheel.cli.common import open_warehouse
-    from flywheel.measure.registry import create_experiment
+    from flywheel.measure import create_experiment
 
     with open_warehouse(ctx) as wh:
         exp = create_experiment(wh, name, [v.strip() for v in variations.split(",")], _weights(weights), salt,
@@ -55,7 +55,7 @@ def assign_command(
     import datetime as dt
 
     from flywheel.cli.common import open_warehouse, parse_instant
-    from flywheel.measure.registry import experiment, record_exposures
+    from flywheel.measure import experiment, record_exposures
 
     with open_warehouse(ctx) as wh:
         exp = experiment(wh, name)
@@ -75,7 +75,7 @@ def assign_command(
 def list_command(ctx: typer.Context) -> None:
     """Created experiments and every journey's holdout."""
     from flywheel.cli.common import open_warehouse
-    from flywheel.measure.registry import experiments
+    from flywheel.measure import experiments
 
     with open_warehouse(ctx) as wh:
         found = [e.as_dict() for e in experiments(wh).values()]
@@ -135,7 +135,7 @@ def analyze_command(
         result = analyze(read_summary(summary), method, relative, alpha, tuning, prior_mean, prior_sd, planned)
     else:
         from flywheel.cli.common import open_warehouse
-        from flywheel.measure.registry import analyze_experiment
+        from flywheel.measure import analyze_experiment
 
         with open_warehouse(ctx) as wh:
             result = analyze_experiment(wh, name, method, relative, cuped, alpha=alpha, tuning=tuning,

@@ -13,8 +13,21 @@ from typing import Annotated
 import typer
 
 from flywheel import __version__
-from flywheel.cli import (attribution, audit, budget, channels, core, delivery, experiment, identity, journey, privacy, segment,
-                          server, value)
+from flywheel.cli import (
+    attribution,
+    audit,
+    budget,
+    channels,
+    core,
+    delivery,
+    experiment,
+    identity,
+    journey,
+    privacy,
+    segment,
+    server,
+    value,
+)
 from flywheel.cli import clv as clv_commands
 from flywheel.cli.common import install_global_options, with_global_options
 from flywheel.cli.failures import one_line

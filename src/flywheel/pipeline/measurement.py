@@ -13,11 +13,16 @@ from pathlib import Path
 def run_measurement(wh, data_dir: Path | None = None, progress=None) -> dict:
     """Everything the report's measurement section shows, computed once and stored where it is stored."""
     from flywheel.errors import InputError
-    from flywheel.measure.economics import channel_report, warehouse_arms
-    from flywheel.measure.registry import analyze_experiment, experiments
-    from flywheel.measure.runs import default_as_of, run_attribution
-    from flywheel.measure.touches import Window
-    from flywheel.measure import recommend
+    from flywheel.measure import (
+        Window,
+        analyze_experiment,
+        channel_report,
+        default_as_of,
+        experiments,
+        recommend,
+        run_attribution,
+        warehouse_arms,
+    )
 
     window = Window(as_of=default_as_of(wh))
     attribution = run_attribution(wh, window, progress=progress)

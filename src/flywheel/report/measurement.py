@@ -16,8 +16,7 @@ SHOWN_MODELS = ("first", "last", "linear", "time_decay", "position", "markov", "
 
 def add_measurement_sections(report: Report, wh, measurement: dict | None = None) -> None:
     from flywheel.errors import InputError
-    from flywheel.measure.economics import channel_report
-    from flywheel.measure.runs import latest_run
+    from flywheel.measure import channel_report, latest_run
 
     measurement = measurement or {}
     run_id = (measurement.get("attribution") or {}).get("run_id") or latest_run(wh)
