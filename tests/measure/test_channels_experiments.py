@@ -16,7 +16,7 @@ from flywheel.measure.registry import (
     analyze_experiment,
     create_experiment,
     experiment,
-    experiments,
+    list_experiments,
     record_exposures,
 )
 from flywheel.measure.runs import run_attribution
@@ -144,7 +144,7 @@ def test_an_experiment_is_analysed_from_recorded_exposures_and_journeys_holdouts
     episodes.append({"journey": "winback", "person_id": "z", "episode": 1, "grp": "control", "entered_at": T0,
                      "state": "completed"})
     warehouse.append("journey_episodes", pa.Table.from_pylist(episodes))
-    assert "journey:winback" in experiments(warehouse)
+    assert "journey:winback" in list_experiments(warehouse)
     result = analyze_experiment(warehouse, "journey:winback")
     assert [v["n"] for v in result["variations"]] == [4, 8], "first episodes; the global control is apart"
     assert result["experiment"]["weights"] == [0.2, 0.8]
@@ -188,3 +188,22 @@ def test_the_commands_keep_their_contracts(monkeypatch, capsys, warehouse):
     _json(monkeypatch, capsys, "experiment", "create", "t1", "--weights", "50,50", "--json")
     got = _json(monkeypatch, capsys, "experiment", "assign", "t1", "p1", "p2", "--json")
     assert set(got["assignments"]) == {"p1", "p2"}
+
+
+def test_a_revenue_experiment_caps_its_outliers_only_when_asked(warehouse):
+    _world(warehouse)
+    exp = create_experiment(warehouse, "revenue-a", ["control", "treatment"], metric="revenue")
+    record_exposures(warehouse, exp, ["p1", "p2", "p3", "p4", "p5"], T0 - dt.timedelta(days=1))
+    raw = analyze_experiment(warehouse, "revenue-a", cuped=False)
+    means = {v["variation"]: v["mean"] for v in raw["variations"]}
+    # yuan paid within 7 days of exposure: p1 100 + 30, p3 77, p5 0 (control); p2 50, p4 0 (treatment)
+    assert means == pytest.approx({"control": 207 / 3, "treatment": 25})
+    capped = analyze_experiment(warehouse, "revenue-a", cuped=False, cap=0.5)
+    capped_means = {v["variation"]: v["mean"] for v in capped["variations"]}
+    assert capped_means["control"] == pytest.approx(100 / 3), "130 and 77 capped at the median, 50"
+    assert capped_means["treatment"] == pytest.approx(25), "values under the cap are left alone"
+    with pytest.raises(InputError, match="quantile"):
+        analyze_experiment(warehouse, "revenue-a", cap=1.5)
+    create_experiment(warehouse, "conv", ["a", "b"])
+    with pytest.raises(InputError, match="revenue"):
+        analyze_experiment(warehouse, "conv", cap=0.99)

@@ -75,10 +75,10 @@ def assign_command(
 def list_command(ctx: typer.Context) -> None:
     """Created experiments and every journey's holdout."""
     from flywheel.cli.common import open_warehouse
-    from flywheel.measure import experiments
+    from flywheel.measure import list_experiments
 
     with open_warehouse(ctx) as wh:
-        found = [e.as_dict() for e in experiments(wh).values()]
+        found = [e.as_dict() for e in list_experiments(wh).values()]
     if state(ctx).json:
         emit({"experiments": found})
         return
@@ -112,6 +112,8 @@ def analyze_command(
                                                     "covariate_sum_squares, cross_sum for CUPED].")] = None,
     cuped: Annotated[bool, typer.Option("--cuped/--no-cuped", help="Warehouse experiments: adjust for the "
                                         "metric's 90 days before exposure (CUPED).")] = True,
+    cap: Annotated[Optional[float], typer.Option("--cap", help="Warehouse revenue experiments: cap each unit at "
+                                                 "this quantile over all units (0.99).")] = None,
     method: Annotated[str, typer.Option("--method", help="fixed (Welch t) | sequential (always-valid "
                                         "confidence sequence) | bayesian (normal–normal).")] = "fixed",
     relative: Annotated[bool, typer.Option("--relative", help="Effects as mean_t / mean_c − 1 (delta method).")] = False,
@@ -138,7 +140,7 @@ def analyze_command(
         from flywheel.measure import analyze_experiment
 
         with open_warehouse(ctx) as wh:
-            result = analyze_experiment(wh, name, method, relative, cuped, alpha=alpha, tuning=tuning,
+            result = analyze_experiment(wh, name, method, relative, cuped, cap=cap, alpha=alpha, tuning=tuning,
                                         prior_mean=prior_mean, prior_sd=prior_sd)
     if result["srm_warning"]:
         typer.echo(f"warning: sample ratio mismatch (χ² p = {result['srm_p_value']:.2g} < 0.001): the split is not "

@@ -23,7 +23,7 @@ _EXPORTS = {
     "latest_run": "flywheel.measure.runs", "default_as_of": "flywheel.measure.runs",
     "AdvisorRules": "flywheel.measure.economics", "channel_report": "flywheel.measure.economics",
     "warehouse_arms": "flywheel.measure.economics",
-    "create_experiment": "flywheel.measure.registry", "experiments": "flywheel.measure.registry",
+    "create_experiment": "flywheel.measure.registry", "list_experiments": "flywheel.measure.registry",
     "analyze_experiment": "flywheel.measure.registry", "experiment": "flywheel.measure.registry",
     "record_exposures": "flywheel.measure.registry", "parse_models": "flywheel.measure.runs",
 }

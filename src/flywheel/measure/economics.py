@@ -100,11 +100,11 @@ def channel_report(wh, run_id: str | None = None, model: str = "markov", rules: 
 def journey_evidence(wh) -> dict[str, dict]:
     """Holdout evidence per channel: each journey's treatment-vs-holdout conversion lift, for the
     channels its delivered messages used (a journey on two channels tests them together)."""
-    from flywheel.measure.registry import JOURNEY_PREFIX, analyze_experiment, experiments
+    from flywheel.measure.registry import JOURNEY_PREFIX, analyze_experiment, list_experiments
 
     out: dict[str, dict] = {}
     a = wh.table("journey_actions")
-    for name, exp in experiments(wh).items():
+    for name, exp in list_experiments(wh).items():
         if exp.source != "journey":
             continue
         journey = name[len(JOURNEY_PREFIX):]

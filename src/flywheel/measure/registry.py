@@ -108,13 +108,13 @@ def _journeys(wh) -> dict[str, tuple[Experiment, float]]:
     return out
 
 
-def experiments(wh) -> dict[str, Experiment]:
+def list_experiments(wh) -> dict[str, Experiment]:
     """Created experiments and journeys' holdouts, by name."""
     return {**_stored(wh), **{k: v[0] for k, v in _journeys(wh).items()}}
 
 
 def experiment(wh, name: str) -> Experiment:
-    found = experiments(wh)
+    found = list_experiments(wh)
     if name not in found:
         raise InputError(f"no experiment {name!r}; known: {', '.join(sorted(found)) or 'none'} "
                          "(`flywheel experiment create`, or a journey with a holdout)")
@@ -148,8 +148,10 @@ def _units(wh, exp: Experiment) -> ibis.Table:
     return x.select("person_id", "variation", start=x.exposed_at)
 
 
-def summaries(wh, exp: Experiment, until: dt.datetime | None = None) -> list[Variation]:
-    """Per variation (control first): n, Σy, Σy² and the pre-period covariate sums for CUPED."""
+def summaries(wh, exp: Experiment, until: dt.datetime | None = None, cap: float | None = None) -> list[Variation]:
+    """Per variation (control first): n, Σy, Σy² and the pre-period covariate sums for CUPED. With
+    `cap` (a quantile such as 0.99) a revenue metric and its covariate are capped at that quantile
+    over all units, so one whale order cannot decide the test."""
     u = _units(wh, exp)
     o = wh.table("orders")
     o = o.filter(o.status.isin(list(GMV_STATUSES)))
@@ -159,10 +161,9 @@ def summaries(wh, exp: Experiment, until: dt.datetime | None = None) -> list[Var
     u = u.mutate(s=epoch(u.start))
     j = u.left_join(o, u.person_id == o.o_person)
     window = int(exp.window_days * DAY)
-    cap = int(until.timestamp()) if until else None
     after = (j.t > j.s) & (j.t <= j.s + window)
-    if cap is not None:
-        after = after & (j.t <= cap)
+    if until is not None:
+        after = after & (j.t <= int(until.timestamp()))
     before = (j.t <= j.s) & (j.t > j.s - PRE_DAYS * DAY)
     if exp.metric == "conversion":
         y_expr, x_expr = after.fill_null(False).cast("int64").max(), before.fill_null(False).cast("int64").sum()
@@ -173,6 +174,14 @@ def summaries(wh, exp: Experiment, until: dt.datetime | None = None) -> list[Var
     per = per.mutate(y=per.y.fill_null(0).cast("float64"), x=per.x.fill_null(0).cast("float64"))
     if exp.metric == "revenue":
         per = per.mutate(y=per.y / 100, x=per.x / 100)
+        if cap is not None:
+            if not 0.5 <= cap < 1:
+                raise InputError(f"--cap is a quantile between 0.5 and 1 (0.99 caps the top 1%); got {cap}")
+            limits = wh.fetch(per.aggregate(y=per.y.quantile(cap), x=per.x.quantile(cap))).to_pylist()[0]
+            per = per.mutate(y=ibis.least(per.y, float(limits["y"] or 0)),
+                             x=ibis.least(per.x, float(limits["x"] or 0)))
+    elif cap is not None:
+        raise InputError("--cap applies to a revenue metric (a conversion is 0 or 1)")
     agg = wh.fetch(per.group_by("variation").agg(
         n=per.count(), total=per.y.sum(), squares=(per.y * per.y).sum(), x_total=per.x.sum(),
         x_squares=(per.x * per.x).sum(), cross=(per.x * per.y).sum())).to_pylist()
@@ -189,11 +198,11 @@ def summaries(wh, exp: Experiment, until: dt.datetime | None = None) -> list[Var
 
 
 def analyze_experiment(wh, name: str, method: str = "fixed", relative: bool = False, cuped: bool = True,
-                       until: dt.datetime | None = None, **options) -> dict:
+                       until: dt.datetime | None = None, cap: float | None = None, **options) -> dict:
     """`analyze` over the warehouse's units of experiment `name`, the planned split checked for SRM."""
     exp = experiment(wh, name)
-    variations = summaries(wh, exp, until)
+    variations = summaries(wh, exp, until, cap)
     if not cuped:
         variations = [Variation(v.name, v.n, v.total, v.squares) for v in variations]
     result = analyze(variations, method, relative, weights=list(exp.weights), **options)
-    return {"experiment": exp.as_dict(), **result}
+    return {"experiment": exp.as_dict(), "cap": cap, **result}

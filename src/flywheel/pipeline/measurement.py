@@ -18,7 +18,7 @@ def run_measurement(wh, data_dir: Path | None = None, progress=None) -> dict:
         analyze_experiment,
         channel_report,
         default_as_of,
-        experiments,
+        list_experiments,
         recommend,
         run_attribution,
         warehouse_arms,
@@ -28,7 +28,7 @@ def run_measurement(wh, data_dir: Path | None = None, progress=None) -> dict:
     attribution = run_attribution(wh, window, progress=progress)
     channels = channel_report(wh, attribution["run_id"], "markov")
     tests = {}
-    for name, exp in experiments(wh).items():
+    for name, exp in list_experiments(wh).items():
         if exp.source == "journey":
             try:
                 tests[name] = {m: analyze_experiment(wh, name, m) for m in ("fixed", "sequential", "bayesian")}
