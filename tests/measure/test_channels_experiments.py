@@ -63,6 +63,15 @@ def test_economics_price_the_credit_and_the_advisor_names_its_numbers(warehouse)
     assert "low_cac" in {n["rule"] for n in by["baidu"]["notes"]}
 
 
+def test_a_customer_the_scoring_run_has_not_seen_does_not_count_as_worth_nothing(warehouse):
+    _world(warehouse)
+    _scores(warehouse, {"p1": 900.0})  # p2 first ordered after the scoring run
+    run = run_attribution(warehouse, Window(as_of=AS_OF, journeys=False))
+    by = {c["channel"]: c for c in channel_report(warehouse, run["run_id"], "linear")["channels"]}
+    assert by["baidu"]["new_customers"] == 1.5 and by["baidu"]["avg_clv_yuan"] == pytest.approx(900.0)
+    assert by["alimama"]["avg_clv_yuan"] == pytest.approx(900.0)
+
+
 def _channel(**kw) -> dict:
     base = {"channel": "x", "ltv_cac": None, "cac_yuan": None, "avg_clv_yuan": None, "cost_basis": "ad spend",
             "credit_share": 0.3, "conversions": 30.0, "revenue_yuan": 0.0, "cost_yuan": 0.0, "roi": None,

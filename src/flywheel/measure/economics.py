@@ -77,8 +77,9 @@ def channel_report(wh, run_id: str | None = None, model: str = "markov", rules: 
     by_channel: dict[str, dict] = {}
     for row in campaigns:
         ch = by_channel.setdefault(row["channel"], {"conversions": 0.0, "value_cents": 0, "new_customers": 0.0,
-                                                    "acquired_clv_cents": 0, "cost_cents": 0, "coupon_cost": False})
-        for k in ("conversions", "value_cents", "new_customers", "acquired_clv_cents", "cost_cents"):
+                                                    "acquired_clv_cents": 0, "acquired_scored": 0.0, "cost_cents": 0,
+                                                    "coupon_cost": False})
+        for k in ("conversions", "value_cents", "new_customers", "acquired_clv_cents", "acquired_scored", "cost_cents"):
             ch[k] += row["_" + k] if "_" + k in row else 0
         ch["coupon_cost"] |= row["cost_basis"] == "coupons redeemed"
     channels = [_economics(name, None, v, v["cost_cents"], v["coupon_cost"], horizon_months)
@@ -128,9 +129,10 @@ def _economics(channel: str, campaign: str | None, c: dict, cost_cents: int, cou
     conv = float(c.get("conversions", 0.0))
     value = int(c.get("value_cents", 0))
     new = float(c.get("new_customers", 0.0))
-    clv = int(c.get("acquired_clv_cents", 0))
+    clv = int(c.get("acquired_clv_cents", 0) or 0)
+    scored = float(c.get("acquired_scored", 0.0) or 0.0)
     cac = cost_cents / new / 100 if new > 0 and cost_cents else None
-    avg_clv = clv / new / 100 if new > 0 else None
+    avg_clv = clv / scored / 100 if scored > 1e-9 else None
     ltv_cac = avg_clv / cac if cac and avg_clv is not None else None
     row = {"channel": channel, "cost_yuan": cost_cents / 100,
            "cost_basis": "coupons redeemed" if coupon_cost else ("ad spend" if cost_cents else "none recorded"),
@@ -139,6 +141,7 @@ def _economics(channel: str, campaign: str | None, c: dict, cost_cents: int, cou
            "avg_clv_yuan": _r(avg_clv), "ltv_cac": _r(ltv_cac),
            "payback_months": _r(horizon_months * cac / avg_clv) if cac and avg_clv else None,
            "_conversions": conv, "_value_cents": value, "_new_customers": new, "_acquired_clv_cents": clv,
+           "_acquired_scored": scored,
            "_cost_cents": cost_cents}
     if campaign is not None:
         row = {"channel": channel, "campaign_id": campaign, **{k: v for k, v in row.items() if k != "channel"}}
@@ -262,7 +265,7 @@ def _credits(wh, run_id: str, model: str) -> dict[tuple[str, str], dict]:
     c = c.filter((c.run_id == run_id) & (c.model == model))
     rows = wh.fetch(c.group_by("channel", "campaign_id").agg(
         conversions=c.conversions.sum(), value_cents=c.value_cents.sum(), new_customers=c.new_customers.sum(),
-        acquired_clv_cents=c.acquired_clv_cents.sum())).to_pylist()
+        acquired_clv_cents=c.acquired_clv_cents.sum(), acquired_scored=c.acquired_scored.sum())).to_pylist()
     return {(r["channel"], r["campaign_id"]): r for r in rows}
 
 

@@ -26,7 +26,7 @@ from flywheel.measure.paths import Paths
 PATH_MODELS = ("markov", "shapley", "shapley_exact")
 RUN_MODELS = tq.RULE_MODELS + PATH_MODELS
 DEFAULT_MODELS = tq.RULE_MODELS + ("markov", "shapley")
-_MEASURES = ("conversions", "value", "new", "clv")
+_MEASURES = ("conversions", "value", "new", "clv", "scored")
 
 
 def parse_models(text: str) -> tuple[str, ...]:
@@ -158,7 +158,7 @@ def _spread(rules: list[dict], result: dict) -> list[dict]:
         rows.append({"channel": r["channel"], "campaign_id": r["campaign_id"], "day_n": r["day_n"],
                      "conversions": credit * r["conversions"] / ch["conversions"] if ch["conversions"] else 0.0,
                      "value": value * r["value"] / ch["value"] if ch["value"] else 0.0,
-                     "new": r["new"] * scale, "clv": r["clv"] * scale})
+                     "new": r["new"] * scale, "clv": r["clv"] * scale, "scored": r["scored"] * scale})
     return rows
 
 
@@ -223,7 +223,7 @@ def _store(wh, run_id: str, started: dt.datetime, window: tq.Window, order: int,
         rows += [{"run_id": run_id, "model": m, "channel": r["channel"], "campaign_id": r["campaign_id"],
                   "day": epoch_day + dt.timedelta(days=int(r["day_n"])), "conversions": r["conversions"],
                   "value_cents": r["value_cents"], "new_customers": r["new"],
-                  "acquired_clv_cents": r["clv_cents"]} for r in credits[m]]
+                  "acquired_clv_cents": r["clv_cents"], "acquired_scored": r["scored"]} for r in credits[m]]
     with wh.transaction():
         wh.append("attribution_runs", pa.Table.from_pylist(runs))
         if rows:

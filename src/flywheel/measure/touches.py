@@ -148,6 +148,7 @@ def rule_credits(a: ibis.Table, w: Window, offset_seconds: int) -> ibis.Table:
         measures[f"{m}__value"] = (wt * a.value_cents.cast("float64")).sum()
         measures[f"{m}__new"] = (wt * a.is_first.cast("float64")).sum()
         measures[f"{m}__clv"] = (wt * a.is_first.cast("float64") * a.clv_cents.cast("float64")).sum()
+        measures[f"{m}__scored"] = (wt * a.is_first.cast("float64") * a.clv_cents.notnull().cast("float64")).sum()
     return a.group_by("channel", "campaign_id", "day_n").agg(**measures)
 
 

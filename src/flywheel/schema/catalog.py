@@ -997,6 +997,8 @@ TABLES += (
               "exactly (largest remainder)", 1),
             F("new_customers", "float64", "first orders credited: customers acquired", 1),
             F("acquired_clv_cents", "int64", "predicted value (CLV) of the customers acquired, credit-weighted, in cents", 1),
+            F("acquired_scored", "float64", "new customers whose CLV the latest scoring run knew (the CLV average's "
+              "denominator: a customer first seen after it has no CLV yet)", 1),
         ),
         ("run_id", "model", "channel", "campaign_id", "day"),
     ),
