@@ -61,6 +61,10 @@ def test_economics_price_the_credit_and_the_advisor_names_its_numbers(warehouse)
     assert "healthy" in rules and rules["healthy"]["numbers"]["cac_yuan"] == pytest.approx(200)
     assert "high_cac" not in rules and "low_cac" not in rules, "¥200 is between ¥140 and ¥350"
     assert "low_cac" in {n["rule"] for n in by["baidu"]["notes"]}
+    months = {(m["month"], m["channel"]): m for m in report["months"]}
+    assert months[("2025-06", "alimama")]["cost_yuan"] == 100 and months[("2025-06", "alimama")]["new_customers"] == 0.5
+    assert months[("2025-06", "tencent")]["conversions"] == 1.0, "p1's second order, on 2025-06-15"
+    assert sum(m["cost_yuan"] for m in report["months"]) == sum(c["cost_yuan"] for c in report["channels"])
 
 
 def test_a_customer_the_scoring_run_has_not_seen_does_not_count_as_worth_nothing(warehouse):
@@ -174,6 +178,12 @@ def test_budget_arms_come_from_campaign_clicks_and_credited_conversions(warehous
     assert by["alimama/a1"].clicks == 500 and by["baidu/b2"].conversions == pytest.approx(1.0)
     assert by["baidu/b2"].share == 0 and by["alimama/a1"].share == pytest.approx(10 / 16)
     assert basis["to"] == last.isoformat()
+    roi, basis = warehouse_arms(warehouse, run["run_id"], "linear", days=30, kind="roi")
+    by = {a.name: a for a in roi}
+    # value credited on the day of spend: nothing converted on 2025-06-12, so each day's ROI is −1
+    assert by["alimama/a1"].roi_days == (-1.0,) and basis["posterior"] == "roi"
+    with pytest.raises(InputError, match="posterior"):
+        warehouse_arms(warehouse, run["run_id"], "linear", kind="clicks")
 
 
 def _json(monkeypatch, capsys, *args) -> dict:

@@ -34,7 +34,6 @@ def recommend_command(
                                       min=1)] = 30,
 ) -> None:
     """Tomorrow's budget shares, each with the numbers it rests on."""
-    from flywheel.errors import InputError
     from flywheel.measure import read_arms, recommend
 
     if arms is not None:
@@ -43,11 +42,8 @@ def recommend_command(
         from flywheel.cli.common import open_warehouse
         from flywheel.measure import warehouse_arms
 
-        if posterior != "rate":
-            raise InputError("from the warehouse the posterior is rate (credited conversions per click); "
-                             "daily ROI arms come from --arms FILE.csv")
         with open_warehouse(ctx) as wh:
-            found, basis = warehouse_arms(wh, run, model, days)
+            found, basis = warehouse_arms(wh, run, model, days, posterior)
         result = dict(recommend(found, posterior, floor, seed, max_change), basis=basis)
     if state(ctx).json:
         emit(result)

@@ -95,7 +95,37 @@ def channel_report(wh, run_id: str | None = None, model: str = "markov", rules: 
             row.pop(k)
     return {"run_id": run_id, "model": model, "period": [start.isoformat(), end.isoformat()],
             "as_of": meta["as_of"].isoformat(), "clv_horizon_months": horizon_months,
-            "rules": asdict(rules), "channels": channels, "campaigns": campaigns}
+            "rules": asdict(rules), "channels": channels, "campaigns": campaigns,
+            "months": _monthly(wh, run_id, model, start, end)}
+
+
+def _monthly(wh, run_id: str, model: str, start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """Per channel and calendar month (of the conversion day, merchant time): ad spend, credited
+    conversions, revenue and new customers, CAC and ROI — how a channel's economics move."""
+    tz = wh.settings.tz
+    first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    c = wh.table("attribution_credits")
+    c = c.filter((c.run_id == run_id) & (c.model == model) & (c.day >= first) & (c.day <= last))
+    s = wh.table("campaign_spend")
+    s = s.filter((s.day >= first) & (s.day <= last))
+    months: dict[tuple[str, str], dict] = defaultdict(lambda: {"cost_cents": 0, "conversions": 0.0,
+                                                              "value_cents": 0, "new_customers": 0.0})
+    for r in wh.fetch(c.group_by("channel", "day").agg(n=c.conversions.sum(), v=c.value_cents.sum(),
+                                                        new=c.new_customers.sum())).to_pylist():
+        m = months[(r["channel"], r["day"].strftime("%Y-%m"))]
+        m["conversions"] += float(r["n"] or 0)
+        m["value_cents"] += int(r["v"] or 0)
+        m["new_customers"] += float(r["new"] or 0)
+    for r in wh.fetch(s.group_by("channel", "day").agg(cents=s.spend_cents.sum())).to_pylist():
+        months[(r["channel"] or "(unknown)", r["day"].strftime("%Y-%m"))]["cost_cents"] += int(r["cents"] or 0)
+    out = []
+    for (channel, month), m in sorted(months.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        cost, new = m["cost_cents"], m["new_customers"]
+        out.append({"month": month, "channel": channel, "cost_yuan": cost / 100,
+                    "conversions": round(m["conversions"], 4), "revenue_yuan": m["value_cents"] / 100,
+                    "new_customers": round(new, 4), "cac_yuan": _r(cost / new / 100) if cost and new > 0 else None,
+                    "roi": _r((m["value_cents"] - cost) / cost) if cost else None})
+    return out
 
 
 def journey_evidence(wh) -> dict[str, dict]:
@@ -318,22 +348,25 @@ def spend_by_campaign_day(wh, start: dt.date, end: dt.date) -> list[dict]:
     return wh.fetch(s.select("campaign_id", "channel", "day", "spend_cents", "clicks")).to_pylist()
 
 
-def credited_by_campaign(wh, run_id: str, model: str, start: dt.date, end: dt.date) -> dict[str, float]:
+def credited_by_campaign(wh, run_id: str, model: str, start: dt.date, end: dt.date) -> dict[tuple[str, dt.date], dict]:
+    """`(campaign_id, day) → {conversions, value_cents}` credited by `model` of run `run_id`."""
     c = wh.table("attribution_credits")
     c = c.filter((c.run_id == run_id) & (c.model == model) & (c.day >= start) & (c.day <= end))
-    out: dict[str, float] = defaultdict(float)
-    for r in wh.fetch(c.group_by("campaign_id").agg(n=c.conversions.sum())).to_pylist():
-        out[r["campaign_id"]] += float(r["n"] or 0)
-    return dict(out)
+    rows = wh.fetch(c.group_by("campaign_id", "day").agg(n=c.conversions.sum(), v=c.value_cents.sum())).to_pylist()
+    return {(r["campaign_id"], r["day"]): {"conversions": float(r["n"] or 0), "value_cents": int(r["v"] or 0)}
+            for r in rows}
 
 
-def warehouse_arms(wh, run_id: str | None = None, model: str = "markov", days: int = 30):
+def warehouse_arms(wh, run_id: str | None = None, model: str = "markov", days: int = 30, kind: str = "rate"):
     """Budget arms from the warehouse: each campaign with spend in the last `days` days of the run's
-    data, its clicks, the conversions `model` credits it with over those days, and today's share
-    (its share of the spend of the last 7 days)."""
+    data, and today's share (its share of the spend of the last 7 days). `rate`: its clicks and the
+    conversions `model` credits it with over those days; `roi`: each day's (credited value − spend)
+    ÷ spend."""
     from flywheel.measure.budget import Arm
     from flywheel.measure.runs import latest_run
 
+    if kind not in ("rate", "roi"):
+        raise InputError(f"unknown posterior {kind!r}; rate (conversions per click) or roi (daily ROI)")
     run_id = run_id or latest_run(wh)
     if run_id is None:
         raise InputError("no attribution run yet: run `flywheel attribution run` first (or give --arms FILE.csv)")
@@ -351,15 +384,28 @@ def warehouse_arms(wh, run_id: str | None = None, model: str = "markov", days: i
         raise InputError(f"no ad spend between {start} and {end}: ingest the ad platforms' spend reports")
     credited = credited_by_campaign(wh, run_id, model, start, end)
     clicks: dict[str, float] = defaultdict(float)
+    conversions: dict[str, float] = defaultdict(float)
     recent: dict[str, float] = defaultdict(float)
+    roi: dict[str, list[float]] = defaultdict(list)
     channel: dict[str, str] = {}
     for s in rows:
-        clicks[s["campaign_id"]] += float(s["clicks"] or 0)
-        channel[s["campaign_id"]] = s["channel"] or "(unknown)"
+        c, cents = s["campaign_id"], float(s["spend_cents"] or 0)
+        got = credited.get((c, s["day"]), {})
+        clicks[c] += float(s["clicks"] or 0)
+        channel[c] = s["channel"] or "(unknown)"
+        if cents > 0:
+            roi[c].append((got.get("value_cents", 0) - cents) / cents)
         if s["day"] > end - dt.timedelta(days=7):
-            recent[s["campaign_id"]] += float(s["spend_cents"] or 0)
+            recent[c] += cents
+    for (c, _day), got in credited.items():
+        conversions[c] += got["conversions"]
     total = sum(recent.values())
-    arms = [Arm(f"{channel[c]}/{c}", clicks=n, conversions=min(credited.get(c, 0.0), n),
-                share=recent.get(c, 0.0) / total if total else None)
-            for c, n in sorted(clicks.items()) if n > 0]
-    return arms, {"run_id": run_id, "model": model, "from": start.isoformat(), "to": end.isoformat()}
+    share = {c: recent.get(c, 0.0) / total if total else None for c in channel}
+    if kind == "rate":
+        arms = [Arm(f"{channel[c]}/{c}", clicks=n, conversions=min(conversions[c], n), share=share[c])
+                for c, n in sorted(clicks.items()) if n > 0]
+    else:
+        arms = [Arm(f"{channel[c]}/{c}", roi_days=tuple(days_roi), share=share[c])
+                for c, days_roi in sorted(roi.items())]
+    return arms, {"run_id": run_id, "model": model, "posterior": kind, "from": start.isoformat(),
+                  "to": end.isoformat()}

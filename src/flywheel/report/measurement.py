@@ -104,6 +104,15 @@ def _economics(report: Report, channels: dict) -> None:
                    _f(c["roi"], "+.2f"), _f(c["avg_clv_yuan"], ",.0f"), _f(c["ltv_cac"], ".1f"),
                    _f(c["payback_months"], ".1f")] for c in channels["channels"]],
                  numeric={1, 3, 4, 5, 6, 7, 8, 9, 10})
+    paid = sorted({m["channel"] for m in channels.get("months", []) if m["cost_yuan"]})
+    if paid:
+        fig = go.Figure([go.Scatter(name=ch, mode="lines+markers",
+                                    x=[m["month"] for m in channels["months"] if m["channel"] == ch],
+                                    y=[m["cac_yuan"] for m in channels["months"] if m["channel"] == ch])
+                         for ch in paid])
+        fig.update_layout(title="CAC by month (¥ of spend per credited new customer)", yaxis_title="¥",
+                          yaxis_type="log")
+        report.figure(s, fig)
     notes = [[c["channel"], n["rule"], n["text"]] for c in channels["channels"] for n in c["notes"]]
     if notes:
         s.parts.append("<h3>Advisor</h3>")
