@@ -80,6 +80,10 @@ class RuleContext:
     few: bool = False
     """The universe is a small part of everyone (an incremental refresh's candidates, a journey
     step's episodes): the consent ledger is read for their accounts only."""
+    stage_events: str | None = None
+    """A work-table name: the universe's events are read once into it and every event rule filters
+    that (an incremental refresh's few thousand candidates have a few events each; scanning all
+    events once per rule was most of its time)."""
     _cache: dict[str, ibis.Table] = field(default_factory=dict, repr=False)
 
     @property
@@ -124,11 +128,24 @@ class RuleContext:
         Filtered and narrowed to the columns rules read *before* the join: an expression shared by
         several rules becomes one CTE that DuckDB materialises, and every event row with every
         column joined to its person was most of a segment's time."""
+        if self.stage_events is not None:
+            if "events" not in self._cache:
+                self._cache["events"] = self.wh.materialize(self.stage_events, self.events_of(self.wh.table("events")))
+            events = self._cache["events"]
+            if event is not None:
+                events = events.filter(events.event == event)
+            if days is not None or upto_now:
+                events = events.filter(self.window(events.timestamp, days))
+            return events
         events = self.wh.table("events")
         if event is not None:
             events = events.filter(events.event == event)
         if days is not None or upto_now:
             events = events.filter(self.window(events.timestamp, days))
+        return self.events_of(events)
+
+    def events_of(self, events: ibis.Table) -> ibis.Table:
+        """`events` (any filter already applied) with the person each belongs to."""
         key = ibis.coalesce(events.user_id, ibis.literal("anon:") + events.anonymous_id)
         events = events.select("source", "event", "timestamp", "properties", account_key=key)
         return events.join(self.accounts(), ["source", "account_key"])

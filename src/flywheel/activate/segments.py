@@ -16,9 +16,11 @@ rebuilt in full — makes that refresh a full one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
+import operator
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -247,8 +249,9 @@ def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[
         else:
             cands = wh.materialize(f"seg_{name}_cands", _candidates(wh, seg, last, marks, now, changed, accounts))
             mine = wh.materialize(f"seg_{name}_accounts", accounts.semi_join(cands, "person_id"))
-            ctx = RuleContext(wh, now, universe.semi_join(cands, "person_id"), members, everyone=True,
-                              known_accounts=mine, few=True)
+            few = wh.materialize(f"seg_{name}_few", universe.semi_join(cands, "person_id"))
+            ctx = RuleContext(wh, now, few, members, everyone=True, known_accounts=mine, few=True,
+                              stage_events=f"seg_{name}_events")
             selected_c = wh.materialize(f"seg_{name}_new", compile_rule(seg.rule, ctx))
             current_c = current.semi_join(cands, "person_id")
             entered = selected_c.anti_join(current_c, "person_id")
@@ -358,10 +361,11 @@ def _candidates(wh: Warehouse, seg: Segment, last: dict, marks: _Marks, now: dt.
     parts.append(moved.filter(moved.other_person_id.notnull()).select(person_id=moved.other_person_id))
     before, now_e = int(last["now"].timestamp()), int(now.timestamp())
     ctx = RuleContext(wh, now, persons.select("person_id").distinct(), everyone=True, known_accounts=persons)
+    raw = wh.table("events")
+    crossings = []
     for node in walk(seg.rule):
         if isinstance(node, (Performed, NotPerformed)):
-            e = ctx.events(node.event)
-            parts.append(_crossed(ctx, e, e.timestamp, node.within_days, before, now_e))
+            crossings.append((raw.event == node.event) & _crossing(ctx, raw.timestamp, node.within_days, before, now_e))
             if isinstance(node, NotPerformed):  # a person's first sighting is one of their accounts'
                 first = wh.table("accounts").join(ctx.accounts(), ["source", "account_key"])
                 parts.append(_crossed(ctx, first, first.first_seen_at, node.within_days, before, now_e))
@@ -374,19 +378,23 @@ def _candidates(wh: Warehouse, seg: Segment, last: dict, marks: _Marks, now: dt.
             else:
                 c = wh.table("segment_changes")
                 parts.append(c.filter((c.segment == node.name) & (c.at > last["started_at"])).select("person_id"))
+    if crossings:  # one scan of the events for every event rule, filtered before the join to persons
+        parts.append(ctx.events_of(raw.filter(functools.reduce(operator.or_, crossings))).select("person_id"))
     return union_all(parts)
 
 
 def _crossed(ctx: RuleContext, table: ibis.Table, ts: ibis.Value, days: float | None, before: int,
              now_e: int) -> ibis.Table:
     """Persons with a time that entered the window or fell out of it between the two clocks."""
+    return table.filter(_crossing(ctx, ts, days, before, now_e)).select("person_id")
+
+
+def _crossing(ctx: RuleContext, ts: ibis.Value, days: float | None, before: int, now_e: int) -> ibis.Value:
     came = ctx.between(ts, before, now_e)
     if days is None:
-        cond = came
-    else:
-        span = int(days * DAY)
-        cond = came | ctx.between(ts, before - span, now_e - span)
-    return table.filter(cond).select("person_id")
+        return came
+    span = int(days * DAY)
+    return came | ctx.between(ts, before - span, now_e - span)
 
 
 def _members(wh: Warehouse, name: str) -> ibis.Table:
