@@ -163,6 +163,8 @@ def test_an_experiment_is_analysed_from_recorded_exposures_and_journeys_holdouts
     assert result["experiment"]["weights"] == [0.2, 0.8]
     with pytest.raises(InputError, match="journey's holdout"):
         record_exposures(warehouse, experiment(warehouse, "journey:winback"), ["q1"], T0)
+    with pytest.raises(InputError, match="decided when they enter"):
+        experiment(warehouse, "journey:winback").assign("q1")
 
 
 def test_budget_arms_come_from_campaign_clicks_and_credited_conversions(warehouse):
@@ -226,3 +228,28 @@ def test_a_revenue_experiment_caps_its_outliers_only_when_asked(warehouse):
     create_experiment(warehouse, "conv", ["a", "b"])
     with pytest.raises(InputError, match="revenue"):
         analyze_experiment(warehouse, "conv", cap=0.99)
+
+
+def test_bad_options_are_one_line_and_an_empty_warehouse_is_not_an_error(monkeypatch, capsys, warehouse, tmp_path):
+    warehouse.close()
+    empty = _json(monkeypatch, capsys, "attribution", "run", "--json")
+    assert empty["conversions"] == {"total": 0, "attributed": 0, "unattributed": 0} and empty["models"]["markov"][
+        "credits"] == {}
+    for args, says in ((("attribution", "run", "--window", "soon"), "--window: 'soon' is not a duration"),
+                       (("attribution", "run", "--window", "0d"), "--window: '0d' must be longer than nothing"),
+                       (("attribution", "run", "--models", "linear,magic"), "unknown model magic"),
+                       (("channels", "report", "--low-cac", "400"), "0 < --low-cac < --high-cac"),
+                       (("channels", "report", "--model", "shapley_exact"), "has no 'shapley_exact' credits")):
+        code, out, err = cli(monkeypatch, capsys, *args)
+        assert code == 1 and says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
+    rules = AdvisorRules(healthy_ltv_cac=2, low_cac_yuan=100, high_cac_yuan=101)
+    assert rules.low_cac_yuan < rules.high_cac_yuan, "thresholds in order are accepted"
+
+
+def test_the_report_prices_a_run_without_markov_with_the_models_it_has(warehouse, tmp_path):
+    from flywheel.report import build_report
+
+    _world(warehouse)
+    run_attribution(warehouse, Window(as_of=AS_OF), models=("first",))
+    html = build_report(warehouse, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Channel economics (first credit)" in html and "Attribution: credit per channel and model" in html

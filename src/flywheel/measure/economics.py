@@ -40,6 +40,11 @@ class AdvisorRules:
     power: float = 0.8
     alpha: float = 0.05
 
+    def __post_init__(self):
+        if not (self.healthy_ltv_cac > 0 and 0 < self.low_cac_yuan < self.high_cac_yuan):
+            raise InputError("advisor thresholds: --healthy-ltv-cac must be positive and 0 < --low-cac < --high-cac "
+                             f"(got {self.healthy_ltv_cac:g}, {self.low_cac_yuan:g}, {self.high_cac_yuan:g})")
+
 
 def channel_report(wh, run_id: str | None = None, model: str = "markov", rules: AdvisorRules = AdvisorRules(),
                    experiments: dict[str, dict] | None = None) -> dict:
@@ -68,31 +73,26 @@ def channel_report(wh, run_id: str | None = None, model: str = "markov", rules: 
     spend = _spend(wh, start, end)
     coupons = _coupon_costs(wh, start, end)
     horizon_months = _horizon_months(wh)
-    campaigns = []
-    keys = sorted(set(credits) | set(spend) | set(coupons))
-    for channel, campaign in keys:
-        c = credits.get((channel, campaign), {})
-        cost = spend.get((channel, campaign), {}).get("spend_cents", 0) + coupons.get((channel, campaign), 0)
-        campaigns.append(_economics(channel, campaign, c, cost, (channel, campaign) in coupons, horizon_months))
+    raw: dict[tuple[str, str], dict] = {}
+    for key in sorted(set(credits) | set(spend) | set(coupons)):
+        c = credits.get(key, {})
+        raw[key] = {**{k: c.get(k) or 0 for k in _SUMS if k != "cost_cents"},
+                    "cost_cents": spend.get(key, 0) + coupons.get(key, 0), "coupon_cost": key in coupons}
     by_channel: dict[str, dict] = {}
-    for row in campaigns:
-        ch = by_channel.setdefault(row["channel"], {"conversions": 0.0, "value_cents": 0, "new_customers": 0.0,
-                                                    "acquired_clv_cents": 0, "acquired_scored": 0.0, "cost_cents": 0,
-                                                    "coupon_cost": False})
-        for k in ("conversions", "value_cents", "new_customers", "acquired_clv_cents", "acquired_scored", "cost_cents"):
-            ch[k] += row["_" + k] if "_" + k in row else 0
-        ch["coupon_cost"] |= row["cost_basis"] == "coupons redeemed"
-    channels = [_economics(name, None, v, v["cost_cents"], v["coupon_cost"], horizon_months)
-                for name, v in sorted(by_channel.items())]
+    for (channel, _campaign), v in raw.items():
+        ch = by_channel.setdefault(channel, dict.fromkeys(_SUMS, 0) | {"coupon_cost": False})
+        for k in _SUMS:
+            ch[k] += v[k]
+        ch["coupon_cost"] |= v["coupon_cost"]
+    campaigns = [{"channel": ch, "campaign_id": camp, **_economics(v, horizon_months)}
+                 for (ch, camp), v in raw.items()]
+    channels = [{"channel": name, **_economics(v, horizon_months)} for name, v in sorted(by_channel.items())]
     total = sum(c["conversions"] for c in channels) or 1.0
     for c in channels:
         c["credit_share"] = c["conversions"] / total
         c["evidence"] = evidence.get(c["channel"])
-        c["notes"] = advise(c, rules, (experiments or {}).get(c["channel"]), _daily_orders(meta, start, end),
+        c["notes"] = advise(c, rules, experiments.get(c["channel"]), _daily_orders(meta, start, end),
                             max((end - start).total_seconds() / 86_400, 1.0))
-    for row in campaigns + channels:
-        for k in [k for k in row if k.startswith("_")]:
-            row.pop(k)
     return {"run_id": run_id, "model": model, "period": [start.isoformat(), end.isoformat()],
             "as_of": meta["as_of"].isoformat(), "clv_horizon_months": horizon_months,
             "rules": asdict(rules), "channels": channels, "campaigns": campaigns,
@@ -154,28 +154,22 @@ def journey_evidence(wh) -> dict[str, dict]:
     return out
 
 
-def _economics(channel: str, campaign: str | None, c: dict, cost_cents: int, coupon_cost: bool,
-               horizon_months: float) -> dict:
-    conv = float(c.get("conversions", 0.0))
-    value = int(c.get("value_cents", 0))
-    new = float(c.get("new_customers", 0.0))
-    clv = int(c.get("acquired_clv_cents", 0) or 0)
-    scored = float(c.get("acquired_scored", 0.0) or 0.0)
+_SUMS = ("conversions", "value_cents", "new_customers", "acquired_clv_cents", "acquired_scored", "cost_cents")
+
+
+def _economics(v: dict, horizon_months: float) -> dict:
+    """The published figures of one channel or campaign from its sums (`_SUMS`, `coupon_cost`)."""
+    conv, value, new = float(v["conversions"]), int(v["value_cents"]), float(v["new_customers"])
+    clv, scored, cost_cents = int(v["acquired_clv_cents"]), float(v["acquired_scored"]), int(v["cost_cents"])
     cac = cost_cents / new / 100 if new > 0 and cost_cents else None
     avg_clv = clv / scored / 100 if scored > 1e-9 else None
     ltv_cac = avg_clv / cac if cac and avg_clv is not None else None
-    row = {"channel": channel, "cost_yuan": cost_cents / 100,
-           "cost_basis": "coupons redeemed" if coupon_cost else ("ad spend" if cost_cents else "none recorded"),
-           "conversions": round(conv, 4), "revenue_yuan": value / 100, "new_customers": round(new, 4),
-           "cac_yuan": _r(cac), "roi": _r((value - cost_cents) / cost_cents) if cost_cents else None,
-           "avg_clv_yuan": _r(avg_clv), "ltv_cac": _r(ltv_cac),
-           "payback_months": _r(horizon_months * cac / avg_clv) if cac and avg_clv else None,
-           "_conversions": conv, "_value_cents": value, "_new_customers": new, "_acquired_clv_cents": clv,
-           "_acquired_scored": scored,
-           "_cost_cents": cost_cents}
-    if campaign is not None:
-        row = {"channel": channel, "campaign_id": campaign, **{k: v for k, v in row.items() if k != "channel"}}
-    return row
+    return {"cost_yuan": cost_cents / 100,
+            "cost_basis": "coupons redeemed" if v["coupon_cost"] else ("ad spend" if cost_cents else "none recorded"),
+            "conversions": round(conv, 4), "revenue_yuan": value / 100, "new_customers": round(new, 4),
+            "cac_yuan": _r(cac), "roi": _r((value - cost_cents) / cost_cents) if cost_cents else None,
+            "avg_clv_yuan": _r(avg_clv), "ltv_cac": _r(ltv_cac),
+            "payback_months": _r(horizon_months * cac / avg_clv) if cac and avg_clv else None}
 
 
 def _r(v: float | None, digits: int = 4) -> float | None:
@@ -299,14 +293,13 @@ def _credits(wh, run_id: str, model: str) -> dict[tuple[str, str], dict]:
     return {(r["channel"], r["campaign_id"]): r for r in rows}
 
 
-def _spend(wh, start: dt.datetime, end: dt.datetime) -> dict[tuple[str, str], dict]:
+def _spend(wh, start: dt.datetime, end: dt.datetime) -> dict[tuple[str, str], int]:
+    """Ad spend in cents per (channel, campaign) over the period's merchant days."""
     s = wh.table("campaign_spend")
     tz = wh.settings.tz
     s = s.filter((s.day >= start.astimezone(tz).date()) & (s.day <= end.astimezone(tz).date()))
-    rows = wh.fetch(s.group_by("channel", "campaign_id").agg(
-        spend_cents=s.spend_cents.sum(), clicks=s.clicks.sum())).to_pylist()
-    return {(r["channel"] or "(unknown)", r["campaign_id"]): {"spend_cents": int(r["spend_cents"] or 0),
-                                                             "clicks": int(r["clicks"] or 0)} for r in rows}
+    rows = wh.fetch(s.group_by("channel", "campaign_id").agg(cents=s.spend_cents.sum())).to_pylist()
+    return {(r["channel"] or "(unknown)", r["campaign_id"]): int(r["cents"] or 0) for r in rows}
 
 
 def _coupon_costs(wh, start: dt.datetime, end: dt.datetime) -> dict[tuple[str, str], int]:

@@ -45,6 +45,9 @@ class Experiment:
 
     def assign(self, person_id: str) -> str:
         """The variation of `person_id` (deterministic, engine-free)."""
+        if self.source != "created":
+            raise InputError(f"{self.name} is a journey's holdout: a person's group is decided when they enter "
+                             "the journey (journey_episodes), not by this hash")
         point = int(hashlib.md5(f"{self.salt}:{person_id}".encode()).hexdigest()[:8], 16) / 16 ** 8
         total = 0.0
         for name, w in zip(self.variations, self.weights):
@@ -123,8 +126,6 @@ def experiment(wh, name: str) -> Experiment:
 
 def record_exposures(wh, exp: Experiment, persons: list[str], at: dt.datetime) -> dict[str, str]:
     """Assign `persons` and record their first exposure at `at` (a later exposure keeps the first)."""
-    if exp.source != "created":
-        raise InputError(f"{exp.name} is a journey's holdout: its units are the journey's entrants")
     assigned = {p: exp.assign(p) for p in persons}
     x = wh.table("experiment_exposures")
     known = set(wh.fetch(x.filter(x.experiment == exp.name).select("person_id")).column(0).to_pylist())

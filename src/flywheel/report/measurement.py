@@ -15,7 +15,6 @@ SHOWN_MODELS = ("first", "last", "linear", "time_decay", "position", "markov", "
 
 
 def add_measurement_sections(report: Report, wh, measurement: dict | None = None) -> None:
-    from flywheel.errors import InputError
     from flywheel.measure import channel_report, latest_run
 
     measurement = measurement or {}
@@ -27,10 +26,10 @@ def add_measurement_sections(report: Report, wh, measurement: dict | None = None
         return
     channels = measurement.get("channels")
     if channels is None:
-        try:
-            channels = channel_report(wh, run_id, "markov")
-        except InputError:
-            channels = channel_report(wh, run_id, "linear")
+        r = wh.table("attribution_runs")
+        stored = set(wh.fetch(r.filter(r.run_id == run_id).select("model")).column(0).to_pylist())
+        channels = channel_report(wh, run_id, next((m for m in ("markov", "linear", *SHOWN_MODELS) if m in stored),
+                                                   min(stored)))
     _credits(report, wh, run_id, measurement.get("attribution"), measurement.get("truth"), channels)
     _economics(report, channels)
     for name, result in (measurement.get("experiments") or {}).items():
