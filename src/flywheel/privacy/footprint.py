@@ -80,6 +80,9 @@ class Footprint:
             "journey_episodes": lambda t: t.person_id.isin(ids),
             "journey_actions": lambda t: t.person_id.isin(ids),
             "coupons": lambda t: t.person_id.isin(ids),
+            "metric_person_days": lambda t: t.person_id.isin(ids),
+            "metric_persons": lambda t: t.person_id.isin(ids),
+            "metric_funnel_events": lambda t: t.person_id.isin(ids),
         }
 
     def mentioned(self) -> dict[str, dict[str, Predicate]]:

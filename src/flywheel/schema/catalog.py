@@ -1032,6 +1032,64 @@ TABLES += (
     ),
 )
 
+TABLES += (
+    Table(
+        "metric_person_days",
+        "The console's sales and activity rollup (`flywheel insight build`): one row per person, day of the "
+        "merchant's calendar and source with a GMV order or an event.",
+        (
+            F("person_id", "string", "person", 2, False),
+            F("day", "int64", "days since 1970-01-01 on the merchant's calendar", 1, False),
+            F("source", "string", "source of the orders and events", 1, False),
+            F("orders", "int64", "GMV orders placed that day", 2, False),
+            F("gmv_cents", "int64", "paid amount of those orders, in cents", 2, False),
+            F("refund_cents", "int64", "refunded amount of those orders, in cents", 2, False),
+            F("events", "int64", "events that day", 2, False),
+        ),
+        ("person_id", "day", "source"),
+    ),
+    Table(
+        "metric_persons",
+        "One row per person for the console: when they first bought and were first seen, on how many "
+        "sources, their latest predicted value.",
+        (
+            F("person_id", "string", "person", 2, False),
+            F("sources", "int64", "distinct sources of the person's accounts (≥ 2: linked across platforms)", 2, False),
+            F("first_order_day", "int64", "merchant-calendar day of the first GMV order (null: never bought)", 2),
+            F("first_active_day", "int64", "day of the first order or event (null: neither)", 2),
+            F("orders", "int64", "GMV orders in all", 2, False),
+            F("clv_cents", "int64", "potential value of the latest scoring run, in cents (null: not scored)", 2),
+        ),
+        ("person_id",),
+    ),
+    Table(
+        "metric_funnel_events",
+        "Track events resolved to persons, narrowed to what a funnel reads (name and time).",
+        (
+            F("person_id", "string", "person", 2, False),
+            F("event", "string", "track event name", 2, False),
+            F("at", "int64", "event time, whole seconds since 1970 (UTC)", 2, False),
+            F("day", "int64", "merchant-calendar day of the event", 1, False),
+        ),
+        ("person_id", "event", "at"),
+    ),
+    Table(
+        "metric_builds",
+        "One row per rollup build: when, up to which data, how many rows, how long.",
+        (
+            F("build_id", "string", "build id", 1, False),
+            F("built_at", TS, "wall-clock time of the build", 1, False),
+            F("data_mark", TS, "latest order or event time the build saw", 1),
+            F("timezone", "string", "merchant time zone the days are counted in", 1, False),
+            F("person_days", "int64", "rows of metric_person_days", 1),
+            F("persons", "int64", "rows of metric_persons", 1),
+            F("funnel_events", "int64", "rows of metric_funnel_events", 1),
+            F("seconds", "float64", "time taken", 1),
+        ),
+        ("build_id",),
+    ),
+)
+
 _BY_NAME = {t.name: t for t in TABLES}
 
 
