@@ -9,7 +9,7 @@ import pytest
 from flywheel.errors import InputError
 from flywheel.insight import Period, build_rollups, funnel, overview, retention
 
-from tests.insight import world
+import insight_world as world
 
 MARCH = Period(dt.date(2026, 3, 1), dt.date(2026, 3, 31))
 STEPS = ["Product Viewed", "Product Added", "Order Completed"]

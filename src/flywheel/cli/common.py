@@ -100,14 +100,16 @@ def with_global_options(callback: Callable, *, leaf: bool) -> Callable:
     if ctx_name is None:
         params.insert(0, inspect.Parameter("_global_ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                            annotation=typer.Context))
+    own = _own_options(params)
     extra = [inspect.Parameter(PARAM_PREFIX + name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
                                default=False if name in ("json", "verbose") else None)
-             for name, annotation in GLOBAL_OPTIONS.items()]
+             for name, annotation in GLOBAL_OPTIONS.items() if f"--{name}" not in own]
 
     @functools.wraps(callback)
     def wrapper(**kwargs):
         ctx = kwargs[ctx_name] if ctx_name else kwargs.pop("_global_ctx")
-        _remember(ctx, {name: kwargs.pop(PARAM_PREFIX + name, None) for name in GLOBAL_OPTIONS})
+        _remember(ctx, {name: kwargs.pop(PARAM_PREFIX + name, None) for name in GLOBAL_OPTIONS
+                        if f"--{name}" not in own})
         if leaf:
             state(ctx)
         return callback(**kwargs)
@@ -116,6 +118,17 @@ def with_global_options(callback: Callable, *, leaf: bool) -> Callable:
     wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}
     del wrapper.__wrapped__
     return wrapper
+
+
+def _own_options(params: list[inspect.Parameter]) -> set[str]:
+    """Option names a command declares itself: a global option of the same name is then only taken
+    before the subcommand (`flywheel --role owner keys create --role analyst`)."""
+    names = set()
+    for p in params:
+        for meta in getattr(p.annotation, "__metadata__", ()):
+            decls = [getattr(meta, "default", None), *(getattr(meta, "param_decls", ()) or ())]
+            names.update(d for d in decls if isinstance(d, str) and d.startswith("--"))
+    return names
 
 
 def install_global_options(app: typer.Typer) -> None:

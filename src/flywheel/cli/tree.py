@@ -18,6 +18,7 @@ from flywheel.cli import (
     audit,
     budget,
     channels,
+    console,
     core,
     delivery,
     experiment,
@@ -71,6 +72,8 @@ app.add_typer(attribution.attribution_app, name="attribution")
 app.add_typer(channels.channels_app, name="channels")
 app.add_typer(experiment.experiment_app, name="experiment")
 app.add_typer(budget.budget_app, name="budget")
+app.add_typer(console.keys_app, name="keys")
+app.add_typer(console.insight_app, name="insight")
 install_global_options(app)
 
 
