@@ -36,12 +36,13 @@ wakes from each fsync wanting the GIL back to acknowledge the requests; with the
 
 
 def create_app(settings: Settings, load_interval: float = 1.0, commit_window: float = 0.0,
-               loader_process: bool = False, tick_every: float | None = None) -> Edge:
+               loader_process: bool = False, tick_every: float | None = None, console: bool = True) -> Edge:
     """The collection ASGI app; its lifespan starts the intake (spool, loader) and drains it on shutdown.
 
     `app.state.intake` is the running `Intake`. `loader_process`: load the spool in a separate
     process (`loadworker`) instead of a thread of this one — what `serve` does. `tick_every`: also
-    run one journey tick every that many seconds (`app.state.scheduler`, see `scheduler`)."""
+    run one journey tick every that many seconds (`app.state.scheduler`, see `scheduler`). `console`:
+    serve the console's pages and /api/v1 (`flywheel.console`) at every other path."""
     intake = Intake(settings, load_interval=load_interval, commit_window=commit_window,
                     loader_process=loader_process)
     scheduler = TickScheduler(settings, tick_every) if tick_every else None
@@ -82,6 +83,10 @@ def create_app(settings: Settings, load_interval: float = 1.0, commit_window: fl
              "quarantined": loader.quarantined if loader else 0,
              "fsyncs": intake.spool.commits if intake.spool else 0}))
 
+    if console:
+        from flywheel.console import create_console
+
+        api.mount("/", create_console(settings))
     return Edge(intake, api)
 
 

@@ -1,0 +1,89 @@
+"""ECharts options for the console's charts, built on the server from the same view data the API
+returns (the browser only draws). Options are plain JSON: no functions, so they pass a strict CSP."""
+
+from __future__ import annotations
+
+PALETTE = ["#2f6fde", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#84cc16", "#ec4899"]
+
+
+def _base(title: str | None = None) -> dict:
+    option = {"color": PALETTE, "animation": False, "tooltip": {"trigger": "axis"},
+              "grid": {"left": 60, "right": 24, "top": 40, "bottom": 40}}
+    if title:
+        option["title"] = {"text": title, "textStyle": {"fontSize": 13}}
+    return option
+
+
+def overview_series(series: list[dict], gmv: str, orders: str) -> dict:
+    return _base() | {
+        "legend": {"data": [gmv, orders], "top": 0},
+        "xAxis": {"type": "category", "data": [s["period"] for s in series]},
+        "yAxis": [{"type": "value", "name": "¥"}, {"type": "value", "name": orders}],
+        "series": [
+            {"name": gmv, "type": "bar", "data": [round(s["gmv_cents"] / 100, 2) for s in series]},
+            {"name": orders, "type": "line", "yAxisIndex": 1, "data": [s["orders"] for s in series]},
+        ],
+    }
+
+
+def by_source(rows: list[dict], label: str) -> dict:
+    return _base() | {
+        "tooltip": {"trigger": "item"},
+        "series": [{"name": label, "type": "pie", "radius": ["40%", "70%"],
+                    "data": [{"name": r["source"], "value": round(r["gmv_cents"] / 100, 2)} for r in rows
+                             if r["gmv_cents"]]}],
+    }
+
+
+def retention_heatmap(result: dict, period_label: str) -> dict:
+    cohorts = result["cohorts"]
+    periods = result.get("periods", 0)
+    data = []
+    for y, c in enumerate(cohorts):
+        for k, cell in enumerate(c["cells"]):
+            if cell is not None:
+                data.append([k, y, round(cell["rate"] * 100, 1)])
+    return _base() | {
+        "tooltip": {"position": "top"},
+        "grid": {"left": 80, "right": 24, "top": 20, "bottom": 70},
+        "xAxis": {"type": "category", "name": period_label, "data": [str(k) for k in range(periods + 1)],
+                  "splitArea": {"show": True}},
+        "yAxis": {"type": "category", "inverse": True, "data": [c["cohort"] for c in cohorts],
+                  "splitArea": {"show": True}},
+        "visualMap": {"min": 0, "max": 100, "calculable": True, "orient": "horizontal", "left": "center",
+                      "bottom": 0, "inRange": {"color": ["#eef4ff", "#2f6fde"]}},
+        "series": [{"type": "heatmap", "data": data, "label": {"show": True, "formatter": "{@[2]}%"}}],
+    }
+
+
+def funnel_bars(steps: list[dict], label: str) -> dict:
+    return _base() | {
+        "xAxis": {"type": "category", "data": [f"{s['step']}. {s['event']}" for s in steps]},
+        "yAxis": {"type": "value"},
+        "series": [{"name": label, "type": "bar", "data": [s["persons"] for s in steps],
+                    "label": {"show": True, "position": "top"}}],
+    }
+
+
+def journey_groups(groups: dict, labels: dict[str, str]) -> dict:
+    stages = ["entered", "sent", "converted"]
+    names = [g for g in ("treatment", "holdout") if g in groups]
+    return _base() | {
+        "legend": {"data": [labels.get(g, g) for g in names], "top": 0},
+        "xAxis": {"type": "category", "data": [labels.get(s, s) for s in stages]},
+        "yAxis": {"type": "value"},
+        "series": [{"name": labels.get(g, g), "type": "bar",
+                    "data": [groups[g].get(s, 0) or 0 for s in stages]} for g in names],
+    }
+
+
+def credits_by_model(credits: list[dict], models: list[str]) -> dict:
+    channels = [c["channel"] for c in credits]
+    return _base() | {
+        "legend": {"data": models, "top": 0, "type": "scroll"},
+        "grid": {"left": 60, "right": 24, "top": 40, "bottom": 70},
+        "xAxis": {"type": "category", "data": channels, "axisLabel": {"rotate": 30}},
+        "yAxis": {"type": "value"},
+        "series": [{"name": m, "type": "bar", "data": [round(c.get(m, {}).get("conversions", 0), 1) for c in credits]}
+                   for m in models],
+    }

@@ -1,0 +1,218 @@
+"""What each console page and API resource shows, computed once for both.
+
+Every function takes the request's `Gate` (the key's actor on the warehouse): aggregates need only a
+valid key; person-level views need `read.persons` and pass every value through the gate's
+disclosure, so the HTML, the HTMX fragments, the JSON and the CSV of a view are the same masked
+values. Views read the pipeline's pre-aggregated tables (`insight` rollups, segment members,
+journey actions, attribution credits), never the raw events.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+
+import ibis
+
+from flywheel.console.auth import ApiError
+from flywheel.errors import InputError
+
+MAX_LIMIT = 100
+
+
+def rollups_ready(wh) -> dict | None:
+    from flywheel.insight import rollup_status
+
+    return rollup_status(wh)
+
+
+def overview_view(gate, period, sources: Sequence[str] = ()) -> dict:
+    from flywheel.insight import overview
+    from flywheel.insight.overview import sources as known_sources
+
+    wh = gate.warehouse
+    return overview(wh, period, sources) | {"known_sources": known_sources(wh), "build": rollups_ready(wh)}
+
+
+def retention_view(gate, grain: str, basis: str) -> dict:
+    from flywheel.insight import retention
+
+    return retention(gate.warehouse, grain, basis) | {"build": rollups_ready(gate.warehouse)}
+
+
+def funnel_view(gate, steps: Sequence[str], period, window_days: float) -> dict:
+    from flywheel.insight import funnel, funnel_events
+
+    wh = gate.warehouse
+    events = funnel_events(wh)
+    result = funnel(wh, steps, period, window_days) if steps else None
+    return {"funnel": result, "events": events, "build": rollups_ready(wh)}
+
+
+def default_steps(events: list[dict]) -> list[str]:
+    """The shop funnel when its events exist, else the three most frequent events."""
+    names = [e["event"] for e in events]
+    shop = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"]
+    chosen = [s for s in shop if s in names]
+    return chosen if len(chosen) >= 2 else names[:3]
+
+
+def segments_view(gate) -> dict:
+    from flywheel.activate import activation_summary, stored_segments
+
+    wh = gate.warehouse
+    summary = activation_summary(wh)["segments"]
+    defs = stored_segments(wh)
+    for s in summary:
+        seg = defs.get(s["name"])
+        s["description"] = getattr(seg, "description", None) if seg else None
+    return {"segments": summary}
+
+
+def encode_cursor(person_id: str) -> str:
+    return base64.urlsafe_b64encode(person_id.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InputError(f"cursor {cursor[:40]!r} is not one this API gave out") from None
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InputError(f"limit {limit}: use 1 to {MAX_LIMIT}")
+    return limit
+
+
+def _latest_scores(wh) -> ibis.Table:
+    runs = wh.table("value_runs")
+    latest = runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id")
+    s = wh.table("person_scores")
+    return s.semi_join(latest, "run_id").select("person_id", "tier", "rfm_segment", "potential_value",
+                                                "churn_probability")
+
+
+MEMBER_FIELDS = {"person_id": "segment_members.person_id", "entered_at": "segment_members.entered_at",
+                 "tier": "person_scores.tier", "rfm_segment": "person_scores.rfm_segment",
+                 "clv": "person_scores.potential_value", "churn_probability": "person_scores.churn_probability"}
+
+
+def members_view(gate, segment: str | None, limit: int = 50, cursor: str | None = None) -> dict:
+    """A page of persons (of a segment, or all), ordered by person id: `items`, `next_cursor`, `has_more`."""
+    gate.require("read.persons")
+    wh = gate.warehouse
+    limit = check_limit(limit)
+    if segment is not None:
+        from flywheel.activate import stored_segments
+
+        if segment not in stored_segments(wh):
+            raise ApiError(404, "not_found", f"no segment named {segment!r}")
+        m = wh.table("segment_members")
+        base = m.filter(m.segment == segment).select("person_id", "entered_at")
+    else:
+        p = wh.table("metric_persons")
+        base = p.select("person_id", entered_at=ibis.null("timestamp('UTC')"))
+    if cursor:
+        base = base.filter(base.person_id > decode_cursor(cursor))
+    page = base.order_by("person_id").limit(limit + 1)
+    j = page.left_join(_latest_scores(wh), "person_id")
+    rows = wh.fetch(j.select(page.person_id, page.entered_at, j.tier, j.rfm_segment, clv=j.potential_value,
+                             churn_probability=j.churn_probability).order_by("person_id")).to_pylist()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = gate.disclosure.records("segment_members", rows, fields=MEMBER_FIELDS)
+    for r in items:
+        if isinstance(r.get("clv"), float):
+            r["clv"] = round(r["clv"], 2)
+    return gate.disclosed({"segment": segment, "items": items, "has_more": more,
+                           "next_cursor": encode_cursor(rows[-1]["person_id"]) if more and rows else None})
+
+
+TIMELINE = 50
+
+
+def person_view(gate, person_id: str) -> dict:
+    """Person 360: identity, traits, scores, consent, segments, journeys and a timeline, as the role sees it."""
+    from flywheel.privacy import person_show
+    from flywheel.privacy.subjects import UnknownSubject
+
+    try:
+        shown = person_show(gate, person_id)
+    except UnknownSubject:
+        raise ApiError(404, "not_found", f"no person {person_id!r}") from None
+    data = shown["data"]
+    timeline = [{"at": o.get("created_at"), "kind": "order", "source": o.get("source"),
+                 "what": f"{o.get('status')} {_yuan(o.get('paid_cents'))}", "id": o.get("order_id")}
+                for o in data.get("orders", [])]
+    timeline += [{"at": e.get("timestamp"), "kind": e.get("type"), "source": e.get("source"),
+                  "what": e.get("event") or e.get("name") or e.get("type"), "id": None}
+                 for e in data.get("events", [])]
+    timeline = sorted((t for t in timeline if t["at"] is not None), key=lambda t: t["at"], reverse=True)
+    scores = sorted(data.get("person_scores", []), key=lambda s: str(s.get("as_of")), reverse=True)
+    traits = data.get("person_traits", [])
+    return {
+        "person_id": shown["person_id"],
+        "accounts": data.get("accounts", []),
+        "identifiers": data.get("identifiers", []),
+        "contact_points": data.get("contact_points", []),
+        "links": data.get("identity_links", []),
+        "refusals": data.get("identity_refusals", []),
+        "consents": data.get("consents", []),
+        "traits": traits[0] if traits else {},
+        "scores": scores[0] if scores else {},
+        "alerts": data.get("value_alerts", []),
+        "segments": data.get("segment_members", []),
+        "journeys": data.get("journey_episodes", []),
+        "coupons": data.get("coupons", []),
+        "timeline": timeline[:TIMELINE],
+        "timeline_total": len(timeline),
+        "disclosure": shown["disclosure"],
+    }
+
+
+def _yuan(cents) -> str:
+    return "" if cents is None else f"¥{int(cents) / 100:,.2f}"
+
+
+def journeys_view(gate) -> dict:
+    from flywheel.activate import activation_summary
+
+    return {"journeys": activation_summary(gate.warehouse)["journeys"]}
+
+
+def set_journey_status(gate, name: str, status: str) -> None:
+    from flywheel.activate.running import set_status
+
+    set_status(gate, name, status)
+
+
+def channels_view(gate, model: str = "markov") -> dict:
+    from flywheel.measure import channel_report, latest_run, recommend, warehouse_arms
+
+    wh = gate.warehouse
+    run_id = latest_run(wh)
+    if run_id is None:
+        return {"run_id": None, "models": [], "credits": [], "report": None, "budget": None}
+    c = wh.table("attribution_credits")
+    mine = c.filter(c.run_id == run_id)
+    rows = wh.fetch(mine.group_by(["model", "channel"]).agg(
+        conversions=mine.conversions.sum(), value_cents=mine.value_cents.sum()).order_by(["channel", "model"])
+    ).to_pylist()
+    models = sorted({r["model"] for r in rows})
+    if model not in models:
+        model = "markov" if "markov" in models else (models[0] if models else model)
+    report = channel_report(wh, run_id, model)
+    try:
+        arms, basis = warehouse_arms(wh, run_id, model)
+        budget = recommend(arms, "rate", floor=0.02) | {"basis": basis}
+    except InputError as e:
+        budget = {"error": str(e)}
+    credits: dict[str, dict] = {}
+    for r in rows:
+        credits.setdefault(r["channel"], {"channel": r["channel"]})[r["model"]] = {
+            "conversions": float(r["conversions"] or 0), "value_cents": int(r["value_cents"] or 0)}
+    return {"run_id": run_id, "model": model, "models": models, "credits": list(credits.values()),
+            "report": report, "budget": budget}
