@@ -102,12 +102,13 @@ def demo(
         record, results = run_pipeline("demo", demo_stages(out_dir, persons, seed), settings,
                                        progress=stage_bars(bar))
     summaries = {s.stage: s.summary for s in record.stages}
+    console = _demo_console_key(settings, out_dir)
     summary, value, people = results["summary"], results["value"], results["identity"]
     payload = {"persons": persons, "seed": seed, "report": str(results["report"]), "warehouse": str(settings.db_path),
                "generated_files": results["simulate"].files, "ingest": results["ingest"].as_json(),
                "identity": people.as_dict(), "totals": summary.totals, "value": summaries["value"],
                "activation": summaries.get("activation"), "measurement": summaries.get("measurement"),
-               "run": record.as_dict(), "seconds": round(record.seconds, 1)}
+               "run": record.as_dict(), "seconds": round(record.seconds, 1), "console": console}
     if current.json:
         emit(payload)
         return
@@ -124,6 +125,31 @@ def demo(
     stages = " · ".join(f"{s.stage} {s.seconds:.0f} s" for s in record.stages)
     out.print(f"Report: [bold]{results['report']}[/]   Warehouse: {settings.db_path}   "
               f"({record.seconds:.0f} s: {stages}; run {record.run_id})")
+    out.print(f"Console: [bold]{console['command']}[/], open http://127.0.0.1:8080/ and log in with the owner key "
+              f"in {console['key_file']}")
+
+
+def _demo_console_key(settings, out_dir: Path) -> dict:
+    """An owner key for the demo's own simulated merchant, kept in DIR/console-key.txt (mode 600);
+    a demo run again revokes the key of the run before."""
+    import os
+    import shlex
+
+    from flywheel.console.keys import ApiKeys, create_key, keys_path
+    from flywheel.privacy import Gate
+    from flywheel.privacy.roles import Actor, actor_for, role_named
+
+    keys = ApiKeys(keys_path(settings.db_path))
+    with Gate.open(settings, None, "demo", actor=Actor(actor_for(settings).name, role_named("owner"))) as gate:
+        for old in keys.list():
+            if old.name == "demo" and old.active:
+                keys.revoke(old.id, gate.actor.name)
+        secret, key = create_key(gate, "owner", "demo")
+    path = out_dir / "console-key.txt"
+    path.write_text(secret + "\n", encoding="utf-8")
+    os.chmod(path, 0o600)
+    return {"key_file": str(path), "key_id": key.id, "role": key.role,
+            "command": f"flywheel --db {shlex.quote(str(settings.db_path))} serve"}
 
 
 def _print_measurement(m: dict | None) -> None:

@@ -182,7 +182,7 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
             params = dict(request.query_params) | {"lang": to}
             return request.url.path + "?" + urlencode(params)
 
-        return {"lang": lang, "fmt": Formats(lang), "nav": NAV, "path": request.url.path,
+        return {"lang": lang, "fmt": Formats(lang, settings.tz), "nav": NAV, "path": request.url.path,
                 "principal": principal, "csrf": principal.csrf if principal else None,
                 "lang_links": {"zh": switch("zh"), "en": switch("en")}}
 
@@ -430,7 +430,7 @@ def _open(settings: Settings, wait: float = 10.0):
 
 
 def _default_period(wh, days: int = 30) -> Period:
-    from flywheel.insight.overview import default_period
+    from flywheel.insight.headline import default_period
 
     return default_period(wh, days)
 

@@ -61,8 +61,8 @@ def _missing(v) -> bool:
 class Formats:
     """Number, money, share and date formatting for one language (Babel's locale data)."""
 
-    def __init__(self, lang: str):
-        self.lang, self.locale = lang, LOCALES[lang]
+    def __init__(self, lang: str, tz: dt.tzinfo = dt.timezone.utc):
+        self.lang, self.locale, self.tz = lang, LOCALES[lang], tz
 
     def number(self, v, digits: int = 0) -> str:
         if _missing(v):
@@ -86,11 +86,19 @@ class Formats:
         return "—" if _missing(v) else self.number(v, digits)
 
     def when(self, v) -> str:
+        """An instant on the merchant's clock (the time zone the console's days are counted in)."""
         if _missing(v):
             return "—"
+        if isinstance(v, str):
+            try:
+                v = dt.datetime.fromisoformat(v)
+            except ValueError:
+                return v
         if isinstance(v, dt.datetime):
-            return v.strftime("%Y-%m-%d %H:%M")
-        return str(v)[:16].replace("T", " ")
+            if v.tzinfo is None:
+                v = v.replace(tzinfo=dt.timezone.utc)
+            return v.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+        return str(v)
 
     def seconds(self, v) -> str:
         if _missing(v):

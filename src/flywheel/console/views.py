@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 
 import ibis
@@ -19,6 +20,7 @@ from flywheel.console.auth import ApiError
 from flywheel.errors import InputError
 
 MAX_LIMIT = 100
+CURSOR = re.compile(r"[A-Za-z0-9_-]{1,400}")
 
 
 def rollups_ready(wh) -> dict | None:
@@ -29,7 +31,7 @@ def rollups_ready(wh) -> dict | None:
 
 def overview_view(gate, period, sources: Sequence[str] = ()) -> dict:
     from flywheel.insight import overview
-    from flywheel.insight.overview import sources as known_sources
+    from flywheel.insight.headline import sources as known_sources
 
     wh = gate.warehouse
     return overview(wh, period, sources) | {"known_sources": known_sources(wh), "build": rollups_ready(wh)}
@@ -76,7 +78,12 @@ def encode_cursor(person_id: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+        if not CURSOR.fullmatch(cursor):
+            raise ValueError(cursor)
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+        if not value:
+            raise ValueError(cursor)
+        return value
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InputError(f"cursor {cursor[:40]!r} is not one this API gave out") from None
 

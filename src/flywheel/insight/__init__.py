@@ -12,9 +12,9 @@ from flywheel.lazy import lazy_exports
 
 _EXPORTS = {
     "build_rollups": "flywheel.insight.rollups", "rollup_status": "flywheel.insight.rollups",
-    "Period": "flywheel.insight.calendar", "overview": "flywheel.insight.overview",
-    "retention": "flywheel.insight.retention", "funnel": "flywheel.insight.funnel",
-    "funnel_events": "flywheel.insight.funnel",
+    "Period": "flywheel.insight.calendar", "overview": "flywheel.insight.headline",
+    "retention": "flywheel.insight.cohorts", "funnel": "flywheel.insight.steps",
+    "funnel_events": "flywheel.insight.steps",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

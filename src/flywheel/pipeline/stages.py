@@ -106,6 +106,17 @@ def measurement_stage(data_dir: Path | None = None) -> Stage:
     return Stage("measurement", "attributing conversions and measuring channels", run)
 
 
+def insight_stage() -> Stage:
+    """The console's rollups (overview, retention, funnel), so `flywheel serve` shows the run at once."""
+    def run(context: RunContext) -> dict:
+        from flywheel.insight import build_rollups
+
+        record = build_rollups(context.warehouse)
+        return {k: record[k] for k in ("build_id", "person_days", "persons", "funnel_events")}
+
+    return Stage("insight", "building the console's rollups", run)
+
+
 def report_stage(path: Path, title: str) -> Stage:
     def run(context: RunContext) -> dict:
         from flywheel.collect.summary import summarize
@@ -125,5 +136,5 @@ def demo_stages(out_dir: Path, persons: int, seed: int) -> list[Stage]:
     """Simulate a merchant into `out_dir/data`, then every stage that exists, then the report."""
     return [simulate_stage(out_dir / "data", persons, seed), ingest_stage([out_dir / "data"]), identity_stage(),
             value_stage(), activation_stage(out_dir / "data", out_dir / "responses"),
-            measurement_stage(out_dir / "data"),
+            measurement_stage(out_dir / "data"), insight_stage(),
             report_stage(out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons")]
