@@ -337,7 +337,17 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
     @app.get("/value", include_in_schema=False)
     def value_page(request: Request, principal: Caller) -> HTMLResponse:
         _ = labels(language(request))
-        return page(request, principal, "later.html", title=_("Value"), issue="value")
+        with gate_for(principal, "value") as gate:
+            data = views.value_view(gate)
+        drawn = {}
+        if data.get("run_id"):
+            s = data["summary"]
+            drawn = {"tiers": charts.tier_shares(s.get("tiers") or [], s.get("persons") or 0, _("Persons"), _("GMV")),
+                     "clv": charts.clv_bands(data["clv_bands"], _("Buyers")),
+                     "alive": charts.alive_heatmap(data["alive"], _("days since the last purchase"),
+                                                   _("purchase days")),
+                     "concentration": charts.concentration(s.get("concentration") or [], _("GMV share"))}
+        return page(request, principal, "value.html", title=_("Value"), data=data, charts=drawn)
 
     @app.get("/loyalty", include_in_schema=False)
     def loyalty_page(request: Request, principal: Caller) -> HTMLResponse:
@@ -347,7 +357,11 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
     @app.get("/data", include_in_schema=False)
     def data_page(request: Request, principal: Caller) -> HTMLResponse:
         _ = labels(language(request))
-        return page(request, principal, "later.html", title=_("Data & privacy"), issue="data")
+        with gate_for(principal, "data") as gate:
+            if views.rollups_ready(gate.warehouse) is None:
+                return page(request, principal, "empty.html", title=_("Data & privacy"))
+            data = views.data_view(gate)
+        return page(request, principal, "data.html", title=_("Data & privacy"), data=data)
 
     @app.get("/persons/{person_id}", include_in_schema=False)
     def person_page(request: Request, principal: Caller, person_id: str) -> HTMLResponse:
@@ -399,6 +413,16 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
             if not step:
                 raise ApiError(400, "bad_request", "step: give 2 to 8 event names (step=A&step=B…)")
             return _json(views.funnel_view(gate, step, Period(start, end), window_days))
+
+    @app.get("/api/v1/metrics/value", tags=["metrics"], summary="Tiers, CLV bands, P(alive), concentration, alerts")
+    def api_value(principal: Caller) -> Response:
+        with gate_for(principal, "api value") as gate:
+            return _json(views.value_view(gate))
+
+    @app.get("/api/v1/data", tags=["data"], summary="Ingest runs, quarantine, consent coverage, erasures, audit")
+    def api_data(principal: Caller) -> Response:
+        with gate_for(principal, "api data") as gate:
+            return _json(views.data_view(gate))
 
     @app.get("/api/v1/journeys", tags=["activation"], summary="Journeys: status, funnel by group, skips")
     def api_journeys(principal: Caller) -> Response:

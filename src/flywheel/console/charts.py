@@ -87,3 +87,50 @@ def credits_by_model(credits: list[dict], models: list[str]) -> dict:
         "series": [{"name": m, "type": "bar", "data": [round(c.get(m, {}).get("conversions", 0), 1) for c in credits]}
                    for m in models],
     }
+
+
+def tier_shares(tiers: list[dict], persons_total: int, persons: str, gmv: str) -> dict:
+    names = [t["tier"] for t in tiers]
+    return _base() | {
+        "legend": {"data": [persons, gmv], "top": 0},
+        "xAxis": {"type": "category", "data": names},
+        "yAxis": {"type": "value", "name": "%", "max": 100},
+        "series": [{"name": persons, "type": "bar",
+                    "data": [round(100 * t["persons"] / max(persons_total, 1), 1) for t in tiers]},
+                   {"name": gmv, "type": "bar", "data": [round(100 * t.get("gmv_share", 0), 1) for t in tiers]}],
+    }
+
+
+def clv_bands(bands: list[dict], label: str) -> dict:
+    return _base() | {
+        "xAxis": {"type": "category", "name": "¥", "data": [b["band"] for b in bands]},
+        "yAxis": {"type": "value"},
+        "series": [{"name": label, "type": "bar", "data": [b["persons"] for b in bands]}],
+    }
+
+
+def alive_heatmap(alive: dict, recency: str, frequency: str) -> dict:
+    xs, ys = alive["recency"], alive["frequency"]
+    data = [[xs.index(c["recency"]), ys.index(c["frequency"]), round(c["p_alive"], 2)]
+            for c in alive["cells"] if c["recency"] in xs and c["frequency"] in ys and c["p_alive"] is not None]
+    return _base() | {
+        "tooltip": {"position": "top"},
+        "grid": {"left": 60, "right": 24, "top": 20, "bottom": 80},
+        "xAxis": {"type": "category", "name": recency, "nameLocation": "middle", "nameGap": 28, "data": xs},
+        "yAxis": {"type": "category", "name": frequency, "data": ys},
+        "visualMap": {"min": 0, "max": 1, "orient": "horizontal", "left": "center", "bottom": 0,
+                      "inRange": {"color": ["#ef4444", "#fde68a", "#10b981"]}},
+        "series": [{"type": "heatmap", "data": data, "label": {"show": True}}],
+    }
+
+
+def concentration(rows: list[dict], label: str) -> dict:
+    points = [[0, 0]] + [[round(100 * r["top_share"], 1), round(100 * r["gmv_share"], 1)] for r in rows]
+    return _base() | {
+        "tooltip": {"trigger": "item"},
+        "xAxis": {"type": "value", "name": "%", "max": 100},
+        "yAxis": {"type": "value", "name": "%", "max": 100},
+        "series": [{"name": label, "type": "line", "data": points, "symbolSize": 6},
+                   {"name": "=", "type": "line", "data": [[0, 0], [100, 100]], "lineStyle": {"type": "dashed"},
+                    "symbol": "none"}],
+    }

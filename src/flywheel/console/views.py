@@ -223,3 +223,57 @@ def channels_view(gate, model: str = "markov") -> dict:
             "conversions": float(r["conversions"] or 0), "value_cents": int(r["value_cents"] or 0)}
     return {"run_id": run_id, "model": model, "models": models, "credits": list(credits.values()),
             "report": report, "budget": budget}
+
+
+def value_view(gate) -> dict:
+    """Tiers, CLV bands, P(alive) by recency × frequency, concentration, clusters; CLV-drop alerts
+    (the persons only for roles that may read persons)."""
+    from flywheel.insight import value_summary
+
+    wh = gate.warehouse
+    data = value_summary(wh)
+    if data is None:
+        return {"run_id": None}
+    a = wh.table("value_alerts")
+    mine = a.filter(a.run_id == data["run_id"])
+    data["alerts_total"] = int(wh.fetch(mine.aggregate(n=mine.count())).column(0)[0].as_py() or 0)
+    data["alerts"] = []
+    if "read.persons" in gate.actor.role.may:
+        rows = wh.fetch(mine.order_by([ibis.desc("drop_share"), "person_id"]).limit(20).select(
+            "person_id", "previous_value", "potential_value", "drop_share", "churn_probability", "tier")).to_pylist()
+        data["alerts"] = gate.disclosure.records("value_alerts", rows)
+    return data
+
+
+def data_view(gate) -> dict:
+    """Ingest runs and quarantine by reason, consent coverage per purpose, erasures, the audit chain."""
+    from flywheel.privacy import audit_verify
+
+    wh = gate.warehouse
+    runs = wh.table("ingest_runs")
+    recent = wh.fetch(runs.order_by(ibis.desc("started_at")).limit(20).select(
+        "run_id", "path", "source", "adapter", "finished_at", "rows", "loaded", "updated", "duplicates",
+        "quarantined")).to_pylist()
+    for r in recent:
+        r["file"] = r.pop("path").rsplit("/", 1)[-1]
+    q = wh.table("quarantine")
+    reasons = wh.fetch(q.group_by(["reason", "action"]).agg(rows=q.count()).order_by(ibis.desc("rows"))
+                       .limit(50)).to_pylist()
+    c = wh.table("metric_consents")
+    consents: dict[str, dict] = {}
+    for r in wh.fetch(c.order_by(["purpose", "status"])).to_pylist():
+        consents.setdefault(r["purpose"], {"purpose": r["purpose"]})[r["status"]] = int(r["persons"])
+    p = wh.table("metric_persons")
+    persons = int(wh.fetch(p.aggregate(n=p.count())).column(0)[0].as_py() or 0)
+    for row in consents.values():
+        decided = sum(v for k, v in row.items() if k != "purpose")
+        row["coverage"] = decided / persons if persons else None
+    e = wh.table("erasures")
+    erasures = wh.fetch(e.aggregate(n=e.count(), last=e.erased_at.max(), rows=e.rows_removed.sum())).to_pylist()[0]
+    audit = None
+    if "audit.read" in gate.actor.role.may:
+        audit = audit_verify(gate).as_dict()
+    return {"ingest_runs": recent, "quarantine": reasons, "consents": list(consents.values()), "persons": persons,
+            "erasures": {"count": int(erasures["n"] or 0), "last": erasures["last"],
+                         "rows_removed": int(erasures["rows"] or 0)},
+            "audit": audit}

@@ -14,7 +14,7 @@ _EXPORTS = {
     "build_rollups": "flywheel.insight.rollups", "rollup_status": "flywheel.insight.rollups",
     "Period": "flywheel.insight.calendar", "overview": "flywheel.insight.headline",
     "retention": "flywheel.insight.cohorts", "funnel": "flywheel.insight.steps",
-    "funnel_events": "flywheel.insight.steps",
+    "funnel_events": "flywheel.insight.steps", "value_summary": "flywheel.insight.valuation",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,10 +20,12 @@ import ibis
 import pyarrow as pa
 
 from flywheel.insight.calendar import local_day, offset_seconds
+from flywheel.insight.valuation import latest_value_run, value_cells
+from flywheel.privacy import person_consents
 from flywheel.schema.orders import GMV_STATUSES
 from flywheel.warehouse import Warehouse, account_persons
 
-ROLLUPS = ("metric_person_days", "metric_persons", "metric_funnel_events")
+ROLLUPS = ("metric_person_days", "metric_persons", "metric_funnel_events", "metric_value_cells", "metric_consents")
 
 
 def _events(wh: Warehouse, accounts: ibis.Table) -> ibis.Table:
@@ -82,6 +84,11 @@ def build_rollups(wh: Warehouse, now: dt.datetime | None = None) -> dict:
         n_days = wh.replace("metric_person_days", person_days(wh, accounts, offset))
         n_persons = wh.replace("metric_persons", persons(wh, accounts, wh.table("metric_person_days")))
         n_funnel = wh.replace("metric_funnel_events", funnel_rows(wh, accounts, offset))
+        c = person_consents(wh, accounts=accounts)
+        wh.replace("metric_consents", c.group_by(["purpose", "status"]).agg(persons=c.count().cast("int64")))
+        run = latest_value_run(wh)
+        if run is not None:
+            wh.replace("metric_value_cells", value_cells(wh, run["run_id"]))
     finally:
         wh.engine.drop_materialized(wh.con, "_work_insight_accounts")
     record = {"build_id": uuid.uuid4().hex[:12], "built_at": now, "data_mark": _data_mark(wh),

@@ -1074,6 +1074,31 @@ TABLES += (
         ("person_id", "event", "at"),
     ),
     Table(
+        "metric_value_cells",
+        "The value page's distributions from the latest scoring run: CLV bands of buyers and P(alive) by "
+        "recency × purchase days.",
+        (
+            F("run_id", "string", "scoring run", 1, False),
+            F("kind", "string", "clv_band or alive", 1, False),
+            F("x", "string", "CLV band, or days since the last purchase", 1, False),
+            F("y", "string", "purchase days (alive); empty for clv_band", 1, False),
+            F("persons", "int64", "persons in the cell", 1, False),
+            F("total", "float64", "sum of CLV (yuan) or of P(alive) over the cell's persons", 1),
+        ),
+        ("run_id", "kind", "x", "y"),
+    ),
+    Table(
+        "metric_consents",
+        "Consent coverage for the data page: persons per purpose by their deciding status (the most "
+        "restrictive over their accounts, as `privacy.person_consents` decides).",
+        (
+            F("purpose", "string", "purpose", 1, False),
+            F("status", "string", "granted, denied or withdrawn", 1, False),
+            F("persons", "int64", "persons", 1, False),
+        ),
+        ("purpose", "status"),
+    ),
+    Table(
         "metric_builds",
         "One row per rollup build: when, up to which data, how many rows, how long.",
         (
