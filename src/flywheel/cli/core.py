@@ -86,6 +86,70 @@ def _print_ingest(report) -> None:
         out.print("Quarantine reasons: " + "; ".join(f"{r} ×{n}" for r, n in sorted(reasons.items(), key=lambda x: -x[1])))
 
 
+def run(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Export files or directories.")],
+    source: Annotated[str, typer.Option(help="auto, an adapter name (shopify, taobao, …) or a source (tmall).")] = "auto",
+    mapping: Annotated[Optional[Path], typer.Option(help="YAML column mapping for the generic adapter.")] = None,
+    segments: Annotated[Optional[list[Path]], typer.Option(
+        "--segments", help="Segment files to apply (default: the shipped ones, when none are stored yet).",
+        show_default=False)] = None,
+    report_path: Annotated[Path, typer.Option("--out", help="Where to write the HTML report.")] = Path("flywheel-report.html"),
+    now: Annotated[Optional[str], typer.Option(help="Clock for segments and journeys (ISO time; default now).",
+                                               show_default=False)] = None,
+) -> None:
+    """Every stage on real exports: ingest → identity → value → segments → journeys (dry run) →
+    attribution → console rollups → report. What `demo` does, minus the simulator."""
+    from flywheel.pipeline import run_pipeline, run_stages
+
+    current = state(ctx)
+    clock = _instant(now) if now else None
+    stages = run_stages(paths, report_path, source=source, mapping=mapping, segment_files=segments or (), now=clock)
+    with progress(current) as bar:
+        record, results = run_pipeline("run", stages, current.settings, progress=stage_bars(bar))
+    summaries = {s.stage: s.summary for s in record.stages}
+    payload = {"report": str(report_path), "warehouse": str(current.settings.db_path), "ingest": results["ingest"].as_json(),
+               "stages": summaries, "run": record.as_dict(), "seconds": round(record.seconds, 1)}
+    if current.json:
+        emit(payload)
+        return
+    _print_ingest(results["ingest"])
+    for s in record.stages:
+        note = s.summary.get("note") if isinstance(s.summary, dict) else None
+        out.print(f"{s.stage:<12} {s.seconds:6.1f} s" + (f"  ({note})" if note else ""))
+    out.print(f"Report: [bold]{report_path}[/]   Console: flywheel --db {current.settings.db_path} serve   (run {record.run_id})")
+
+
+def report(
+    ctx: typer.Context,
+    report_path: Annotated[Path, typer.Option("--out", help="Where to write the HTML report.")] = Path("flywheel-report.html"),
+    title: Annotated[str, typer.Option(help="Title on the report.")] = "Flywheel report",
+) -> None:
+    """Write the self-contained offline HTML report of this warehouse (any warehouse, not only the demo)."""
+    from flywheel.report import build_report
+    from flywheel.warehouse import Warehouse
+
+    current = state(ctx)
+    with Warehouse.open(current.settings) as wh:
+        path = build_report(wh, report_path, title)
+    if current.json:
+        emit({"report": str(path)})
+    else:
+        print(path)
+
+
+def _instant(text: str):
+    import datetime as dt
+
+    from flywheel.errors import InputError
+
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--now {text!r}: use an ISO time such as 2026-06-30T23:59:59+08:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
 def demo(
     ctx: typer.Context,
     persons: Annotated[int, typer.Option(help="Number of simulated persons.")] = 20_000,

@@ -8,13 +8,15 @@
 from flywheel.pipeline.record import RunRecord, StageRecord
 from flywheel.pipeline.run import RunContext, Stage, run_pipeline
 from flywheel.pipeline.stages import (
-                                      demo_stages,
-                                      identity_stage,
-                                      ingest_stage,
-                                      report_stage,
-                                      simulate_stage,
-                                      value_stage,
+    demo_stages,
+    identity_stage,
+    ingest_stage,
+    insight_stage,
+    report_stage,
+    run_stages,
+    simulate_stage,
+    value_stage,
 )
 
 __all__ = ["RunContext", "RunRecord", "Stage", "StageRecord", "demo_stages", "identity_stage", "ingest_stage",
-           "report_stage", "run_pipeline", "simulate_stage", "value_stage"]
+           "insight_stage", "report_stage", "run_pipeline", "run_stages", "simulate_stage", "value_stage"]

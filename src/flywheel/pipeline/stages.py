@@ -106,6 +106,76 @@ def measurement_stage(data_dir: Path | None = None) -> Stage:
     return Stage("measurement", "attributing conversions and measuring channels", run)
 
 
+def segments_stage(files: Sequence[Path] = (), now=None) -> Stage:
+    """Apply the given segment files (or, when the warehouse has none yet, the shipped ones) as the
+    acting role, then refresh every segment. A role that may not apply only refreshes what is stored."""
+    def run(context: RunContext) -> dict:
+        from flywheel.activate import apply_segments, load_segment_files, refresh_segments, stored_segments
+        from flywheel.activate import shipped_segments_file
+        from flywheel.privacy import Gate, NotPermitted
+
+        wh = context.warehouse
+        chosen = list(files) or ([] if stored_segments(wh) else [shipped_segments_file()])
+        applied, note = [], None
+        if chosen:
+            with Gate.open(context.settings, wh, "run segments") as gate:
+                try:
+                    applied = apply_segments(gate, load_segment_files(chosen))
+                except NotPermitted as e:
+                    if files:
+                        raise
+                    note = f"shipped segments not applied: {str(e).split(';')[0]}"
+        results = refresh_segments(wh, now)
+        return {"applied": len(applied), "note": note,
+                "segments": {r.segment: r.members for r in results}}
+
+    return Stage("segments", "refreshing segments", run)
+
+
+def journeys_stage(now=None) -> Stage:
+    """A dry run of every active journey: what a tick would send now, sending nothing."""
+    def run(context: RunContext) -> dict:
+        from flywheel.activate import run as tick
+        from flywheel.activate.running import stored_journeys
+        from flywheel.privacy import Gate
+
+        wh = context.warehouse
+        if not stored_journeys(wh):
+            return {"journeys": [], "note": "no journeys applied (flywheel journey apply FILE.yaml)"}
+        with Gate.open(context.settings, wh, "run journeys") as gate:
+            if "activate.run" not in gate.actor.role.may:
+                return {"journeys": [], "note": f"dry run skipped: role {gate.actor.role.name!r} may not activate.run"}
+            result = tick(gate, now, dry_run=True)
+        return result.as_dict()
+
+    return Stage("journeys", "planning journeys (dry run)", run)
+
+
+def attribution_stage() -> Stage:
+    """Every attribution model over the warehouse's touches, up to the end of its data."""
+    def run(context: RunContext) -> dict:
+        from flywheel.errors import InputError
+        from flywheel.measure import Window, default_as_of, run_attribution
+
+        wh = context.warehouse
+        try:
+            result = run_attribution(wh, Window(as_of=default_as_of(wh)), progress=lambda step, done, total:
+                                     context.tick(done, total, f"attributing: {step}"))
+        except InputError as e:
+            return {"note": f"attribution skipped: {e}"}
+        context.results["measurement"] = {"attribution": result}
+        return {"attribution_run": result["run_id"], "conversions": result["conversions"]}
+
+    return Stage("attribution", "attributing conversions", run)
+
+
+def run_stages(paths: Sequence[Path], report: Path, *, source: str = "auto", mapping: Path | None = None,
+               segment_files: Sequence[Path] = (), now=None) -> list[Stage]:
+    """What `flywheel run` does on a merchant's own exports: the demo minus the simulator."""
+    return [ingest_stage(paths, source, mapping), identity_stage(), value_stage(), segments_stage(segment_files, now),
+            journeys_stage(now), attribution_stage(), insight_stage(), report_stage(report, "Flywheel report")]
+
+
 def insight_stage() -> Stage:
     """The console's rollups (overview, retention, funnel), so `flywheel serve` shows the run at once."""
     def run(context: RunContext) -> dict:
