@@ -106,12 +106,15 @@ def test_the_served_document_is_the_documented_one_and_other_answers_use_the_err
     assert httpx.get(f"{live.url}/openapi.json").json() == json.loads(json.dumps(document()))
     error = validator("Error")
     for method, path, status in (("GET", "/v1/track", 405), ("PUT", "/v1/batch", 405), ("POST", "/v1/nosuch", 404),
-                                 ("GET", "/v1/nosuch", 404), ("GET", "/nothing", 404), ("POST", "/health", 405)):
+                                 ("GET", "/v1/nosuch", 404), ("POST", "/health", 405)):
         response = httpx.request(method, f"{live.url}{path}", auth=(live.write_key, ""))
         assert response.status_code == status, (method, path)
         assert error.is_valid(response.json()) and ERRORS[response.json()["error"]][0] == status, response.text
         if status == 405:
             assert response.headers["allow"] in ("POST", "GET")
+    console = httpx.get(f"{live.url}/api/v1/nothing", headers={"X-API-Key": "fwk_unknown"})
+    assert console.status_code == 401 and console.json()["error"]["code"] == "invalid_key", \
+        "every other path is the console's, with its own envelope"
 
 
 def _raised_codes() -> set[tuple[int, str]]:

@@ -11,7 +11,6 @@ browser to /login.
 
 
 import contextlib
-import datetime as dt
 import logging
 import secrets
 import time
@@ -20,10 +19,12 @@ from typing import Annotated
 from urllib.parse import parse_qs, quote, urlencode
 
 import orjson
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.exceptions import HTTPException
 
@@ -59,6 +60,27 @@ SECURITY_HEADERS = {
 }
 ERROR_STATUS = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 429: "rate_limited", 503: "unavailable"}
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorEnvelope(BaseModel):
+    """Every refusal of the read API."""
+    error: ErrorBody
+
+
+def _refusals(*statuses: int) -> dict:
+    return {s: {"model": ErrorEnvelope, "description": ERROR_STATUS.get(s, "error")} for s in statuses}
+
+
+READ = _refusals(400, 401, 403, 429, 503)
+"""What any read may answer besides 200: bad input, no key, a role without the right, too fast, no warehouse."""
+ONE = _refusals(400, 401, 403, 404, 429, 503)
+Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="a day, YYYY-MM-DD, merchant calendar")]
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="a key from `flywheel keys create`")
 
 
 def _json(data, status: int = 200, headers: dict | None = None) -> Response:
@@ -144,10 +166,10 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
 
     # -- who is asking -------------------------------------------------------------------------------
 
-    async def caller(request: Request) -> Principal:
+    async def caller(request: Request, api_key: Annotated[str | None, Security(API_KEY)] = None) -> Principal:
         """The key behind the request; a browser's write must also carry its session's CSRF token
         (the X-CSRF-Token header HTMX sends, or a form's `csrf` field)."""
-        principal = auth.principal(request.headers.get("x-api-key"), request.cookies.get(SESSION_COOKIE))
+        principal = auth.principal(api_key, request.cookies.get(SESSION_COOKIE))
         if request.method not in ("GET", "HEAD") and principal.session is not None:
             token = request.headers.get(CSRF_HEADER)
             if token is None and request.headers.get("content-type", "").startswith(
@@ -372,64 +394,74 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
 
     # -- read API ------------------------------------------------------------------------------------
 
-    @app.get("/api/v1/persons/{person_id}", tags=["persons"], summary="One person, masked for the key's role")
+    @app.get("/api/v1/persons/{person_id}", tags=["persons"], summary="One person, masked for the key's role",
+             responses=ONE)
     def api_person(principal: Caller, person_id: str) -> Response:
         with gate_for(principal, "api persons") as gate:
             return _json(views.person_view(gate, person_id))
 
-    @app.get("/api/v1/persons", tags=["persons"], summary="Persons (of a segment), cursor-paginated")
+    @app.get("/api/v1/persons", tags=["persons"], summary="Persons (of a segment), cursor-paginated",
+             responses=ONE)
     def api_persons(principal: Caller, segment: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=100)] = 50, cursor: str | None = None) -> Response:
         with gate_for(principal, "api persons") as gate:
             return _json(views.members_view(gate, segment, limit, cursor))
 
-    @app.get("/api/v1/segments", tags=["segments"], summary="Segments with size and last refresh")
+    @app.get("/api/v1/segments", tags=["segments"], summary="Segments with size and last refresh",
+             responses=READ)
     def api_segments(principal: Caller) -> Response:
         with gate_for(principal, "api segments") as gate:
             return _json(views.segments_view(gate))
 
-    @app.get("/api/v1/segments/{name}/members", tags=["segments"], summary="Members of a segment, cursor-paginated")
+    @app.get("/api/v1/segments/{name}/members", tags=["segments"], summary="Members of a segment, cursor-paginated",
+             responses=ONE)
     def api_members(principal: Caller, name: str, limit: Annotated[int, Query(ge=1, le=100)] = 50,
                     cursor: str | None = None) -> Response:
         with gate_for(principal, "api segment members") as gate:
             return _json(views.members_view(gate, name, limit, cursor))
 
-    @app.get("/api/v1/metrics/overview", tags=["metrics"], summary="GMV, orders, buyers, AOV, repeat rate, …")
-    def api_overview(principal: Caller, start: dt.date | None = None, end: dt.date | None = None,
+    @app.get("/api/v1/metrics/overview", tags=["metrics"], summary="GMV, orders, buyers, AOV, repeat rate, …",
+             responses=READ)
+    def api_overview(principal: Caller, start: Day = None, end: Day = None,
                      source: Annotated[list[str], Query()] = []) -> Response:
         with gate_for(principal, "api overview") as gate:
-            return _json(views.overview_view(gate, Period(start, end), source))
+            return _json(views.overview_view(gate, Period.parse(start, end), source))
 
-    @app.get("/api/v1/metrics/retention", tags=["metrics"], summary="Cohort retention by week or month")
+    @app.get("/api/v1/metrics/retention", tags=["metrics"], summary="Cohort retention by week or month",
+             responses=READ)
     def api_retention(principal: Caller, grain: str = "month", basis: str = "purchase") -> Response:
         with gate_for(principal, "api retention") as gate:
             return _json(views.retention_view(gate, grain, basis))
 
-    @app.get("/api/v1/metrics/funnel", tags=["metrics"], summary="An ordered funnel over track events")
-    def api_funnel(principal: Caller, step: Annotated[list[str], Query()] = [], start: dt.date | None = None,
-                   end: dt.date | None = None,
+    @app.get("/api/v1/metrics/funnel", tags=["metrics"], summary="An ordered funnel over track events",
+             responses=READ)
+    def api_funnel(principal: Caller, step: Annotated[list[str], Query()] = [], start: Day = None, end: Day = None,
                    window_days: Annotated[float, Query(gt=0, le=365)] = 14) -> Response:
         with gate_for(principal, "api funnel") as gate:
             if not step:
                 raise ApiError(400, "bad_request", "step: give 2 to 8 event names (step=A&step=B…)")
-            return _json(views.funnel_view(gate, step, Period(start, end), window_days))
+            return _json(views.funnel_view(gate, step, Period.parse(start, end), window_days))
 
-    @app.get("/api/v1/metrics/value", tags=["metrics"], summary="Tiers, CLV bands, P(alive), concentration, alerts")
+    @app.get("/api/v1/metrics/value", tags=["metrics"], summary="Tiers, CLV bands, P(alive), concentration, alerts",
+             responses=READ)
     def api_value(principal: Caller) -> Response:
         with gate_for(principal, "api value") as gate:
             return _json(views.value_view(gate))
 
-    @app.get("/api/v1/data", tags=["data"], summary="Ingest runs, quarantine, consent coverage, erasures, audit")
+    @app.get("/api/v1/data", tags=["data"], summary="Ingest runs, quarantine, consent coverage, erasures, audit",
+             responses=READ)
     def api_data(principal: Caller) -> Response:
         with gate_for(principal, "api data") as gate:
             return _json(views.data_view(gate))
 
-    @app.get("/api/v1/journeys", tags=["activation"], summary="Journeys: status, funnel by group, skips")
+    @app.get("/api/v1/journeys", tags=["activation"], summary="Journeys: status, funnel by group, skips",
+             responses=READ)
     def api_journeys(principal: Caller) -> Response:
         with gate_for(principal, "api journeys") as gate:
             return _json(views.journeys_view(gate))
 
-    @app.get("/api/v1/channels", tags=["measurement"], summary="Credits per model, economics, advisor, budget")
+    @app.get("/api/v1/channels", tags=["measurement"], summary="Credits per model, economics, advisor, budget",
+             responses=READ)
     def api_channels(principal: Caller, model: str = "markov") -> Response:
         with gate_for(principal, "api channels") as gate:
             return _json(views.channels_view(gate, model))
