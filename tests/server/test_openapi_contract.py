@@ -112,9 +112,10 @@ def test_the_served_document_is_the_documented_one_and_other_answers_use_the_err
         assert error.is_valid(response.json()) and ERRORS[response.json()["error"]][0] == status, response.text
         if status == 405:
             assert response.headers["allow"] in ("POST", "GET")
-    console = httpx.get(f"{live.url}/api/v1/nothing", headers={"X-API-Key": "fwk_unknown"})
-    assert console.status_code == 401 and console.json()["error"]["code"] == "invalid_key", \
+    refused = httpx.get(f"{live.url}/api/v1/segments", headers={"X-API-Key": "fwk_unknown"})
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_key", \
         "every other path is the console's, with its own envelope"
+    assert httpx.get(f"{live.url}/api/v1/nothing").json() == {"error": {"code": "not_found", "message": "Not Found"}}
 
 
 def _raised_codes() -> set[tuple[int, str]]:

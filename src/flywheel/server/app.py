@@ -83,11 +83,12 @@ def create_app(settings: Settings, load_interval: float = 1.0, commit_window: fl
              "quarantined": loader.quarantined if loader else 0,
              "fsyncs": intake.spool.commits if intake.spool else 0}))
 
+    pages = None
     if console:
         from flywheel.console import create_console
 
-        api.mount("/", create_console(settings))
-    return Edge(intake, api)
+        pages = create_console(settings)
+    return Edge(intake, api, pages)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, load_interval: float = 1.0,

@@ -4,8 +4,9 @@ FastAPI's request objects, routing and dependency machinery cost more than the r
 (parse, check, spool) on a small machine; this handler reads the body, calls `Intake.collect` and
 writes the JSON answer itself: `POST /v1/<call>` is collected, another method on a call is 405 (with
 `Allow: POST`), an unknown call is 404, every refusal in the one JSON error body. SMS replies
-(`POST /v1/inbound/sms`) are answered by `inbound.py`. Everything else (`/health`, `/docs`,
-`/openapi.json`) goes to FastAPI; `openapi.py` documents what this module answers.
+(`POST /v1/inbound/sms`) are answered by `inbound.py`. `/health`, `/docs` and `/openapi.json` go to
+FastAPI (`openapi.py` documents what this module answers); every other path is the console's
+(`flywheel.console`: pages and /api/v1).
 """
 
 from __future__ import annotations
@@ -43,16 +44,24 @@ async def respond(intake, call: str, body: bytes, authorization: str | None, enc
     return 200, dumps(reply)
 
 
-class Edge:
-    """ASGI app: /v1/* handled here, everything else passed to `fallback` (FastAPI)."""
+COLLECTION_PATHS = frozenset(("/health", "/openapi.json", "/docs", "/docs/oauth2-redirect"))
+"""What the collection's FastAPI serves; with a console every other path is the console's."""
 
-    def __init__(self, intake, fallback):
-        self.intake, self.fallback = intake, fallback
+
+class Edge:
+    """ASGI app: /v1/* handled here, the collection's own paths (and the lifespan) passed to
+    `fallback` (FastAPI), every other path to `console` when there is one."""
+
+    def __init__(self, intake, fallback, console=None):
+        self.intake, self.fallback, self.console = intake, fallback, console
         self.state = fallback.state
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.fallback(scope, receive, send)
+            if self.console is not None and scope["type"] == "http" and scope["path"] not in COLLECTION_PATHS:
+                await self.console(scope, receive, send)
+            else:
+                await self.fallback(scope, receive, send)
             return
         if scope["method"] != "POST":
             await self.refuse(scope, send)
