@@ -4,6 +4,7 @@ on the hand-made merchant of the insight tests."""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 import sys
 import time
 from pathlib import Path
@@ -200,3 +201,37 @@ def test_pages_say_to_build_rollups_before_there_are_any(warehouse):
     c = client(settings)
     login(c, key)
     assert "flywheel insight build" in c.get("/").text
+
+
+def test_the_builder_counts_live_and_saves_only_for_roles_that_may_apply(world):
+    settings, _, keys = world
+    c = client(settings)
+    definition = ("name: viewers\ndescription: viewed a product\nrule:\n  performed:\n"
+                  "    event: Product Viewed\n    within_days: 3650\n")
+    csrf = login(c, keys["analyst"])
+    count = c.post("/segments/preview", content="definition=" + quote(definition), headers=FORM | {"x-csrf-token": csrf})
+    assert count.status_code == 200 and "5 persons match now" in count.text, count.text
+    bad = c.post("/segments/preview", content="definition=" + quote(definition.replace("Product Viewed", "Nope")),
+                 headers=FORM | {"x-csrf-token": csrf})
+    assert 'class="error"' in bad.text and "Nope" in bad.text, bad.text
+    refused = c.post("/segments", content=f"csrf={csrf}&definition=" + quote(definition), headers=FORM,
+                     follow_redirects=False)
+    assert refused.status_code == 403, "an analyst may count but not save"
+    c2 = client(settings)
+    csrf = login(c2, keys["owner"])
+    saved = c2.post("/segments", content=f"csrf={csrf}&definition=" + quote(definition), headers=FORM,
+                    follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == "/segments/viewers"
+    members = c2.get("/api/v1/segments/viewers/members", headers={"X-API-Key": keys["owner"]}).json()
+    assert {m["person_id"] for m in members["items"]} == {"P1", "P3", "P4", "P5", "P6"}
+
+
+def test_the_funnel_offers_a_segment_of_those_who_dropped(world):
+    settings, _, keys = world
+    c = client(settings)
+    login(c, keys["analyst"])
+    page = c.get("/funnel?step=Product+Viewed&step=Product+Added&start=2026-03-01&end=2026-03-31").text
+    link = re.search(r'href="(/segments/new\?definition=[^"]+)"', page)
+    assert link, "a drop-off link for step 2"
+    builder = c.get(link.group(1).replace("&amp;", "&")).text
+    assert "dropped_after_product_viewed" in builder and "not_performed" in builder

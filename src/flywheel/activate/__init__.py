@@ -16,6 +16,7 @@ _EXPORTS = {
     "Segment": "flywheel.activate.segments", "SegmentError": "flywheel.activate.segments",
     "apply_segments": "flywheel.activate.segments", "load_segment_files": "flywheel.activate.segments",
     "refresh_segments": "flywheel.activate.segments", "stored_segments": "flywheel.activate.segments",
+    "parse_segment": "flywheel.activate.segments", "preview_segment": "flywheel.activate.segments",
     "Message": "flywheel.activate.delivery.message", "Outcome": "flywheel.activate.delivery.message",
     "deliver": "flywheel.activate.delivery.dispatch", "deliver_many": "flywheel.activate.delivery.dispatch",
     "load_delivery": "flywheel.activate.delivery.store",

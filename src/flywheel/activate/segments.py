@@ -154,6 +154,35 @@ def apply_segments(gate, segments: list[Segment]) -> list[dict]:
     return outcome
 
 
+def parse_segment(text: str, where: str = "builder") -> Segment:
+    """One segment from YAML text (`name`, `description`, `rule`), as a file holds it."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SegmentError(f"{where}: not valid YAML ({' '.join(str(exc).split())})") from None
+    return _segment(raw, where, "")
+
+
+def preview_segment(wh: Warehouse, segment: Segment, now: dt.datetime | None = None) -> dict:
+    """How many persons `segment` would hold, checked as `apply` checks it but stored nowhere (the
+    console's live count). The clock is `now`, else that of the latest refresh (the members the
+    console shows), else the wall clock; referenced segments count with their current members."""
+    stored = stored_segments(wh)
+    events = set(wh.fetch(wh.table("events").select("event").distinct()).column("event").to_pylist()) - {None}
+    check_rule(segment.rule, segment.file or segment.name, events, set(stored) | {segment.name})
+    if segment.name in references(segment.rule):
+        raise SegmentError(f"segment {segment.name!r} refers to itself")
+    if now is None:
+        r = wh.table("segment_refreshes")
+        now = _utc(r.now.max().execute()) or dt.datetime.now(dt.timezone.utc)
+    accounts = account_persons(wh)
+    universe = accounts.select("person_id").distinct()
+    members = {name: _members(wh, name) for name in references(segment.rule)}
+    ctx = RuleContext(wh, now.astimezone(dt.timezone.utc), universe, members, everyone=True, known_accounts=accounts)
+    return {"name": segment.name, "persons": int(compile_rule(segment.rule, ctx).count().execute()),
+            "now": now.isoformat()}
+
+
 def refresh(gate, now: dt.datetime | None = None, names: list[str] | None = None,
             full: bool = False) -> list["RefreshResult"]:
     """`refresh_segments` for an acting role (`activate.run`)."""

@@ -307,7 +307,9 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
                 steps = views.default_steps(funnel_events(gate.warehouse))
             data = views.funnel_view(gate, steps, period, window_days)
         result = data["funnel"]
-        return page(request, principal, "funnel.html", title=_("Funnel"), data=data, steps=steps, period=period,
+        drops = {s["step"]: views.drop_segment(result["steps"], s["step"], window_days)
+                 for s in (result["steps"] if result else []) if s["step"] > 1 and s["dropped"] > 0}
+        return page(request, principal, "funnel.html", drops=drops, title=_("Funnel"), data=data, steps=steps, period=period,
                     window_days=window_days,
                     chart=charts.funnel_bars(result["steps"], _("Persons")) if result else None)
 
@@ -317,6 +319,40 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
         with gate_for(principal, "segments") as gate:
             data = views.segments_view(gate)
         return page(request, principal, "segments.html", title=_("Segments"), data=data)
+
+    @app.get("/segments/new", include_in_schema=False)
+    def segment_builder(request: Request, principal: Caller, definition: str | None = None) -> HTMLResponse:
+        _ = labels(language(request))
+        may = "activate.apply" in principal.key.actor().role.may
+        return page(request, principal, "builder.html", title=_("New segment"),
+                    definition=definition or views.SEGMENT_TEMPLATE, may_save=may, error=None)
+
+    @app.post("/segments/preview", include_in_schema=False)
+    def segment_preview(request: Request, principal: Caller, body: Annotated[str, Depends(_form_field("definition"))]
+                        ) -> HTMLResponse:
+        lang = language(request)
+        try:
+            with gate_for(principal, "segment preview") as gate:
+                result, error = views.segment_preview(gate, body), None
+        except InputError as e:
+            result, error = None, str(e)
+        html = envs[lang].get_template("builder_count.html").render(
+            **chrome(request, principal, lang), result=result, error=error)
+        return HTMLResponse(html)
+
+    @app.post("/segments", include_in_schema=False)
+    def segment_create(request: Request, principal: Caller, body: Annotated[str, Depends(_form_field("definition"))]
+                       ) -> Response:
+        _ = labels(language(request))
+        try:
+            with gate_for(principal, "segment apply") as gate:
+                name = views.segment_save(gate, body)
+        except (InputError, NotPermitted) as e:
+            response = page(request, principal, "builder.html", title=_("New segment"), definition=body,
+                            may_save="activate.apply" in principal.key.actor().role.may, error=str(e).split(";")[0])
+            response.status_code = 403 if isinstance(e, NotPermitted) else 400
+            return response
+        return RedirectResponse(f"/segments/{quote(name)}", status_code=303)
 
     @app.get("/segments/{name}", include_in_schema=False)
     def segment_page(request: Request, principal: Caller, name: str, cursor: str | None = None,
@@ -483,6 +519,15 @@ def _open(settings: Settings, wait: float = 10.0):
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
+
+
+def _form_field(name: str):
+    """A dependency reading one field of a urlencoded form (no multipart parser needed)."""
+    async def read(request: Request) -> str:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        return (form.get(name) or [""])[0]
+
+    return read
 
 
 def _default_period(wh, days: int = 30) -> Period:

@@ -277,3 +277,53 @@ def data_view(gate) -> dict:
             "erasures": {"count": int(erasures["n"] or 0), "last": erasures["last"],
                          "rows_removed": int(erasures["rows"] or 0)},
             "audit": audit}
+
+
+SEGMENT_TEMPLATE = """name: gold_gone_quiet
+description: gold and diamond members without an order in 30 days
+rule:
+  all:
+    - trait: tier
+      in: [gold, diamond]
+    - not_performed:
+        event: Order Completed
+        within_days: 30
+"""
+
+
+def drop_segment(steps: list[dict], k: int, window_days: float) -> str:
+    """A segment definition for those who dropped before step `k` (1-based, ≥ 2): did step k−1 in the
+    last window and not step k — the rule language's nearest form of the funnel's drop-off."""
+    import yaml
+
+    before, after = steps[k - 2]["event"], steps[k - 1]["event"]
+    slug = re.sub(r"[^a-z0-9]+", "_", before.lower()).strip("_")[:40] or "step"
+    days = max(1, int(round(window_days)))
+    definition = {
+        "name": f"dropped_after_{slug}",
+        "description": f"did {before!r} in the last {days} days but not {after!r} (funnel drop-off at step {k})",
+        "rule": {"all": [{"performed": {"event": before, "within_days": days}},
+                         {"not_performed": {"event": after, "within_days": days}}]},
+    }
+    return yaml.safe_dump(definition, allow_unicode=True, sort_keys=False)
+
+
+def segment_preview(gate, text: str) -> dict:
+    """The live count of a definition (any role: a count is an aggregate)."""
+    from flywheel.activate import parse_segment, preview_segment
+
+    return preview_segment(gate.warehouse, parse_segment(text))
+
+
+def segment_save(gate, text: str) -> str:
+    """Apply a definition (`activate.apply`) and refresh it at the clock the members are shown at."""
+    import datetime as dt
+
+    from flywheel.activate import apply_segments, parse_segment, refresh_segments
+
+    gate.require("activate.apply")
+    seg = parse_segment(text)
+    apply_segments(gate, [seg])
+    clock = segment_preview(gate, text)["now"]
+    refresh_segments(gate.warehouse, dt.datetime.fromisoformat(clock), names=[seg.name])
+    return seg.name
