@@ -4,10 +4,10 @@ on the hand-made merchant of the insight tests."""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient

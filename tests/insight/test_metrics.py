@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import insight_world as world
 import pytest
 
 from flywheel.errors import InputError
 from flywheel.insight import Period, build_rollups, funnel, overview, retention
-
-import insight_world as world
 
 MARCH = Period(dt.date(2026, 3, 1), dt.date(2026, 3, 31))
 STEPS = ["Product Viewed", "Product Added", "Order Completed"]

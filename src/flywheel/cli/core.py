@@ -9,6 +9,7 @@ import typer
 
 from flywheel.cli.common import Table, emit, out, progress, stage_bars, state
 
+
 def generate(
     ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the export files and truth/.")],

@@ -24,8 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from flywheel.config import Settings

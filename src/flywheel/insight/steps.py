@@ -56,7 +56,7 @@ def funnel(wh: Warehouse, steps: Sequence[str], period: Period = Period(), windo
         after = ev.at_k > prev if steps[k] == steps[k - 1] else ev.at_k >= prev
         reach = wide.join(ev, "person_id").filter(after & (ev.at_k <= wide.t0 + window))
         reach = reach.group_by("person_id").agg(**{f"t{k}": reach.at_k.min()})
-        wide = wide.left_join(reach, "person_id").drop(f"person_id_right")
+        wide = wide.left_join(reach, "person_id").drop("person_id_right")
     aggs = {"n0": wide.count()}
     for k in range(1, len(steps)):
         t, prev = wide[f"t{k}"], wide[f"t{k - 1}"]

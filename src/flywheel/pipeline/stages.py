@@ -110,8 +110,13 @@ def segments_stage(files: Sequence[Path] = (), now=None) -> Stage:
     """Apply the given segment files (or, when the warehouse has none yet, the shipped ones) as the
     acting role, then refresh every segment. A role that may not apply only refreshes what is stored."""
     def run(context: RunContext) -> dict:
-        from flywheel.activate import apply_segments, load_segment_files, refresh_segments, stored_segments
-        from flywheel.activate import shipped_segments_file
+        from flywheel.activate import (
+            apply_segments,
+            load_segment_files,
+            refresh_segments,
+            shipped_segments_file,
+            stored_segments,
+        )
         from flywheel.privacy import Gate, NotPermitted
 
         wh = context.warehouse
