@@ -20,7 +20,8 @@ _EXPORTS = {
     "Message": "flywheel.activate.delivery.message", "Outcome": "flywheel.activate.delivery.message",
     "deliver": "flywheel.activate.delivery.dispatch", "deliver_many": "flywheel.activate.delivery.dispatch",
     "load_delivery": "flywheel.activate.delivery.store",
-    "activation_summary": "flywheel.activate.summary", "apply_journeys": "flywheel.activate.running",
+    "activation_summary": "flywheel.activate.summary", "segments_summary": "flywheel.activate.summary",
+    "journeys_summary": "flywheel.activate.summary", "apply_journeys": "flywheel.activate.running",
     "run": "flywheel.activate.running", "example_journey_files": "flywheel.activate.running",
     "shipped_segments_file": "flywheel.activate.segments", "wecom_allows": "flywheel.activate.delivery.rules",
 }

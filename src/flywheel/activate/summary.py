@@ -11,7 +11,11 @@ from flywheel.activate.funnel import funnel
 def activation_summary(wh) -> dict:
     """`{"segments": [{name, members, entered, exited, refreshed_at, mode}], "journeys": [{name, status,
     groups, sent, skipped, deferred, failed}]}`; empty lists before anything was applied."""
-    from flywheel.activate.running import stored_journeys
+    return {"segments": segments_summary(wh), "journeys": journeys_summary(wh)}
+
+
+def segments_summary(wh) -> list[dict]:
+    """Each segment's size and its last refresh (what the segment list shows)."""
     from flywheel.activate.segments import stored_segments
 
     segments = []
@@ -27,6 +31,13 @@ def activation_summary(wh) -> dict:
             done = last.get(name) or {}
             segments.append({"name": name, "members": sizes.get(name, 0), "entered": done.get("entered"),
                              "exited": done.get("exited"), "refreshed_at": done.get("now"), "mode": done.get("mode")})
+    return segments
+
+
+def journeys_summary(wh) -> list[dict]:
+    """Each journey's funnel by group, sends by channel, skips and deferrals by reason."""
+    from flywheel.activate.running import stored_journeys
+
     journeys = []
     for name, (journey, status) in sorted(stored_journeys(wh).items()):
         a = wh.table("journey_actions")
@@ -44,4 +55,4 @@ def activation_summary(wh) -> dict:
                 by["deferred"][c["reason"]] = by["deferred"].get(c["reason"], 0) + n
         journeys.append({"name": name, "status": status, "description": journey.description,
                          "groups": funnel(wh, journey), **by})
-    return {"segments": segments, "journeys": journeys}
+    return journeys

@@ -61,10 +61,10 @@ def default_steps(events: list[dict]) -> list[str]:
 
 
 def segments_view(gate) -> dict:
-    from flywheel.activate import activation_summary, stored_segments
+    from flywheel.activate import segments_summary, stored_segments
 
     wh = gate.warehouse
-    summary = activation_summary(wh)["segments"]
+    summary = segments_summary(wh)
     defs = stored_segments(wh)
     for s in summary:
         seg = defs.get(s["name"])
@@ -139,6 +139,10 @@ def members_view(gate, segment: str | None, limit: int = 50, cursor: str | None 
 
 
 TIMELINE = 50
+PERSON_SECTIONS = ("accounts", "identifiers", "contact_points", "consents", "orders", "events", "person_traits",
+                   "person_scores", "value_alerts", "identity_links", "identity_refusals", "segment_members",
+                   "journey_episodes", "coupons")
+"""What the 360 shows (the subject-access copy, `privacy export`, holds every table)."""
 
 
 def person_view(gate, person_id: str) -> dict:
@@ -147,7 +151,7 @@ def person_view(gate, person_id: str) -> dict:
     from flywheel.privacy.subjects import UnknownSubject
 
     try:
-        shown = person_show(gate, person_id)
+        shown = person_show(gate, person_id, PERSON_SECTIONS)
     except UnknownSubject:
         raise ApiError(404, "not_found", f"no person {person_id!r}") from None
     data = shown["data"]
@@ -185,9 +189,9 @@ def _yuan(cents) -> str:
 
 
 def journeys_view(gate) -> dict:
-    from flywheel.activate import activation_summary
+    from flywheel.activate import journeys_summary
 
-    return {"journeys": activation_summary(gate.warehouse)["journeys"]}
+    return {"journeys": journeys_summary(gate.warehouse)}
 
 
 def set_journey_status(gate, name: str, status: str) -> None:

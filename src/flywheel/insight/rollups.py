@@ -3,8 +3,9 @@
 - `metric_person_days`: per person, merchant-calendar day and source — GMV orders, paid and refunded
   cents, events. Overview and retention read only this (≈ one row per active person-day).
 - `metric_persons`: per person — sources linked, first order day, first active day, orders, CLV.
-- `metric_funnel_events`: track events resolved to persons, narrowed to name and time: a funnel's
-  steps are chosen when it is asked, so it needs every occurrence, but not the events' JSON.
+- `metric_funnel_events`: track events resolved to persons, narrowed to name and time, stored in
+  event order (a step's filter skips the other events' row groups): a funnel's steps are chosen when
+  it is asked, so it needs every occurrence, but not the events' JSON.
 
 A build replaces all three (a full rebuild is one pass over orders and events; the rollups are
 derived data, erased with the person like the rest). Every expression is Ibis (DuckDB and Spark).
@@ -25,7 +26,7 @@ from flywheel.privacy import person_consents
 from flywheel.schema.orders import GMV_STATUSES
 from flywheel.warehouse import Warehouse, account_persons
 
-ROLLUPS = ("metric_person_days", "metric_persons", "metric_funnel_events", "metric_value_cells", "metric_consents")
+ROLLUPS = ("metric_person_days", "metric_persons", "metric_funnel_events", "metric_value_cells", "metric_consents", "metric_events")
 
 
 def _events(wh: Warehouse, accounts: ibis.Table) -> ibis.Table:
@@ -83,7 +84,10 @@ def build_rollups(wh: Warehouse, now: dt.datetime | None = None) -> dict:
     try:
         n_days = wh.replace("metric_person_days", person_days(wh, accounts, offset))
         n_persons = wh.replace("metric_persons", persons(wh, accounts, wh.table("metric_person_days")))
-        n_funnel = wh.replace("metric_funnel_events", funnel_rows(wh, accounts, offset))
+        n_funnel = wh.replace("metric_funnel_events", funnel_rows(wh, accounts, offset).order_by(["event", "at"]))
+        f = wh.table("metric_funnel_events")
+        wh.replace("metric_events", f.group_by("event").agg(events=f.count().cast("int64"),
+                                                            persons=f.person_id.nunique().cast("int64")))
         c = person_consents(wh, accounts=accounts)
         wh.replace("metric_consents", c.group_by(["purpose", "status"]).agg(persons=c.count().cast("int64")))
         run = latest_value_run(wh)

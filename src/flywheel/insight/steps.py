@@ -24,10 +24,8 @@ MAX_STEPS = 8
 
 def funnel_events(wh: Warehouse, limit: int = 200) -> list[dict]:
     """Track event names with their counts, most frequent first (the step picker)."""
-    f = wh.table("metric_funnel_events")
-    rows = wh.fetch(f.group_by("event").agg(events=f.count(), persons=f.person_id.nunique())
-                    .order_by([ibis.desc("events"), "event"]).limit(limit)).to_pylist()
-    return rows
+    e = wh.table("metric_events")
+    return wh.fetch(e.order_by([ibis.desc("events"), "event"]).limit(limit)).to_pylist()
 
 
 def _check(wh: Warehouse, steps: Sequence[str], window_days: float) -> list[str]:
@@ -36,8 +34,8 @@ def _check(wh: Warehouse, steps: Sequence[str], window_days: float) -> list[str]
         raise InputError(f"steps: give 2 to {MAX_STEPS} event names, got {len(steps)}")
     if not 0 < window_days <= 365:
         raise InputError(f"window_days {window_days!r}: use a number of days above 0 and at most 365")
-    f = wh.table("metric_funnel_events")
-    known = set(wh.fetch(f.filter(f.event.isin(steps)).select("event").distinct()).column(0).to_pylist())
+    e = wh.table("metric_events")
+    known = set(wh.fetch(e.filter(e.event.isin(steps)).select("event")).column(0).to_pylist())
     for i, s in enumerate(steps, 1):
         if s not in known:
             raise InputError(f"step {i}: no track event named {s!r} in the warehouse")

@@ -36,13 +36,14 @@ def dossier(wh: Warehouse, subject: Subject, sections: tuple[str, ...] = SECTION
     return out
 
 
-def person_show(gate: Gate, person_id: str) -> dict:
-    """Every row about the person as the acting role may see it: `{person_id, data: {table: [rows]},
-    disclosure}`. Needs `read.persons`."""
+def person_show(gate: Gate, person_id: str, sections: tuple[str, ...] = SECTIONS) -> dict:
+    """Every row about the person (of `sections`) as the acting role may see it: `{person_id, data:
+    {table: [rows]}, disclosure}`. Needs `read.persons`."""
     gate.require("read.persons")
     subject = find_subject(gate.warehouse, person_id)
     gate.about(subject.person_id)
-    shown = {name: gate.disclosure.records(name, rows) for name, rows in dossier(gate.warehouse, subject).items()}
+    shown = {name: gate.disclosure.records(name, rows)
+             for name, rows in dossier(gate.warehouse, subject, sections).items()}
     return gate.disclosed({"person_id": subject.person_id, "data": shown})
 
 

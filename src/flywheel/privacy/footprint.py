@@ -54,14 +54,17 @@ class Footprint:
         users, orders, events = list(self.user_ids), list(self.order_nodes), list(self.event_ids)
         hashes = list(self.own_hashes)
 
+        keys = sorted({k for _, k in self.subject.accounts})
+
         def by_account(t):
-            return _node(t.source, t.account_key).isin(accounts)
+            return t.account_key.isin(keys) & _node(t.source, t.account_key).isin(accounts)
 
         return {
             "accounts": by_account, "identifiers": by_account, "contact_points": by_account,
             "consents": by_account, "account_keys": by_account,
             "person_accounts": by_account, "orders": by_account,
-            "order_items": lambda t: _node(t.source, t.order_id).isin(orders),
+            "order_items": lambda t: t.order_id.isin(sorted({o.split(SEP, 1)[1] for o in orders}))
+            & _node(t.source, t.order_id).isin(orders),
             "events": lambda t: _own_event(t, users, list(self.anonymous_nodes)),
             "touchpoints": lambda t: t.touchpoint_id.isin(events) | t.user_id.isin(users),
             "reviews": lambda t: t.message_id.isin(events) | t.order_id.isin([o.split(SEP, 1)[1] for o in orders]),
@@ -103,27 +106,36 @@ class Footprint:
 
 
 def _own_event(t: ibis.Table, users: list[str], anons: list[str]) -> ibis.Value:
-    return t.user_id.isin(users) | (t.user_id.isnull() & _node(t.source, t.anonymous_id).isin(anons))
+    """The person's own events: by their user ids, or with no user id by their `source␟anonymousId`
+    (the plain-column tests first, so the engine builds the node only for the few rows left)."""
+    mine = t.user_id.isin(users) if users else ibis.literal(False)
+    if anons:
+        raw = sorted({a.split(SEP, 1)[1] for a in anons})
+        mine |= t.user_id.isnull() & t.anonymous_id.isin(raw) & _node(t.source, t.anonymous_id).isin(anons)
+    return mine
 
 
 def footprint(wh: Warehouse, subject: Subject) -> Footprint:
     nodes = [s + SEP + k for s, k in subject.accounts]
+    keys = sorted({k for _, k in subject.accounts})
     accounts = wh.table("accounts")
-    mine = accounts.filter(_node(accounts.source, accounts.account_key).isin(nodes))
+    mine = accounts.filter(accounts.account_key.isin(keys) & _node(accounts.source, accounts.account_key).isin(nodes))
     typed = wh.fetch(mine.select("source", "account_key", "account_key_type")).to_pylist()
     users = tuple(sorted({a["account_key"] for a in typed if a["account_key_type"] == "user_id"}))
     anons = tuple(sorted({a["source"] + SEP + a["account_key"][5:] for a in typed
                           if a["account_key_type"] == "anonymous_id" and a["account_key"].startswith("anon:")}))
     orders = wh.table("orders")
-    order_nodes = wh.fetch(orders.filter(_node(orders.source, orders.account_key).isin(nodes))
+    order_nodes = wh.fetch(orders.filter(orders.account_key.isin(keys) & _node(orders.source, orders.account_key)
+                                         .isin(nodes))
                            .select(k=_node(orders.source, orders.order_id))).column(0).to_pylist()
     events = wh.table("events")
     own = _own_event(events, list(users), list(anons))
     event_ids = wh.fetch(events.filter(own).select("message_id")).column(0).to_pylist()
-    mentioning = wh.fetch(events.filter(~own & _node(events.source, events.anonymous_id).isin(list(anons)))
-                          .select("message_id")).column(0).to_pylist()
+    mentioning = wh.fetch(events.filter(events.anonymous_id.isin(sorted({a.split(SEP, 1)[1] for a in anons}))
+                                        & _node(events.source, events.anonymous_id).isin(list(anons)) & ~own)
+                          .select("message_id")).column(0).to_pylist() if anons else []
     ids = wh.table("identifiers")
-    is_mine = _node(ids.source, ids.account_key).isin(nodes)
+    is_mine = ids.account_key.isin(keys) & _node(ids.source, ids.account_key).isin(nodes)
     held = set(wh.fetch(ids.filter(is_mine).select("id_hash").distinct()).column(0).to_pylist())
     elsewhere = ids.filter(~is_mine & ids.id_hash.isin(list(held))) if held else None
     shared = set(wh.fetch(elsewhere.select("id_hash").distinct()).column(0).to_pylist()) if held else set()

@@ -8,6 +8,7 @@ import ibis
 
 from flywheel.errors import InputError
 from flywheel.warehouse import Warehouse, account_persons
+from flywheel.warehouse.people import UNPLACED_PREFIX
 
 
 class UnknownSubject(InputError):
@@ -44,7 +45,10 @@ def find_subject(wh: Warehouse, person_id: str) -> Subject:
         absorbed = persons.filter(persons.merged_into.isin(frontier) & (persons.status == "merged"))
         frontier = [p for p in wh.fetch(absorbed.select("person_id")).column(0).to_pylist() if p not in ids]
         ids.update(frontier)
-    mapping = account_persons(wh)
+    if current.startswith(UNPLACED_PREFIX):
+        mapping = account_persons(wh)
+    else:  # a resolved person's accounts are all in person_accounts: no stand-in id to compute per account
+        mapping = wh.table("person_accounts")
     accounts = wh.fetch(mapping.filter(mapping.person_id == current).select("source", "account_key")
                         .order_by(["source", "account_key"])).to_pylist()
     if not accounts and not known:

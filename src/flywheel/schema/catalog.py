@@ -1074,6 +1074,16 @@ TABLES += (
         ("person_id", "event", "at"),
     ),
     Table(
+        "metric_events",
+        "Track events by name with their counts (the funnel's step picker).",
+        (
+            F("event", "string", "track event name", 1, False),
+            F("events", "int64", "events", 1, False),
+            F("persons", "int64", "distinct persons who did it", 1, False),
+        ),
+        ("event",),
+    ),
+    Table(
         "metric_value_cells",
         "The value page's distributions from the latest scoring run: CLV bands of buyers and P(alive) by "
         "recency × purchase days.",

@@ -99,6 +99,7 @@ class Warehouse:
         self.settings = settings
         self._sealer = None
         self._in_transaction = False
+        self._tables: dict[str, ibis.Table] | None = None
 
     @property
     def sealer(self):
@@ -115,12 +116,16 @@ class Warehouse:
         return batch
 
     @classmethod
-    def open(cls, settings: Settings | None = None, migrate: bool = True) -> "Warehouse":
+    def open(cls, settings: Settings | None = None, migrate: bool = True, cache_tables: bool = False) -> "Warehouse":
+        """`cache_tables`: look each table's schema up once per connection (a short read, such as one
+        console request, that changes no table's columns; looking up costs a few ms a table)."""
         settings = settings or load_settings()
         eng = engine_named(settings.engine)
         wh = cls(eng.connect(Path(settings.db_path), settings), eng, settings)
         if migrate:
             wh.migrate()
+        if cache_tables:
+            wh._tables = {}
         return wh
 
     def close(self) -> None:
@@ -167,7 +172,11 @@ class Warehouse:
 
     def table(self, name: str) -> ibis.Table:
         catalog_table(name)
-        return self.con.table(name)
+        if self._tables is None:
+            return self.con.table(name)
+        if name not in self._tables:
+            self._tables[name] = self.con.table(name)
+        return self._tables[name]
 
     def fetch(self, expr: ibis.Table | str) -> pa.Table:
         """Execute to Arrow with engine differences removed: Spark hands back UTC instants without a
@@ -335,6 +344,8 @@ class Warehouse:
         staged = self.materialize(f"replace_{name}", self.typed(name, expr))
         self.con.create_table(name, staged, overwrite=True)
         self.engine.drop_materialized(self.con, f"_work_replace_{name}")
+        if self._tables is not None:
+            self._tables.pop(name, None)
         return self.count(name)
 
 
