@@ -150,8 +150,9 @@ def serve(settings):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_console(settings, rate=1000, burst=2000), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    app = create_console(settings, rate=1000, burst=2000)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server.console = app
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -212,6 +213,8 @@ def main() -> None:
     results.append(("API persons/{id}", median_time(
         lambda: client.get(f"/api/v1/persons/{next(pid)}").raise_for_status(), args.repeat * 5), "random persons"))
     server.should_exit = True
+    server.console.state.anchor.close()
+    time.sleep(1.5)
     floor = floors(settings, args, person_ids)
 
     import duckdb
