@@ -10,11 +10,13 @@ browser to /login.
 """
 
 
+import atexit
 import contextlib
 import logging
 import secrets
 import threading
 import time
+import weakref
 from importlib import resources
 from typing import Annotated
 from urllib.parse import parse_qs, quote, urlencode
@@ -506,18 +508,20 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
 
 def _open(settings: Settings, wait: float = 10.0):
     """A connection for one request, waiting while the spool loader holds the warehouse."""
-    from flywheel.server.loader import is_lock_conflict
-    from flywheel.warehouse import Warehouse
+    from flywheel.server.loader import open_when_free
 
-    deadline, pause = time.monotonic() + wait, 0.02
-    while True:
-        try:
-            return Warehouse.open(settings, migrate=False, cache_tables=True)
-        except Exception as e:
-            if not is_lock_conflict(e) or time.monotonic() + pause > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.5)
+    return open_when_free(settings, wait, pause=0.02, migrate=False, cache_tables=True)
+
+
+_ANCHORS: "weakref.WeakSet[Anchor]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_anchors() -> None:
+    """Close held connections before the interpreter tears DuckDB down under a live timer thread
+    (which aborts the process: `terminate called without an active exception`)."""
+    for anchor in list(_ANCHORS):
+        anchor.close()
 
 
 class Anchor:
@@ -535,6 +539,7 @@ class Anchor:
         self._users = 0
         self._opened = self._last = 0.0
         self._timer: threading.Timer | None = None
+        _ANCHORS.add(self)
 
     @contextlib.contextmanager
     def connection(self):

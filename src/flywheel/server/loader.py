@@ -85,12 +85,13 @@ def is_lock_conflict(error: Exception) -> bool:
     return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
 
 
-def open_when_free(settings: Settings, wait: float = 30.0) -> Warehouse:
-    """Open the warehouse, retrying with back-off for up to `wait` s while another process holds it."""
-    deadline, pause = time.monotonic() + wait, 0.05
+def open_when_free(settings: Settings, wait: float = 30.0, pause: float = 0.05, **options) -> Warehouse:
+    """Open the warehouse (`Warehouse.open` options), retrying with back-off from `pause` s for up to
+    `wait` s while another process holds it."""
+    deadline = time.monotonic() + wait
     while True:
         try:
-            return Warehouse.open(settings)
+            return Warehouse.open(settings, **options)
         except Exception as e:
             if not is_lock_conflict(e) or time.monotonic() + pause > deadline:
                 raise
