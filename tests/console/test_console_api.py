@@ -235,3 +235,34 @@ def test_the_funnel_offers_a_segment_of_those_who_dropped(world):
     assert link, "a drop-off link for step 2"
     builder = c.get(link.group(1).replace("&amp;", "&")).text
     assert "dropped_after_product_viewed" in builder and "not_performed" in builder
+
+
+def test_unmasked_reads_are_audited_for_the_owner_and_not_for_the_analyst(world):
+    from flywheel.privacy import Gate, audit_entries
+    from flywheel.privacy.roles import Actor, role_named
+
+    settings, _, keys = world
+    c = client(settings)
+    assert c.get("/api/v1/persons/P2", headers={"X-API-Key": keys["analyst"]}).status_code == 200
+    with Gate.open(settings, None, "test", actor=Actor("t", role_named("auditor"))) as gate:
+        assert [e for e in audit_entries(gate, "read.unmasked") if e["actor"] == "key:k-analyst"] == []
+    assert c.get("/api/v1/persons/P2", headers={"X-API-Key": keys["owner"]}).status_code == 200
+    with Gate.open(settings, None, "test", actor=Actor("t", role_named("auditor"))) as gate:
+        entries = [e for e in audit_entries(gate, "read.unmasked") if e["actor"] == "key:k-owner"]
+    assert len(entries) == 1 and entries[0]["role"] == "owner"
+    assert "accounts.account_key" in entries[0]["detail"]["fields"]
+
+
+def test_a_csv_export_is_masked_like_the_api_and_refused_to_the_auditor(world):
+    settings, _, keys = world
+    definition = "name: buyers\ndescription: b\nrule:\n  ordered:\n    within_days: 3650\n"
+    c = client(settings)
+    csrf = login(c, keys["owner"])
+    assert c.post("/segments", content=f"csrf={csrf}&definition=" + quote(definition), headers=FORM,
+                  follow_redirects=False).status_code == 303
+    csv = c.get("/api/v1/segments/buyers/members.csv", headers={"X-API-Key": keys["analyst"]})
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0].replace('"', "") == "person_id,entered_at,tier,rfm_segment,clv,churn_probability"
+    assert {line.split(",")[0].strip('"') for line in lines[1:]} == {"P1", "P2"}
+    assert c.get("/api/v1/segments/buyers/members.csv", headers={"X-API-Key": keys["auditor"]}).status_code == 403

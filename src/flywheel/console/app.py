@@ -355,6 +355,16 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
             return response
         return RedirectResponse(f"/segments/{quote(name)}", status_code=303)
 
+    @app.get("/segments/{name}/members.csv", include_in_schema=False)
+    def segment_csv(principal: Caller, name: str) -> Response:
+        return members_csv(principal, name)
+
+    def members_csv(principal: Principal, name: str) -> Response:
+        with gate_for(principal, f"segment {name} export") as gate:
+            body = views.members_csv(gate, name)
+        return Response(body, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{quote(name)}-members.csv"'})
+
     @app.get("/segments/{name}", include_in_schema=False)
     def segment_page(request: Request, principal: Caller, name: str, cursor: str | None = None,
                      limit: int = 50) -> HTMLResponse:
@@ -456,6 +466,13 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
                     cursor: str | None = None) -> Response:
         with gate_for(principal, "api segment members") as gate:
             return _json(views.members_view(gate, name, limit, cursor))
+
+    @app.get("/api/v1/segments/{name}/members.csv", tags=["segments"],
+             summary="All members of a segment as CSV (up to 100,000), masked for the key's role",
+             responses=ONE | {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                    "description": "person_id, entered_at, tier, rfm_segment, clv, churn_probability"}})
+    def api_members_csv(principal: Caller, name: str) -> Response:
+        return members_csv(principal, name)
 
     @app.get("/api/v1/metrics/overview", tags=["metrics"], summary="GMV, orders, buyers, AOV, repeat rate, …",
              responses=READ)

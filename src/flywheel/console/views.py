@@ -331,3 +331,31 @@ def segment_save(gate, text: str) -> str:
     clock = segment_preview(gate, text)["now"]
     refresh_segments(gate.warehouse, dt.datetime.fromisoformat(clock), names=[seg.name])
     return seg.name
+
+
+EXPORT_LIMIT = 100_000
+
+
+def members_csv(gate, segment: str) -> bytes:
+    """A segment's members (up to `EXPORT_LIMIT`) as CSV, disclosed for the role like every other
+    output: the same columns and masking as the members API."""
+    import io
+
+    import pyarrow.csv as pacsv
+
+    gate.require("read.persons")
+    wh = gate.warehouse
+    from flywheel.activate import stored_segments
+
+    if segment not in stored_segments(wh):
+        raise ApiError(404, "not_found", f"no segment named {segment!r}")
+    m = wh.table("segment_members")
+    page = m.filter(m.segment == segment).select("person_id", "entered_at").order_by("person_id").limit(EXPORT_LIMIT)
+    j = page.left_join(_latest_scores(wh), "person_id")
+    data = wh.fetch(j.select(page.person_id, page.entered_at, j.tier, j.rfm_segment, clv=j.potential_value,
+                             churn_probability=j.churn_probability).order_by("person_id"))
+    shown = gate.disclosure.arrow("segment_members", data, fields=MEMBER_FIELDS)
+    buf = io.BytesIO()
+    pacsv.write_csv(shown, buf)
+    gate.audit("read.export", f"segment {segment} members as CSV", detail={"rows": shown.num_rows})
+    return buf.getvalue()
