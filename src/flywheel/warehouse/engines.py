@@ -148,8 +148,15 @@ class DuckDBEngine(Engine):
             con.raw_sql("ROLLBACK")
 
     def materialize(self, con: BaseBackend, name: str, expr) -> None:
-        """A temporary table: kept in memory (spilling if needed), never written to the file."""
-        con.create_table(name, expr, temp=True, overwrite=True)
+        """A temporary table: kept in memory (spilling if needed), never written to the file.
+
+        One `CREATE OR REPLACE … AS` (which may read the table it replaces): Ibis' `create_table`
+        with `overwrite` inserts into a scratch table and then copies it, writing every row twice."""
+        if not isinstance(expr, ibis.Expr):
+            con.create_table(name, expr, temp=True, overwrite=True)
+            return
+        con._run_pre_execute_hooks(expr)  # registers the expression's memtables
+        con.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {con.compile(expr)}')
 
     def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
         con.raw_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')
