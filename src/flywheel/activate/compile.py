@@ -9,6 +9,7 @@ without a trait value does not satisfy `lt`, and does satisfy `is_null: true`). 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -84,6 +85,9 @@ class RuleContext:
     """A work-table name: the universe's events are read once into it and every event rule filters
     that (an incremental refresh's few thousand candidates have a few events each; scanning all
     events once per rule was most of its time)."""
+    staged_names: dict[str, bool] | None = None
+    """The event names to stage (those the rule reads), each with whether a rule reads its properties
+    (a JSON text per event, most of the bytes); others are read from the events table."""
     _cache: dict[str, ibis.Table] = field(default_factory=dict, repr=False)
 
     @property
@@ -128,9 +132,16 @@ class RuleContext:
         Filtered and narrowed to the columns rules read *before* the join: an expression shared by
         several rules becomes one CTE that DuckDB materialises, and every event row with every
         column joined to its person was most of a segment's time."""
-        if self.stage_events is not None:
+        if self.stage_events is not None and (self.staged_names is None or event in self.staged_names):
             if "events" not in self._cache:
-                self._cache["events"] = self.wh.materialize(self.stage_events, self.events_of(self.wh.table("events")))
+                raw = self.wh.table("events")
+                if self.staged_names is not None:  # one equality per scan: DuckDB pushes it into the scan
+                    # and reads the other columns of matching rows only (an IN list it re-checks after)
+                    parts = [raw.filter(raw.event == name).mutate(
+                        properties=raw.properties if read else ibis.null("string"))
+                        for name, read in sorted(self.staged_names.items())]
+                    raw = functools.reduce(lambda a, b: a.union(b, distinct=False), parts)
+                self._cache["events"] = self.wh.materialize(self.stage_events, self.events_of(raw))
             events = self._cache["events"]
             if event is not None:
                 events = events.filter(events.event == event)
@@ -177,8 +188,17 @@ class RuleContext:
             scores = self.wh.table("person_scores")
             runs = self.wh.table("value_runs")
             latest = runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id")
-            self._cache["scores"] = scores.semi_join(latest, "run_id")
+            scores = scores.semi_join(latest, "run_id")
+            if self.few:  # narrowed first: several rules share it, and the engine keeps it as one table
+                scores = scores.semi_join(self.universe.select("person_id"), "person_id")
+            self._cache["scores"] = scores
         return self._cache["scores"]
+
+    def traits(self) -> ibis.Table:
+        traits = self.wh.table("person_traits")
+        if self.few:
+            traits = traits.semi_join(self.universe.select("person_id"), "person_id")
+        return traits
 
 
 def _at(epoch: int) -> ibis.Value:
@@ -303,7 +323,7 @@ def _trait(rule: Trait, ctx: RuleContext) -> ibis.Table:
     if rule.name in SCORE_TRAITS:
         source, column = ctx.scores(), SCORE_TRAITS[rule.name]
     else:
-        source, column = ctx.wh.table("person_traits"), rule.name
+        source, column = ctx.traits(), rule.name
     value = source[column]
     v = rule.value
     if isinstance(v, str) and value.type().is_timestamp():

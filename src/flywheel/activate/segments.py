@@ -279,7 +279,7 @@ def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[
             mine, cands = _candidate_accounts(wh, name, keys, ids, base)
             few = wh.materialize(f"seg_{name}_few", mine.select("person_id").distinct())
             ctx = RuleContext(wh, now, few, members, everyone=True, known_accounts=mine, few=True,
-                              stage_events=f"seg_{name}_events")
+                              stage_events=f"seg_{name}_events", staged_names=_event_names(seg.rule))
             selected_c = wh.materialize(f"seg_{name}_new", compile_rule(seg.rule, ctx))
             current_c = current.semi_join(cands, "person_id")
             entered = selected_c.anti_join(current_c, "person_id")
@@ -300,6 +300,15 @@ def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[
         log.info("segment %s: %s refresh, %d members (+%d −%d)%s", name, result.mode, result.members,
                  result.entered, result.exited, f" ({why_full})" if why_full else "")
     return results
+
+
+def _event_names(rule: Rule) -> dict[str, bool]:
+    """The events a rule reads, each with whether it filters on their properties."""
+    names: dict[str, bool] = {}
+    for node in walk(rule):
+        if isinstance(node, (Performed, NotPerformed)):
+            names[node.event] = names.get(node.event, False) or bool(getattr(node, "where", ()))
+    return names
 
 
 class _Everyone:
@@ -329,6 +338,7 @@ def _candidate_accounts(wh: Warehouse, name: str, keys: ibis.Table, ids: ibis.Ta
     `keys` plus `ids`. A placed person's accounts are in `person_accounts`; an unplaced one's only
     account is its own key. A candidate found neither way (merged away, erased, or an unplaced
     person named only by id) is looked up among every account."""
+    keys = wh.materialize(f"seg_{name}_keys", keys)
     found = wh.materialize(f"seg_{name}_found", account_persons(wh, keys, flag=True))
     cands = wh.materialize(f"seg_{name}_cands", union_all([found.select("person_id"), ids]))
     placed = wh.table("person_accounts").select("source", "account_key", "person_id")

@@ -66,6 +66,10 @@ class Engine:
     def drop_materialized(self, con: BaseBackend, name: str) -> None:
         con.drop_table(name, force=True)
 
+    def work_table(self, con: BaseBackend, name: str, expr) -> ibis.Table:
+        """The table `materialize(con, name, expr)` wrote."""
+        return con.table(name)
+
     json_function = ""
     """The engine's SQL function for one JSON field of a JSON string as text, unquoted."""
 
@@ -157,6 +161,18 @@ class DuckDBEngine(Engine):
             return
         con._run_pre_execute_hooks(expr)  # registers the expression's memtables
         con.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {con.compile(expr)}')
+
+    def work_table(self, con: BaseBackend, name: str, expr) -> ibis.Table:
+        """The work table with the schema of the expression that made it, every column nullable as
+        DuckDB reports it: asking DuckDB (a DESCRIBE whose types sqlglot parses) cost more than
+        many of the queries, dozens of times per segment refresh or journey tick."""
+        if not isinstance(expr, ibis.Expr):
+            return con.table(name)
+        from ibis.expr import operations as ops
+
+        schema = ibis.schema({c: t.copy(nullable=True) for c, t in expr.schema().items()})
+        return ops.DatabaseTable(name, schema=schema, source=con,
+                                 namespace=ops.Namespace(catalog=None, database=None)).to_expr()
 
     def add_column(self, con: BaseBackend, table: str, column: str, dtype: dt.DataType) -> None:
         con.raw_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')

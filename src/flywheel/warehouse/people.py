@@ -44,9 +44,15 @@ def account_persons(wh: Warehouse, keys: ibis.Table | None = None, flag: bool = 
     accounts = wh.table("accounts").select("source", "account_key")
     linked = wh.table("person_accounts").select("source", "account_key", "person_id")
     if keys is not None:
-        keys = keys.select("source", "account_key").distinct()
-        accounts = accounts.semi_join(keys, ["source", "account_key"])
-        linked = linked.semi_join(keys, ["source", "account_key"])
+        on = ["source", "account_key"]
+        keys = keys.select(*on).distinct()
+        linked = linked.semi_join(keys, on)
+        # a placed account exists (erasure removes both), so only the others are looked for in
+        # `accounts`: one pass over a million accounts fewer when identity has placed them all
+        alone = accounts.semi_join(keys.anti_join(linked, on), on)
+        return linked.mutate(**({"placed": ibis.literal(True)} if flag else {})).union(alone.select(
+            *on, person_id=unresolved_person_id(alone.source, alone.account_key, unplaced_salt(wh)),
+            **({"placed": ibis.literal(False)} if flag else {})))
     joined = accounts.left_join(linked.rename(linked_person="person_id"), ["source", "account_key"])
     extra = {"placed": joined.linked_person.notnull()} if flag else {}
     return joined.select(

@@ -322,7 +322,7 @@ class Warehouse:
         """
         work = f"_work_{name}"
         self.engine.materialize(self.con, work, expr)
-        return self.con.table(work)
+        return self.engine.work_table(self.con, work, expr)
 
     def drop_work(self) -> None:
         for name in self.con.list_tables():
