@@ -243,6 +243,11 @@ class _Marks:
 def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[str] | None = None,
                      full: bool = False) -> list[RefreshResult]:
     """Bring every segment (or `names` and what they refer to) up to date as of `now`."""
+    with wh.cached_tables():
+        return _refresh(wh, now, names, full)
+
+
+def _refresh(wh: Warehouse, now: dt.datetime | None, names: list[str] | None, full: bool) -> list[RefreshResult]:
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     segments = stored_segments(wh)
     order = _order(segments)

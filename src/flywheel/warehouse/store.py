@@ -178,6 +178,20 @@ class Warehouse:
             self._tables[name] = self.con.table(name)
         return self._tables[name]
 
+    @contextlib.contextmanager
+    def cached_tables(self) -> Iterator[None]:
+        """Look each table's schema up once inside the block (as `open(cache_tables=True)` does for
+        the whole connection): a refresh names the same tables dozens of times, and each lookup is
+        a DESCRIBE whose types are parsed again."""
+        if self._tables is not None:
+            yield
+            return
+        self._tables = {}
+        try:
+            yield
+        finally:
+            self._tables = None
+
     def fetch(self, expr: ibis.Table | str) -> pa.Table:
         """Execute to Arrow with engine differences removed: Spark hands back UTC instants without a
         zone, DuckDB with one; both come back as `timestamp[us, UTC]`."""
