@@ -88,7 +88,7 @@ class RuleContext:
     staged_names: dict[str, bool] | None = None
     """The event names to stage (those the rule reads), each with whether a rule reads its properties
     (a JSON text per event, most of the bytes); others are read from the events table."""
-    _cache: dict[str, ibis.Table] = field(default_factory=dict, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def now_epoch(self) -> int:
@@ -178,17 +178,27 @@ class RuleContext:
         """Persons with a risk alert in the latest scoring run."""
         if "alerts" not in self._cache:
             alerts = self.wh.table("value_alerts")
-            latest = self.scores().select("run_id").distinct()
-            self._cache["alerts"] = alerts.semi_join(latest, "run_id").select("person_id").distinct()
+            latest = self.latest_run()
+            alerts = alerts.filter(alerts.run_id == latest) if latest else alerts.filter(ibis.literal(False))
+            self._cache["alerts"] = alerts.select("person_id").distinct()
         return self._cache["alerts"]
+
+    def latest_run(self) -> str | None:
+        """The latest scoring run's id."""
+        if "latest_run" not in self._cache:
+            runs = self.wh.table("value_runs")
+            found = self.wh.fetch(runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1)
+                                  .select("run_id")).column("run_id").to_pylist()
+            self._cache["latest_run"] = found[0] if found else None
+        return self._cache["latest_run"]
 
     def scores(self) -> ibis.Table:
         """Per-person scores of the latest scoring run (empty before any)."""
         if "scores" not in self._cache:
             scores = self.wh.table("person_scores")
-            runs = self.wh.table("value_runs")
-            latest = runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id")
-            scores = scores.semi_join(latest, "run_id")
+            latest = self.latest_run()
+            # a constant, not a join: the engine filters while scanning (and skips older runs' row groups)
+            scores = scores.filter(scores.run_id == latest) if latest else scores.filter(ibis.literal(False))
             if self.few:  # narrowed first: several rules share it, and the engine keeps it as one table
                 scores = scores.semi_join(self.universe.select("person_id"), "person_id")
             self._cache["scores"] = scores

@@ -290,21 +290,31 @@ def _refresh(wh: Warehouse, now: dt.datetime | None, names: list[str] | None, fu
             entered = selected_c.anti_join(current_c, "person_id")
             gone = _gone(wh, current, base)
             exited = union_all([current_c.anti_join(selected_c, "person_id"), gone])
-            n_candidates = int(cands.count().execute())
+            n_candidates = cands
         entered = wh.materialize(f"seg_{name}_entered", entered.select("person_id"))
         exited = wh.materialize(f"seg_{name}_exited", exited.select("person_id"))
         refresh_id = _record_changes(wh, name, entered, exited, gone, now)
         after = _members(wh, name)
         members[name] = wh.materialize(f"seg_{name}_members", after)
         changed[name] = wh.materialize(f"seg_{name}_changed", union_all([entered, exited]))
-        result = RefreshResult(name, "full" if why_full else "incremental", int(after.count().execute()),
-                               int(entered.count().execute()), int(exited.count().execute()), n_candidates,
-                               time.perf_counter() - started)
+        sizes = {"members": after, "entered": entered, "exited": exited}
+        if n_candidates is not None:
+            sizes["candidates"] = n_candidates
+        counts = _counts(wh, sizes)
+        result = RefreshResult(name, "full" if why_full else "incremental", counts["members"], counts["entered"],
+                               counts["exited"], counts.get("candidates"), time.perf_counter() - started)
         _record_refresh(wh, refresh_id, seg, result, marks, why_full)
         results.append(result)
         log.info("segment %s: %s refresh, %d members (+%d −%d)%s", name, result.mode, result.members,
                  result.entered, result.exited, f" ({why_full})" if why_full else "")
     return results
+
+
+def _counts(wh: Warehouse, tables: dict[str, ibis.Table]) -> dict[str, int]:
+    """The row counts of several tables in one query."""
+    parts = [t.aggregate(n=t.count()).mutate(name=ibis.literal(k)) for k, t in tables.items()]
+    rows = wh.fetch(functools.reduce(lambda a, b: a.union(b, distinct=False), parts)).to_pylist()
+    return {r["name"]: int(r["n"]) for r in rows}
 
 
 def _event_names(rule: Rule) -> dict[str, bool]:
@@ -505,12 +515,9 @@ def _record_changes(wh: Warehouse, name: str, entered: ibis.Table, exited: ibis.
     changes = changes.mutate(segment=ibis.literal(name), at=ibis.literal(now), refresh_id=ibis.literal(refresh_id))
     with wh.transaction():
         wh.insert_from("segment_changes", changes)
-        m = wh.table("segment_members")
-        kept = wh.typed("segment_members", m.filter(m.segment != name)).union(
-            wh.typed("segment_members", m.filter(m.segment == name).anti_join(exited, "person_id")))
-        added = entered.mutate(segment=ibis.literal(name), entered_at=ibis.literal(now),
-                               refresh_id=ibis.literal(refresh_id))
-        wh.replace("segment_members", kept.union(wh.typed("segment_members", added)))
+        wh.delete_matching("segment_members", exited.mutate(segment=ibis.literal(name)), ["segment", "person_id"])
+        wh.insert_from("segment_members", entered.mutate(segment=ibis.literal(name), entered_at=ibis.literal(now),
+                                                         refresh_id=ibis.literal(refresh_id)))
     return refresh_id
 
 

@@ -70,6 +70,12 @@ class Engine:
         """The table `materialize(con, name, expr)` wrote."""
         return con.table(name)
 
+    deletes = False
+    """Whether `delete_matching` deletes in place; otherwise the warehouse rebuilds the table."""
+
+    def delete_matching(self, con: BaseBackend, name: str, key: list[str], expr) -> None:
+        raise NotImplementedError
+
     json_function = ""
     """The engine's SQL function for one JSON field of a JSON string as text, unquoted."""
 
@@ -197,6 +203,15 @@ class DuckDBEngine(Engine):
         fresh.replace(db_path)
         db_path.with_name(db_path.name + ".wal").unlink(missing_ok=True)
         return self.connect(db_path)
+
+    deletes = True
+
+    def delete_matching(self, con: BaseBackend, name: str, key: list[str], expr) -> None:
+        """Delete the rows whose `key` columns equal a row of `expr`, in place: raw SQL, since Ibis
+        has no DELETE."""
+        con._run_pre_execute_hooks(expr)
+        cols = ", ".join(f'"{k}"' for k in key)
+        con.raw_sql(f'DELETE FROM "{name}" WHERE ({cols}) IN (SELECT {cols} FROM ({con.compile(expr)}))')
 
     def replace_rows(self, con: BaseBackend, name: str, key: list[str], rows: pa.Table) -> None:
         """DuckDB deletes in place (inside the file's transaction): raw SQL, since Ibis has no DELETE."""

@@ -353,6 +353,14 @@ class Warehouse:
         """Append the rows of an expression to a catalog table."""
         self.con.insert(name, self.materialize(f"insert_{name}", self.typed(name, expr)))
 
+    def delete_matching(self, name: str, rows: ibis.Table, key: list[str]) -> None:
+        """Delete a catalog table's rows whose `key` columns equal a row of `rows`: in place where the
+        engine can (DuckDB), else by rewriting the table without them."""
+        if self.engine.deletes:
+            self.engine.delete_matching(self.con, name, key, rows.select(*key))
+        else:
+            self.replace(name, self.table(name).anti_join(rows.select(*key), key))
+
     def replace(self, name: str, expr: ibis.Table) -> int:
         """Replace a catalog table's contents with `expr` (which may read the table itself)."""
         staged = self.materialize(f"replace_{name}", self.typed(name, expr))
