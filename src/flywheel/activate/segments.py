@@ -10,7 +10,9 @@ Refresh is incremental: only persons with data that arrived since the segment's 
 runs finished after its data mark, identity changes, consents recorded by hand) and persons whose
 time window the clock has moved past are evaluated again. Anything that invalidates that reasoning —
 a new definition, a new scoring run under a trait rule, a clock moved backwards, a referenced segment
-rebuilt in full — makes that refresh a full one.
+rebuilt in full — makes that refresh a full one. An incremental refresh reads its candidates' rows
+only: their accounts are looked up rather than the person of every account computed (which the two
+exceptions of `_candidate_accounts` and `_gone` still do).
 """
 
 from __future__ import annotations
