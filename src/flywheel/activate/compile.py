@@ -9,7 +9,6 @@ without a trait value does not satisfy `lt`, and does satisfy `is_null: true`). 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -135,12 +134,11 @@ class RuleContext:
         if self.stage_events is not None and (self.staged_names is None or event in self.staged_names):
             if "events" not in self._cache:
                 raw = self.wh.table("events")
-                if self.staged_names is not None:  # one equality per scan: DuckDB pushes it into the scan
-                    # and reads the other columns of matching rows only (an IN list it re-checks after)
-                    parts = [raw.filter(raw.event == name).mutate(
-                        properties=raw.properties if read else ibis.null("string"))
-                        for name, read in sorted(self.staged_names.items())]
-                    raw = functools.reduce(lambda a, b: a.union(b, distinct=False), parts)
+                if self.staged_names is not None:
+                    read = sorted(n for n, wanted in self.staged_names.items() if wanted)
+                    raw = raw.filter(raw.event.isin(sorted(self.staged_names))).mutate(
+                        properties=ibis.ifelse(raw.event.isin(read), raw.properties, ibis.null("string"))
+                        if read else ibis.null("string"))
                 self._cache["events"] = self.wh.materialize(self.stage_events, self.events_of(raw))
             events = self._cache["events"]
             if event is not None:
@@ -205,6 +203,7 @@ class RuleContext:
         return self._cache["scores"]
 
     def traits(self) -> ibis.Table:
+        """`person_traits`, narrowed to the universe when it is few."""
         traits = self.wh.table("person_traits")
         if self.few:
             traits = traits.semi_join(self.universe.select("person_id"), "person_id")

@@ -279,7 +279,7 @@ def _refresh(wh: Warehouse, now: dt.datetime | None, names: list[str] | None, fu
             entered = selected.anti_join(current, "person_id")
             exited = current.anti_join(selected, "person_id")
             gone = exited.anti_join(base.universe(), "person_id")
-            n_candidates = None
+            cands = None
             rebuilt.add(name)
         else:
             keys, ids = _candidates(wh, seg, last, now, changed)
@@ -292,17 +292,14 @@ def _refresh(wh: Warehouse, now: dt.datetime | None, names: list[str] | None, fu
             entered = selected_c.anti_join(current_c, "person_id")
             gone = _gone(wh, current, base)
             exited = union_all([current_c.anti_join(selected_c, "person_id"), gone])
-            n_candidates = cands
         entered = wh.materialize(f"seg_{name}_entered", entered.select("person_id"))
         exited = wh.materialize(f"seg_{name}_exited", exited.select("person_id"))
         refresh_id = _record_changes(wh, name, entered, exited, gone, now)
         after = _members(wh, name)
         members[name] = wh.materialize(f"seg_{name}_members", after)
         changed[name] = wh.materialize(f"seg_{name}_changed", union_all([entered, exited]))
-        sizes = {"members": after, "entered": entered, "exited": exited}
-        if n_candidates is not None:
-            sizes["candidates"] = n_candidates
-        counts = _counts(wh, sizes)
+        counts = _counts(wh, {"members": after, "entered": entered, "exited": exited}
+                         | ({} if cands is None else {"candidates": cands}))
         result = RefreshResult(name, "full" if why_full else "incremental", counts["members"], counts["entered"],
                                counts["exited"], counts.get("candidates"), time.perf_counter() - started)
         _record_refresh(wh, refresh_id, seg, result, marks, why_full)
@@ -324,7 +321,7 @@ def _event_names(rule: Rule) -> dict[str, bool]:
     names: dict[str, bool] = {}
     for node in walk(rule):
         if isinstance(node, (Performed, NotPerformed)):
-            names[node.event] = names.get(node.event, False) or bool(getattr(node, "where", ()))
+            names[node.event] = names.get(node.event, False) or (isinstance(node, Performed) and bool(node.where))
     return names
 
 
