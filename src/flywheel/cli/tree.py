@@ -24,6 +24,7 @@ from flywheel.cli import (
     experiment,
     identity,
     journey,
+    loyalty,
     privacy,
     segment,
     server,
@@ -70,6 +71,9 @@ app.add_typer(audit.audit_app, name="audit")
 app.add_typer(segment.segment_app, name="segment")
 app.add_typer(journey.journey_app, name="journey")
 app.add_typer(delivery.delivery_app, name="delivery")
+app.add_typer(loyalty.points_app, name="points")
+app.add_typer(loyalty.loyalty_app, name="loyalty")
+app.add_typer(loyalty.referral_app, name="referral")
 app.add_typer(attribution.attribution_app, name="attribution")
 app.add_typer(channels.channels_app, name="channels")
 app.add_typer(experiment.experiment_app, name="experiment")

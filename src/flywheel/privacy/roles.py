@@ -18,7 +18,7 @@ from flywheel.errors import ConfigError, FlywheelError
 
 ACTIONS = ("read.persons", "consent.record", "consent.withdraw", "privacy.export", "privacy.erase",
            "identity.override", "audit.read", "keys.manage", "contacts.open", "contacts.deliver",
-           "activate.apply", "activate.run", "delivery.apply")
+           "activate.apply", "activate.run", "delivery.apply", "points.write", "loyalty.apply")
 
 
 class NotPermitted(FlywheelError, PermissionError):

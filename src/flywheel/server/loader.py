@@ -29,6 +29,7 @@ from flywheel.server.spool import (
     spool_dir,
 )
 from flywheel.warehouse import Warehouse
+from flywheel.warehouse.store import is_lock_conflict, open_when_free  # noqa: F401 - named here by the server modules
 
 log = logging.getLogger(__name__)
 
@@ -77,26 +78,6 @@ def recent_message_ids(wh: Warehouse, days: int = DEDUPE_DAYS) -> list[str]:
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
     recent = events.filter(events.received_at >= since).select("message_id")
     return wh.fetch(recent).column("message_id").to_pylist()
-
-
-def is_lock_conflict(error: Exception) -> bool:
-    """DuckDB's "Could not set lock on file … Conflicting lock is held" (another process writes)."""
-    text = str(error)
-    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
-
-
-def open_when_free(settings: Settings, wait: float = 30.0, pause: float = 0.05, **options) -> Warehouse:
-    """Open the warehouse (`Warehouse.open` options), retrying with back-off from `pause` s for up to
-    `wait` s while another process holds it."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            return Warehouse.open(settings, **options)
-        except Exception as e:
-            if not is_lock_conflict(e) or time.monotonic() + pause > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 1.0)
 
 
 class Loader:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -369,6 +370,26 @@ class Warehouse:
         if self._tables is not None:
             self._tables.pop(name, None)
         return self.count(name)
+
+
+def is_lock_conflict(error: Exception) -> bool:
+    """DuckDB's "Could not set lock on file … Conflicting lock is held" (another process writes)."""
+    text = str(error)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+def open_when_free(settings: Settings, wait: float = 30.0, pause: float = 0.05, **options) -> Warehouse:
+    """Open the warehouse (`Warehouse.open` options), retrying with back-off from `pause` s for up to
+    `wait` s while another process holds it."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return Warehouse.open(settings, **options)
+        except Exception as e:
+            if not is_lock_conflict(e) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def _rank(column: ibis.Value, ranks: dict[str, int]) -> ibis.Value:
