@@ -211,12 +211,17 @@ class Ledger:
 
     def earn(self, person: str, *, key: str, points: int, at: dt.datetime, order: str | None = None,
              paid_cents: int | None = None, expires_at: dt.datetime | None = None, pending_days: int = 0,
-             actor: str | None = None, reason: str | None = None) -> Result:
-        """Issue `points` (for `order` paid `paid_cents`, when given): a lot, pending for `pending_days`."""
+             actor: str | None = None, reason: str | None = None, derived: tuple[str, ...] = ()) -> Result:
+        """Issue `points` (for `order` paid `paid_cents`, when given): a lot, pending for `pending_days`.
+
+        `derived` names the fields the caller computed from the rules and the clock (`expires`,
+        `pending_days`) rather than received: a retry recomputes them, so they are not part of the
+        request its key stands for."""
         if points < 0 or pending_days < 0 or (paid_cents is not None and paid_cents <= 0):
             raise InputError("points and pending days must be ≥ 0 and a paid amount > 0")
-        payload = payload_of("earn", person, points=points, order=order, paid=paid_cents,
-                             expires=iso(expires_at) if expires_at else None, pending_days=pending_days or None)
+        asked = {"points": points, "order": order, "paid": paid_cents,
+                 "expires": iso(expires_at) if expires_at else None, "pending_days": pending_days or None}
+        payload = payload_of("earn", person, **{k: v for k, v in asked.items() if k not in derived})
 
         def body(con, book: _Book, stamp: str):
             if order is not None:

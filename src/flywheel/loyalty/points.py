@@ -81,8 +81,11 @@ def write(gate, op: str, person_id: str, *, at: dt.datetime, key: str | None = N
                 points = rules.earning.points(paid_cents)
             expiry = expires_at or rules.earning.expires_at(at, gate.settings.tz)
             days = rules.earning.pending_days if pending_days is None else pending_days
+            derived = tuple(name for name, given in (("expires", expires_at), ("pending_days", pending_days))
+                            if given is None)
             result = ledger.earn(person, key=key, points=points, at=at, order=order, paid_cents=paid_cents,
-                                 expires_at=expiry, pending_days=days, actor=gate.actor.name, reason=reason)
+                                 expires_at=expiry, pending_days=days, actor=gate.actor.name, reason=reason,
+                                 derived=derived)
         elif op == "redeem":
             result = ledger.redeem(person, key=key, points=points, at=at, order=order, actor=gate.actor.name,
                                    reason=reason)
