@@ -20,11 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS keys (
-    key TEXT PRIMARY KEY, payload TEXT NOT NULL, status TEXT NOT NULL,
-    transaction_id INTEGER, reason TEXT, message TEXT, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refusals (
+    key TEXT PRIMARY KEY, payload TEXT NOT NULL, reason TEXT NOT NULL, message TEXT, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS transactions (
-    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, person TEXT,
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, payload TEXT, kind TEXT NOT NULL, person TEXT,
     order_id TEXT, points INTEGER NOT NULL, at TEXT NOT NULL, recorded_at TEXT NOT NULL,
     reverses INTEGER REFERENCES transactions(id), actor TEXT, reason TEXT, detail TEXT);
 CREATE TABLE IF NOT EXISTS entries (
@@ -37,8 +36,8 @@ CREATE TABLE IF NOT EXISTS lots (
     points INTEGER NOT NULL, remaining INTEGER NOT NULL, pending INTEGER NOT NULL,
     earned_at TEXT NOT NULL, available_at TEXT NOT NULL, expires_at TEXT, state TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS lots_person ON lots(person, state);
-CREATE INDEX IF NOT EXISTS lots_due ON lots(state, available_at);
-CREATE INDEX IF NOT EXISTS lots_expiry ON lots(state, expires_at);
+CREATE INDEX IF NOT EXISTS lots_due ON lots(available_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS lots_expiry ON lots(expires_at) WHERE state = 'open';
 CREATE TABLE IF NOT EXISTS balances (
     person TEXT PRIMARY KEY, available INTEGER NOT NULL, pending INTEGER NOT NULL, debt INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (
@@ -88,7 +87,11 @@ def connect(path: Path, synchronous: str = "NORMAL", busy_seconds: float = 60.0)
 @contextlib.contextmanager
 def immediate(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction holding SQLite's write lock from its first statement: writers are
-    serialised, so concurrent processes give exactly a sequential result."""
+    serialised, so concurrent processes give exactly a sequential result. Inside another one, it
+    joins it."""
+    if con.in_transaction:
+        yield con
+        return
     con.execute("BEGIN IMMEDIATE")
     try:
         yield con

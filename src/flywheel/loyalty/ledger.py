@@ -5,7 +5,7 @@ Guarantees (each checked by `verify()` and by the seeded simulator in tests/loya
 1. Every transaction's entries sum to zero, so the sum over all accounts is zero at all times.
    Person accounts: `available`, `pending` (inside a return window), `debt` (≤ 0: points owed).
    Merchant accounts: `merchant:issued`, `merchant:redeemed`, `merchant:expired`, `merchant:clawed_back`.
-2. A key is applied at most once. The same key with the same payload returns the first result
+2. A key is applied at most once (the transaction keeps the request it stands for). The same key with the same payload returns the first result
    (`created`, then `exists`); with another payload it is refused (`idempotency_key_conflict`); a
    refused write stays refused for its key. Keys are kept for ever.
 3. Available and pending never go below zero; debt only arises when available is zero, and any
@@ -88,9 +88,10 @@ def payload_of(op: str, person: str, **fields) -> str:
 class _Book:
     """The entries of one transaction and the state they change, inside the write lock."""
 
-    def __init__(self, con, person: str | None):
+    def __init__(self, con, person: str | None, payload: str | None = None):
         self.con = con
         self.person = person
+        self.payload = payload
         self.entries: list[tuple[str, str | None, int | None, int]] = []
         self.balance = self._balance(person) if person else None
 
@@ -141,9 +142,9 @@ class _Book:
             raise AssertionError(f"unbalanced {kind} transaction: {self.entries}")
         now = iso(dt.datetime.now(dt.timezone.utc))
         tx = self.con.execute(
-            "INSERT INTO transactions (key, kind, person, order_id, points, at, recorded_at, reverses, actor, reason, "
-            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, kind, self.person, order, points, at, now, reverses, actor, reason,
+            "INSERT INTO transactions (key, payload, kind, person, order_id, points, at, recorded_at, reverses, actor, "
+            "reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, self.payload, kind, self.person, order, points, at, now, reverses, actor, reason,
              json.dumps(detail, sort_keys=True) if detail else None)).lastrowid
         self.con.executemany("INSERT INTO entries (tx, account, person, lot, amount) VALUES (?, ?, ?, ?, ?)",
                              [(tx, a, p, lot, amount) for a, p, lot, amount in self.entries])
@@ -183,30 +184,27 @@ class Ledger:
         if not key:
             raise InputError("every ledger write needs an idempotency key")
         with immediate(self.con) as con:
-            seen = con.execute("SELECT payload, status, transaction_id, reason, message FROM keys WHERE key = ?",
-                               (key,)).fetchone()
-            if seen is not None:
-                stored, status, tx, reason, message = seen
+            seen = con.execute("SELECT id, payload FROM transactions WHERE key = ?", (key,)).fetchone()
+            refused = None if seen else con.execute("SELECT payload, reason, message FROM refusals WHERE key = ?",
+                                                    (key,)).fetchone()
+            if seen or refused:
                 balance = self.balance_row(person) if person else {}
-                if stored != payload:
+                if (seen[1] if seen else refused[0]) != payload:
                     return Result("refused", None, key, **balance, reason="idempotency_key_conflict",
                                   message=f"key {key!r} was used for another request")
-                if status == "refused":
-                    return Result("refused", None, key, **balance, reason=reason, message=message)
-                return Result("exists", tx, key, **balance)
+                if refused:
+                    return Result("refused", None, key, **balance, reason=refused[1], message=refused[2])
+                return Result("exists", seen[0], key, **balance)
             stamp = iso(at)
             if person:
                 self._settle(con, person, stamp)
-            book = _Book(con, person)
+            book = _Book(con, person, payload)
             try:
                 tx, detail = body(con, book, stamp)
             except Refused as r:
-                con.execute("INSERT INTO keys (key, payload, status, reason, message, at) VALUES (?, ?, 'refused', ?, ?, ?)",
+                con.execute("INSERT INTO refusals (key, payload, reason, message, at) VALUES (?, ?, ?, ?, ?)",
                             (key, payload, r.code, r.message, stamp))
-                balance = book.balance or {}
-                return Result("refused", None, key, **balance, reason=r.code, message=r.message)
-            con.execute("INSERT INTO keys (key, payload, status, transaction_id, at) VALUES (?, ?, 'created', ?, ?)",
-                        (key, payload, tx, stamp))
+                return Result("refused", None, key, **(book.balance or {}), reason=r.code, message=r.message)
             return Result("created", tx, key, **(book.balance or {}), detail=detail)
 
     def earn(self, person: str, *, key: str, points: int, at: dt.datetime, order: str | None = None,
@@ -431,8 +429,10 @@ class Ledger:
         return out
 
     def key_status(self, key: str) -> str | None:
-        row = self.con.execute("SELECT status FROM keys WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        """created, refused, or None for a key never seen."""
+        if self.con.execute("SELECT 1 FROM transactions WHERE key = ?", (key,)).fetchone():
+            return "created"
+        return "refused" if self.con.execute("SELECT 1 FROM refusals WHERE key = ?", (key,)).fetchone() else None
 
 
 def digest(text: str) -> str:

@@ -14,9 +14,8 @@ CHECKS = {
     "transactions_without_entries":
         "SELECT t.id, t.kind FROM transactions t WHERE t.points != 0 AND NOT EXISTS "
         "(SELECT 1 FROM entries e WHERE e.tx = t.id)",
-    "keys_without_transaction":
-        "SELECT k.key FROM keys k WHERE k.status = 'created' AND NOT EXISTS "
-        "(SELECT 1 FROM transactions t WHERE t.id = k.transaction_id)",
+    "keys_both_refused_and_applied":
+        "SELECT r.key FROM refusals r JOIN transactions t ON t.key = r.key",
     "balances_differ_from_replay":
         "WITH replay AS (SELECT person, SUM(CASE WHEN account = 'available' THEN amount ELSE 0 END) AS available, "
         "SUM(CASE WHEN account = 'pending' THEN amount ELSE 0 END) AS pending, "
