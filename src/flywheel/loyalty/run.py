@@ -1,0 +1,139 @@
+"""`flywheel loyalty run`: points follow the ingested orders and refunds without manual calls.
+
+Every GMV order of a placed or stand-in person earns by the stored rules at its payment time (keys
+derived from the order, so reruns add nothing); a refunded total that grew since the last run is
+clawed back at the run's clock; then return windows and expiries due by the clock are settled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from fractions import Fraction
+
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flywheel.loyalty.batch import OrderPoints, earn_orders
+from flywheel.loyalty.ledger import iso
+from flywheel.loyalty.points import open_ledger, stored_rules
+from flywheel.loyalty.rules import Earning, Rate
+from flywheel.schema.orders import GMV_STATUSES
+from flywheel.warehouse import account_persons
+
+log = logging.getLogger(__name__)
+
+
+def order_points(wh, earning: Earning, now: dt.datetime) -> pa.Table:
+    """`person_id, order, paid_cents, refund_cents, at, source, category, tier, points` of every GMV
+    order paid by `now` that earns at least one point."""
+    orders = wh.table("orders")
+    at = ibis.coalesce(orders.paid_at, orders.created_at)
+    gmv = orders.filter(orders.status.isin(GMV_STATUSES), orders.paid_cents > 0, at <= now)
+    people = account_persons(wh)
+    joined = gmv.join(people, ["source", "account_key"])
+    columns = dict(person_id=joined.person_id, order=joined.source.concat(":", joined.order_id),
+                   paid_cents=joined.paid_cents, refund_cents=joined.refund_cents.fill_null(0),
+                   at=ibis.coalesce(joined.paid_at, joined.created_at), source=joined.source)
+    expr = joined.select(**columns)
+    if earning.by_category:
+        expr = _with_category(wh, expr)
+    if earning.by_tier:
+        expr = _with_tier(wh, expr)
+    table = wh.fetch(expr)
+    points = points_array(earning, table)
+    keep = points > 0
+    return table.append_column("points", pa.array(points)).filter(pa.array(keep))
+
+
+def _with_category(wh, expr: ibis.Table) -> ibis.Table:
+    """The order's category: that of its line with the largest paid amount (ties: the smallest product id)."""
+    items = wh.table("order_items")
+    products = wh.table("products").select("product_id", "category")
+    lines = items.join(products, "product_id").select(
+        order=items.source.concat(":", items.order_id), category=products.category,
+        rank=ibis.row_number().over(group_by=[items.source, items.order_id],
+                                    order_by=[ibis.desc(items.paid_cents), items.product_id]))
+    top = lines.filter(lines["rank"] == 0).select("order", "category")
+    return expr.left_join(top, "order").drop("order_right")
+
+
+def _with_tier(wh, expr: ibis.Table) -> ibis.Table:
+    """The person's tier in the latest scoring run (null before any)."""
+    runs = wh.table("value_runs")
+    latest = wh.fetch(runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id"))
+    scores = wh.table("person_scores")
+    if latest.num_rows:
+        scores = scores.filter(scores.run_id == latest.column(0)[0].as_py())
+    else:
+        scores = scores.filter(ibis.literal(False))
+    return expr.left_join(scores.select("person_id", "tier"), "person_id").drop("person_id_right")
+
+
+def points_array(earning: Earning, table: pa.Table) -> np.ndarray:
+    """Points per order, exactly as `Earning.points` (rounding down once), vectorised by rule combination."""
+    paid = np.asarray(table.column("paid_cents").fill_null(0), dtype=np.int64)
+    out = np.zeros(len(paid), dtype=np.int64)
+    keys = [table.column(c).to_pylist() if c in table.column_names else [None] * len(paid)
+            for c in ("source", "category", "tier")]
+    combos: dict[tuple, list[int]] = {}
+    for i, combo in enumerate(zip(*keys)):
+        combos.setdefault(combo, []).append(i)
+    for (source, category, tier), rows in combos.items():
+        rate = earning.by_source.get(source or "", earning.base)
+        multiplier = (Fraction(rate.multiplier) * Fraction(earning.by_category.get(category or "", 1))
+                      * Fraction(earning.by_tier.get(tier or "", 1)))
+        unit = Fraction(rate.cny_per_point) * 100
+        index = np.asarray(rows)
+        whole = paid[index] * unit.denominator // unit.numerator
+        out[index] = whole * multiplier.numerator // multiplier.denominator
+    return out
+
+
+def run(gate, now: dt.datetime) -> dict:
+    """Apply the stored rules to the warehouse's orders and refunds, then settle windows and expiries."""
+    gate.require("points.write")
+    started = time.perf_counter()
+    wh = gate.warehouse
+    with open_ledger(gate.settings) as ledger:
+        rules = stored_rules(ledger)
+        table = order_points(wh, rules.earning, now)
+        read = time.perf_counter()
+        orders = _order_rows(table, rules.earning, gate.settings.tz)
+        earned = earn_orders(ledger, orders, now, actor=gate.actor.name)
+        written = time.perf_counter()
+        resolved = ledger.resolve(now)
+        expired = ledger.expire(now)
+    outcome = earned | {"resolved": resolved, "expired": expired, "now": now.isoformat(),
+                        "seconds": {"read": round(read - started, 2), "ledger": round(written - read, 2),
+                                    "total": round(time.perf_counter() - started, 2)}}
+    gate.audit("points.run", detail={k: outcome[k] for k in ("orders", "transactions", "refused", "now")})
+    return outcome
+
+
+def _order_rows(table: pa.Table, earning: Earning, tz) -> list[OrderPoints]:
+    at = pc.cast(table.column("at"), pa.timestamp("us", tz="UTC"))
+    stamps = _iso_array(at)
+    if earning.pending_days:
+        available = _iso_array(pc.add(at, pa.scalar(dt.timedelta(days=earning.pending_days))))
+    else:
+        available = stamps
+    if earning.expiry_end_of_year:
+        expires = [iso(earning.expires_at(t, tz)) for t in at.to_pylist()]
+    elif earning.expiry_days is not None:
+        expires = _iso_array(pc.add(at, pa.scalar(dt.timedelta(days=earning.expiry_days))))
+    else:
+        expires = [None] * len(stamps)
+    return [OrderPoints(*row) for row in zip(table.column("person_id").to_pylist(), table.column("order").to_pylist(),
+                                             table.column("paid_cents").to_pylist(),
+                                             table.column("refund_cents").to_pylist(),
+                                             table.column("points").to_pylist(), stamps, available, expires)]
+
+
+def _iso_array(ts: pa.ChunkedArray) -> list[str]:
+    """`iso()` of every instant, computed in Arrow (3M `isoformat` calls cost seconds)."""
+    text = pc.strftime(ts, format="%Y-%m-%dT%H:%M:%S")
+    return pc.binary_join_element_wise(text, pa.scalar("+00:00"), "").to_pylist()
