@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from json.encoder import encode_basestring as quoted
+
 from flywheel.loyalty.journal import immediate
 from flywheel.loyalty.ledger import AVAILABLE, CLAWED, DEBT, EXPIRED, ISSUED, PENDING, Ledger, iso, payload_of
 
@@ -85,7 +87,11 @@ class _Bulk:
                 self.entries.append((tx, AVAILABLE, person, slot.id, points - repaid))
             slot.remaining += points - repaid
 
+        due = [None]  # the earliest window end or expiry among the slots: nothing to settle before it
+
         def settle(at: str) -> None:
+            if due[0] is None or at < due[0]:
+                return
             for slot in sorted((s for s in slots if s.state == "pending" and s.available_at <= at),
                                key=lambda s: (s.available_at, s.id)):
                 points, slot.pending = slot.pending, 0
@@ -100,16 +106,23 @@ class _Bulk:
                     self.entries.append((tx, AVAILABLE, person, slot.id, -slot.remaining))
                     self.entries.append((tx, EXPIRED, None, slot.id, slot.remaining))
                 slot.remaining, slot.state = 0, "expired"
+            times = [s.available_at for s in slots if s.state == "pending"] + \
+                [s.expires_at for s in slots if s.state == "open" and s.expires_at is not None]
+            due[0] = min(times) if times else None
 
         mine = {}
         for o in orders:
             settle(o.at)
             self.lot += 1
             pending = o.available_at > o.at
-            payload = payload_of("earn", person, points=o.points, order=o.order, paid=o.paid_cents)
+            payload = (f'{{"op":"earn","order":{quoted(o.order)},"paid":{o.paid_cents},"person":{quoted(person)},'
+                       f'"points":{o.points}}}')
             tx = self._tx(earn_key(o.order), payload, "earn", person, o.order, o.points, o.at)
             slot = _Slot(self.lot, tx, o.order, o.points, o.at, o.available_at, o.expires_at, pending)
             slots.append(slot)
+            for t in (o.available_at if pending else None, o.expires_at):
+                if t is not None and (due[0] is None or t < due[0]):
+                    due[0] = t
             mine[o.order] = slot
             if pending:
                 self.entries.append((tx, ISSUED, None, slot.id, -o.points))

@@ -25,9 +25,9 @@ CREATE TABLE IF NOT EXISTS refusals (
 CREATE TABLE IF NOT EXISTS transactions (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, payload TEXT, kind TEXT NOT NULL, person TEXT,
     order_id TEXT, points INTEGER NOT NULL, at TEXT NOT NULL, recorded_at TEXT NOT NULL,
-    reverses INTEGER REFERENCES transactions(id), actor TEXT, reason TEXT, detail TEXT);
+    reverses INTEGER, actor TEXT, reason TEXT, detail TEXT);
 CREATE TABLE IF NOT EXISTS entries (
-    id INTEGER PRIMARY KEY, tx INTEGER NOT NULL REFERENCES transactions(id), account TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, tx INTEGER NOT NULL, account TEXT NOT NULL,
     person TEXT, lot INTEGER, amount INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS entries_tx ON entries(tx);
 CREATE INDEX IF NOT EXISTS transactions_person ON transactions(person, id);
@@ -79,7 +79,6 @@ def connect(path: Path, synchronous: str = "NORMAL", busy_seconds: float = 60.0)
     con = sqlite3.connect(str(path), isolation_level=None, timeout=busy_seconds, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute(f"PRAGMA synchronous={synchronous}")
-    con.execute("PRAGMA foreign_keys=ON")
     con.executescript(SCHEMA)
     return con
 

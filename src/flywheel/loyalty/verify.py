@@ -14,6 +14,8 @@ CHECKS = {
     "transactions_without_entries":
         "SELECT t.id, t.kind FROM transactions t WHERE t.points != 0 AND NOT EXISTS "
         "(SELECT 1 FROM entries e WHERE e.tx = t.id)",
+    "entries_without_transaction":
+        "SELECT e.id, e.tx FROM entries e LEFT JOIN transactions t ON t.id = e.tx WHERE t.id IS NULL",
     "keys_both_refused_and_applied":
         "SELECT r.key FROM refusals r JOIN transactions t ON t.key = r.key",
     "balances_differ_from_replay":
