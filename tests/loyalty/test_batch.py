@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import pytest
+
+from flywheel.loyalty import batch
 from flywheel.loyalty.batch import OrderPoints, earn_key, earn_orders, refund_key
 from flywheel.loyalty.ledger import Ledger, iso
 from flywheel.loyalty.verify import verify
@@ -46,8 +49,8 @@ def _state(book: Ledger) -> dict:
     # lot ids differ between the two ledgers: settle keys (expire:LOT, resolve:LOT) are named by the lot's order
     named = "CASE WHEN t.kind IN ('expire', 'resolve') THEN t.kind || ':' || (SELECT order_id FROM lots WHERE " \
             "id = CAST(substr(t.key, instr(t.key, ':') + 1) AS INTEGER)) ELSE t.key END"
-    txs = sorted(con.execute(f"SELECT {named}, t.payload, t.kind, t.person, t.order_id, t.points, t.at, t.detail "
-                             "FROM transactions t"))
+    txs = sorted((named_key, book.request(key), *rest) for named_key, key, *rest in con.execute(
+        f"SELECT {named}, t.key, t.kind, t.person, t.order_id, t.points, t.at, t.detail FROM transactions t"))
     entries = sorted(con.execute(f"SELECT {named}, e.account, e.person, l.order_id, SUM(e.amount) FROM entries e "
                                  "JOIN transactions t ON t.id = e.tx JOIN lots l ON l.id = e.lot "
                                  "GROUP BY 1, 2, 3, 4 HAVING SUM(e.amount) != 0"))
@@ -56,7 +59,10 @@ def _state(book: Ledger) -> dict:
         "lots": lots, "transactions": txs, "entries": entries}
 
 
-def test_the_bulk_path_equals_one_write_per_order(tmp_path):
+@pytest.mark.parametrize("chunk", [50_000, 7])
+def test_the_bulk_path_equals_one_write_per_order(tmp_path, monkeypatch, chunk):
+    """With small chunks the rows go through the writer thread and the indexes are built at the end."""
+    monkeypatch.setattr(batch, "BULK_PERSONS", chunk)
     orders = _orders(5)
     with Ledger(tmp_path / "bulk.sqlite") as bulk, Ledger(tmp_path / "single.sqlite") as single:
         for book in (bulk, single):  # two persons with history take the one-by-one path in bulk too
@@ -81,6 +87,13 @@ def test_a_rerun_adds_nothing_and_a_grown_refund_is_clawed_back_once(tmp_path):
         first = earn_orders(book, orders, NOW)
         assert first["transactions"] > 100
         assert earn_orders(book, orders, NOW)["transactions"] == 0
+        o = orders[0]  # a client retrying an order's earn through a single write finds the bulk's
+        again = book.earn(o.person, key=earn_key(o.order), points=o.points, at=NOW, order=o.order,
+                          paid_cents=o.paid_cents, derived=("expires", "pending_days"))
+        assert again.status == "exists"
+        other = book.earn(o.person, key=earn_key(o.order), points=o.points + 1, at=NOW, order=o.order,
+                          paid_cents=o.paid_cents, derived=("expires", "pending_days"))
+        assert other.reason == "idempotency_key_conflict"
         target = next(o for o in orders if not o.refund_cents)
         target.refund_cents = target.paid_cents // 2
         again = earn_orders(book, orders, NOW + dt.timedelta(days=1))

@@ -218,3 +218,55 @@ def apply_command(ctx: typer.Context, rules: Annotated[Path, typer.Argument(help
         emit(outcome)
     else:
         out.print(f"rules {outcome['status']} (version {outcome['version']}, {outcome['sha256'][:12]})")
+
+
+@loyalty_app.command("run")
+def run_command(ctx: typer.Context, now: Annotated[Optional[str], typer.Option(
+        "--now", help="The clock (ISO; merchant time zone if none). Default: now.")] = None) -> None:
+    """Apply the stored rules to the ingested orders and refunds (idempotent), settle windows and
+    expiries, and publish every member's points and level to the warehouse."""
+    from flywheel.loyalty.run import run
+
+    clock = parse_instant(now, state(ctx).settings.tz, "--now") or dt.datetime.now(dt.timezone.utc)
+    with writing(ctx, "loyalty run") as gate:
+        outcome = run(gate, clock)
+    if state(ctx).json:
+        emit(outcome)
+        return
+    out.print(f"{outcome['orders']:,} orders: {outcome['transactions']:,} new ledger transactions "
+              f"({outcome['refused']:,} refused); resolved {outcome['resolved']['points']:,} pending points, expired "
+              f"{outcome['expired']['points']:,}; {outcome['seconds']['total']:.1f} s")
+    out.print("members per level: " + ", ".join(f"{k} {v:,}" for k, v in outcome["members"].items()))
+
+
+@loyalty_app.command("level")
+def level_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")], at: AT = None) -> None:
+    """A person's level, growth value, level period and next review (masked by role)."""
+    from flywheel.cli.common import acting
+    from flywheel.loyalty.program import person_level
+
+    with acting(ctx, "loyalty level") as gate:
+        shown = person_level(gate, person, _at(ctx, at))
+    if state(ctx).json:
+        emit(shown)
+        return
+    out.print(f"{shown['person_id'] or '[withheld]'}: {shown['level']} · growth value {shown['growth_value']} · "
+              f"since {(shown['since'] or '')[:10]} · review {(shown['review_at'] or '')[:10]}")
+
+
+@loyalty_app.command("stats")
+def stats_command(ctx: typer.Context, at: AT = None) -> None:
+    """Members per level, points liability in CNY, breakage, points expiring soon (aggregates: any role)."""
+    from flywheel.cli.common import acting
+    from flywheel.loyalty.program import loyalty_stats
+
+    with acting(ctx, "loyalty stats", warehouse=False) as gate:
+        stats = loyalty_stats(gate, _at(ctx, at))
+    if state(ctx).json:
+        emit(stats)
+        return
+    out.print("members per level: " + ", ".join(f"{k} {v:,}" for k, v in stats["members_per_level"].items()))
+    p = stats["points"]
+    out.print(f"points outstanding {p['outstanding']:,} (liability {stats['liability_cny']} CNY) · issued {p['issued']:,} · "
+              f"redeemed {p['redeemed']:,} · expired {p['expired']:,} · clawed back {p['clawed_back']:,} · "
+              f"breakage {stats['breakage']:.1%} · expiring in 30 days {p['expiring_30d']:,}")

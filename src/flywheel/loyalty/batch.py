@@ -11,12 +11,17 @@ tests/loyalty/test_batch.py checks the two give the same ledger.
 from __future__ import annotations
 
 import datetime as dt
+import concurrent.futures
+import contextlib
 from dataclasses import dataclass
 
-from json.encoder import encode_basestring as quoted
+from flywheel.loyalty.journal import immediate, without_indexes
+from flywheel.loyalty.ledger import AVAILABLE, CLAWED, DEBT, EXPIRED, ISSUED, PENDING, Ledger, iso
 
-from flywheel.loyalty.journal import immediate
-from flywheel.loyalty.ledger import AVAILABLE, CLAWED, DEBT, EXPIRED, ISSUED, PENDING, Ledger, iso, payload_of
+
+BULK_PERSONS = 50_000
+"""Persons played per batch of rows handed to the writer thread; also the size from which a load
+into a small journal drops its indexes and builds them at the end."""
 
 
 @dataclass(slots=True)
@@ -115,9 +120,7 @@ class _Bulk:
             settle(o.at)
             self.lot += 1
             pending = o.available_at > o.at
-            payload = (f'{{"op":"earn","order":{quoted(o.order)},"paid":{o.paid_cents},"person":{quoted(person)},'
-                       f'"points":{o.points}}}')
-            tx = self._tx(earn_key(o.order), payload, "earn", person, o.order, o.points, o.at)
+            tx = self._tx(earn_key(o.order), None, "earn", person, o.order, o.points, o.at)
             slot = _Slot(self.lot, tx, o.order, o.points, o.at, o.available_at, o.expires_at, pending)
             slots.append(slot)
             for t in (o.available_at if pending else None, o.expires_at):
@@ -139,8 +142,7 @@ class _Bulk:
             refunded = min(o.refund_cents, o.paid_cents)
             claw = o.points - (o.points * (o.paid_cents - refunded)) // o.paid_cents
             clawed[o.order] = (refunded, claw)
-            payload = payload_of("refund", person, order=o.order, amount=refunded)
-            tx = self._tx(refund_key(o.order, refunded), payload, "refund", person, o.order, claw, self.now,
+            tx = self._tx(refund_key(o.order, refunded), None, "refund", person, o.order, claw, self.now,
                           f'{{"amount_cents": {refunded}, "returned": 0}}')
             self.created += 1
             rest = claw
@@ -174,15 +176,23 @@ class _Bulk:
         self.balances.append((person, sum(s.remaining for s in slots if s.state == "open"),
                               sum(s.pending for s in slots), debt))
 
-    def write(self, con) -> None:
+    def take(self) -> tuple:
+        """The rows gathered so far (handed to the writer), leaving the lists empty."""
+        rows = (self.transactions, self.entries, self.lots, self.orders, self.balances)
+        self.transactions, self.entries, self.lots, self.orders, self.balances = [], [], [], [], []
+        return rows
+
+    @staticmethod
+    def write(con, rows: tuple) -> None:
+        transactions, entries, lots, orders, balances = rows
         con.executemany("INSERT INTO transactions (id, key, payload, kind, person, order_id, points, at, recorded_at, "
-                        "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.transactions)
-        con.executemany("INSERT INTO entries (tx, account, person, lot, amount) VALUES (?, ?, ?, ?, ?)", self.entries)
+                        "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", transactions)
+        con.executemany("INSERT INTO entries (tx, account, person, lot, amount) VALUES (?, ?, ?, ?, ?)", entries)
         con.executemany("INSERT INTO lots (id, person, tx, order_id, points, remaining, pending, earned_at, available_at, "
-                        "expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.lots)
+                        "expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", lots)
         con.executemany("INSERT INTO orders (order_id, person, paid, refunded, earned, clawed, lot, spent, returned) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.orders)
-        con.executemany("INSERT INTO balances (person, available, pending, debt) VALUES (?, ?, ?, ?)", self.balances)
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", orders)
+        con.executemany("INSERT INTO balances (person, available, pending, debt) VALUES (?, ?, ?, ?)", balances)
 
 
 def earn_orders(ledger: Ledger, orders: list[OrderPoints], now: dt.datetime, actor: str | None = None) -> dict:
@@ -190,6 +200,7 @@ def earn_orders(ledger: Ledger, orders: list[OrderPoints], now: dt.datetime, act
     total so far): earn the new ones, claw back new refunds. Idempotent: a rerun writes nothing."""
     stamp = iso(now)
     with immediate(ledger.con) as con:
+        last = con.execute("SELECT COALESCE(MAX(id), 0) FROM transactions").fetchone()[0]
         known = dict(con.execute("SELECT order_id, refunded FROM orders").fetchall())
         seen = set(con.execute("SELECT person FROM balances").fetchall())
         refused = {k for (k,) in con.execute("SELECT key FROM refusals")}
@@ -204,10 +215,21 @@ def earn_orders(ledger: Ledger, orders: list[OrderPoints], now: dt.datetime, act
             else:
                 fresh.setdefault(o.person, []).append(o)
         bulk = _Bulk(con, stamp)
-        for person, mine in fresh.items():
-            mine.sort(key=lambda o: (o.at, o.order))
-            bulk.person(person, mine)
-        bulk.write(con)
+        large = len(fresh) > BULK_PERSONS and len(fresh) * 2 > len(seen)
+        with (without_indexes(con) if large else contextlib.nullcontext()), \
+                concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ledger-writer") as writer:
+            pending = None
+            for i, (person, mine) in enumerate(fresh.items(), start=1):
+                mine.sort(key=lambda o: (o.at, o.order))
+                bulk.person(person, mine)
+                if i % BULK_PERSONS == 0:
+                    # SQLite works without the GIL while the next persons are played here
+                    if pending is not None:
+                        pending.result()
+                    pending = writer.submit(bulk.write, con, bulk.take())
+            if pending is not None:
+                pending.result()
+            bulk.write(con, bulk.take())
         created = bulk.created
         refused_now = 0
         slow.sort(key=lambda o: (o.person, o.at, o.order))
@@ -227,5 +249,6 @@ def earn_orders(ledger: Ledger, orders: list[OrderPoints], now: dt.datetime, act
                                   amount_cents=refunded - before, at=now, actor=actor)
                 created += r.status == "created"
                 refused_now += r.status == "refused"
-    return {"orders": len(orders), "fresh_persons": len(fresh), "slow_orders": len(slow), "transactions": created,
-            "refused": refused_now}
+        added = con.execute("SELECT COALESCE(MAX(id), 0) FROM transactions").fetchone()[0] - last
+    return {"orders": len(orders), "fresh_persons": len(fresh), "slow_orders": len(slow), "transactions": added,
+            "writes": created, "refused": refused_now}

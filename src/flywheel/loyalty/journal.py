@@ -23,25 +23,20 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS refusals (
     key TEXT PRIMARY KEY, payload TEXT NOT NULL, reason TEXT NOT NULL, message TEXT, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS transactions (
-    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, payload TEXT, kind TEXT NOT NULL, person TEXT,
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL, payload TEXT, kind TEXT NOT NULL, person TEXT,
     order_id TEXT, points INTEGER NOT NULL, at TEXT NOT NULL, recorded_at TEXT NOT NULL,
     reverses INTEGER, actor TEXT, reason TEXT, detail TEXT);
 CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY, tx INTEGER NOT NULL, account TEXT NOT NULL,
     person TEXT, lot INTEGER, amount INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS entries_tx ON entries(tx);
-CREATE INDEX IF NOT EXISTS transactions_person ON transactions(person, id);
 CREATE TABLE IF NOT EXISTS lots (
     id INTEGER PRIMARY KEY, person TEXT NOT NULL, tx INTEGER NOT NULL, order_id TEXT,
     points INTEGER NOT NULL, remaining INTEGER NOT NULL, pending INTEGER NOT NULL,
     earned_at TEXT NOT NULL, available_at TEXT NOT NULL, expires_at TEXT, state TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS lots_person ON lots(person, state);
-CREATE INDEX IF NOT EXISTS lots_due ON lots(available_at) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS lots_expiry ON lots(expires_at) WHERE state = 'open';
 CREATE TABLE IF NOT EXISTS balances (
-    person TEXT PRIMARY KEY, available INTEGER NOT NULL, pending INTEGER NOT NULL, debt INTEGER NOT NULL);
+    person TEXT NOT NULL, available INTEGER NOT NULL, pending INTEGER NOT NULL, debt INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (
-    order_id TEXT PRIMARY KEY, person TEXT NOT NULL, paid INTEGER NOT NULL, refunded INTEGER NOT NULL,
+    order_id TEXT NOT NULL, person TEXT NOT NULL, paid INTEGER NOT NULL, refunded INTEGER NOT NULL,
     earned INTEGER NOT NULL, clawed INTEGER NOT NULL, lot INTEGER, spent INTEGER NOT NULL,
     returned INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS spends (
@@ -64,6 +59,31 @@ CREATE TRIGGER IF NOT EXISTS transactions_immutable_d BEFORE DELETE ON transacti
 """
 
 
+INDEXES = {
+    "transactions_key": "CREATE UNIQUE INDEX IF NOT EXISTS transactions_key ON transactions(key)",
+    "transactions_person": "CREATE INDEX IF NOT EXISTS transactions_person ON transactions(person, id)",
+    "entries_tx": "CREATE INDEX IF NOT EXISTS entries_tx ON entries(tx)",
+    "lots_person": "CREATE INDEX IF NOT EXISTS lots_person ON lots(person, state)",
+    "lots_due": "CREATE INDEX IF NOT EXISTS lots_due ON lots(available_at) WHERE state = 'pending'",
+    "lots_expiry": "CREATE INDEX IF NOT EXISTS lots_expiry ON lots(expires_at) WHERE state = 'open'",
+    "orders_id": "CREATE UNIQUE INDEX IF NOT EXISTS orders_id ON orders(order_id)",
+    "balances_person": "CREATE UNIQUE INDEX IF NOT EXISTS balances_person ON balances(person)",
+}
+"""Indexes kept apart from the tables so a bulk load into a (nearly) empty journal can drop them
+and build them once at the end: building an index sorts, inserting into one is a random B-tree
+write per row (3M orders: 13 s to build them all against ~35 s spent maintaining them)."""
+
+
+@contextlib.contextmanager
+def without_indexes(con: sqlite3.Connection) -> Iterator[None]:
+    """Inside a write transaction: drop the indexes, run the block, build them again (all or nothing)."""
+    for name in INDEXES:
+        con.execute(f"DROP INDEX IF EXISTS {name}")
+    yield
+    for statement in INDEXES.values():
+        con.execute(statement)
+
+
 def journal_path(settings) -> Path:
     """`flywheel.duckdb` → `flywheel.duckdb.points.sqlite`; a Spark warehouse directory → `<dir>/points.sqlite`."""
     db = Path(settings.db_path)
@@ -79,7 +99,7 @@ def connect(path: Path, synchronous: str = "NORMAL", busy_seconds: float = 60.0)
     con = sqlite3.connect(str(path), isolation_level=None, timeout=busy_seconds, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute(f"PRAGMA synchronous={synchronous}")
-    con.executescript(SCHEMA)
+    con.executescript(SCHEMA + ";\n".join(INDEXES.values()) + ";")
     return con
 
 

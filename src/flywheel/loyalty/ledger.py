@@ -85,6 +85,20 @@ def payload_of(op: str, person: str, **fields) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def _request_of(con, row) -> str | None:
+    """The request a stored transaction stands for. `loyalty run`'s bulk writes leave it out (3M copies
+    of what the row says) and it is rebuilt here, exactly as a single write would have written it."""
+    tx, payload, kind, person, order, points, detail = row
+    if payload is not None or order is None:
+        return payload
+    if kind == "earn":
+        paid = con.execute("SELECT paid FROM orders WHERE order_id = ?", (order,)).fetchone()
+        return payload_of("earn", person, points=points, order=order, paid=paid[0] if paid else None)
+    if kind == "refund":
+        return payload_of("refund", person, order=order, amount=json.loads(detail)["amount_cents"])
+    return None
+
+
 class _Book:
     """The entries of one transaction and the state they change, inside the write lock."""
 
@@ -184,12 +198,13 @@ class Ledger:
         if not key:
             raise InputError("every ledger write needs an idempotency key")
         with immediate(self.con) as con:
-            seen = con.execute("SELECT id, payload FROM transactions WHERE key = ?", (key,)).fetchone()
+            seen = con.execute("SELECT id, payload, kind, person, order_id, points, detail FROM transactions "
+                               "WHERE key = ?", (key,)).fetchone()
             refused = None if seen else con.execute("SELECT payload, reason, message FROM refusals WHERE key = ?",
                                                     (key,)).fetchone()
             if seen or refused:
                 balance = self.balance_row(person) if person else {}
-                if (seen[1] if seen else refused[0]) != payload:
+                if (_request_of(con, seen) if seen else refused[0]) != payload:
                     return Result("refused", None, key, **balance, reason="idempotency_key_conflict",
                                   message=f"key {key!r} was used for another request")
                 if refused:
@@ -427,6 +442,15 @@ class Ledger:
             item["detail"] = json.loads(item["detail"]) if item["detail"] else None
             out.append(item)
         return out
+
+    def request(self, key: str) -> str | None:
+        """The canonical request a key was applied or refused for (None for a key never seen)."""
+        row = self.con.execute("SELECT id, payload, kind, person, order_id, points, detail FROM transactions "
+                               "WHERE key = ?", (key,)).fetchone()
+        if row:
+            return _request_of(self.con, row)
+        refused = self.con.execute("SELECT payload FROM refusals WHERE key = ?", (key,)).fetchone()
+        return refused[0] if refused else None
 
     def key_status(self, key: str) -> str | None:
         """created, refused, or None for a key never seen."""

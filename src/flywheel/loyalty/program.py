@@ -31,3 +31,56 @@ def apply_rules(gate, path: Path) -> dict:
     gate.audit("loyalty.apply", str(path), detail={"version": version, "sha256": sha})
     return {"status": "applied", "version": version, "sha256": sha, "file": str(path),
             "levels": [lv.name for lv in rules.growth.levels], "assist_campaigns": sorted(rules.assist_campaigns)}
+
+
+def person_level(gate, person_id: str, at: dt.datetime) -> dict:
+    """`loyalty level`: the person's level at `at`, replayed from the journal under the stored rules."""
+    from flywheel.loyalty.levels import Levels, Story, stories
+    from flywheel.loyalty.points import LEVELS, stored_rules
+    from flywheel.privacy.subjects import find_subject
+
+    gate.require("read.persons")
+    person = find_subject(gate.warehouse, person_id).person_id
+    with open_ledger(gate.settings) as ledger:
+        rules = stored_rules(ledger)
+        story = stories(ledger.con, [person]).get(person, Story())
+    standing = Levels(rules.growth, gate.settings.tz).standing(story, at).as_dict()
+    gate.about(person)
+    levels = LEVELS | {k: 2 for k in ("level", "growth_value", "since", "review_at", "demotion_due", "history")}
+    return gate.disclosed(gate.disclosure.record("points", {"person_id": person} | standing, levels))
+
+
+def loyalty_stats(gate, at: dt.datetime) -> dict:
+    """Members per level (from the last `loyalty run`'s standings, recomputed at `at`), points issued,
+    redeemed, expired and clawed back, the liability in CNY, breakage and points expiring within 30 days."""
+    from decimal import Decimal
+
+    from flywheel.loyalty.levels import Levels, stories
+    from flywheel.loyalty.points import stored_rules
+
+    with open_ledger(gate.settings) as ledger:
+        con = ledger.con
+        rules = stored_rules(ledger)
+        sums = dict(con.execute("SELECT account, SUM(amount) FROM entries GROUP BY account").fetchall())
+        outstanding = con.execute("SELECT COALESCE(SUM(available), 0), COALESCE(SUM(pending), 0), "
+                                  "COALESCE(SUM(debt), 0), count(*) FROM balances").fetchone()
+        expiring = con.execute("SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE state = 'open' AND expires_at > ? "
+                               "AND expires_at <= ?", (iso(at), iso(at + dt.timedelta(days=30)))).fetchone()[0]
+        levels = Levels(rules.growth, gate.settings.tz)
+        per_level = {lv.name: 0 for lv in rules.growth.levels}
+        for story in stories(con).values():
+            per_level[levels.standing(story, at).level] += 1
+        members = outstanding[3]
+    per_level[rules.growth.levels[0].name] += members - sum(per_level.values())
+    issued = -sums.get("merchant:issued", 0)
+    redeemed, expired = sums.get("merchant:redeemed", 0), sums.get("merchant:expired", 0)
+    clawed = sums.get("merchant:clawed_back", 0)
+    value = rules.earning.point_value_cents
+    liability = Decimal((outstanding[0] + outstanding[1]) * value) / 100
+    settled = redeemed + expired
+    return {"at": at.isoformat(), "members": members, "members_per_level": per_level,
+            "points": {"issued": issued, "redeemed": redeemed, "expired": expired, "clawed_back": clawed,
+                       "outstanding": outstanding[0] + outstanding[1], "available": outstanding[0],
+                       "pending": outstanding[1], "debt": outstanding[2], "expiring_30d": expiring},
+            "point_value_cents": value, "liability_cny": f"{liability:.2f}",
+            "breakage": expired / settled if settled else 0.0}

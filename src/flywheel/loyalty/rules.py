@@ -50,6 +50,8 @@ class Earning:
     pending_days: int = 0
     expiry_days: int | None = 365
     expiry_end_of_year: bool = False
+    point_value_cents: int = 1
+    """What one point is worth when redeemed (the liability's unit): 1 cent, i.e. 100 points = 1 CNY."""
 
     def points(self, paid_cents: int, source: str | None = None, category: str | None = None,
                tier: str | None = None) -> int:
@@ -236,7 +238,7 @@ class _Parser:
         return out
 
     def earning(self, raw: Any, path: str) -> Earning:
-        body = self.mapping(raw, path, {"earn", "pending_days", "expiry"})
+        body = self.mapping(raw, path, {"earn", "pending_days", "expiry", "value"})
         earn = self.mapping(body.get("earn"), _join(path, "earn"),
                             {"cny_per_point", "multiplier", "by_source", "by_category", "by_tier"})
         here = _join(path, "earn")
@@ -254,9 +256,13 @@ class _Parser:
             days, end_of_year = None, True
         elif expiry.get("never"):
             days = None
+        value = self.cents(body["value"], _join(path, "value")) if "value" in body else Earning.point_value_cents
+        if value <= 0:
+            self.fail(_join(path, "value"), "what one point is worth in CNY, > 0 (e.g. 0.01)")
         return Earning(base, by_source, self.multipliers(earn.get("by_category"), _join(here, "by_category")),
                        self.multipliers(earn.get("by_tier"), _join(here, "by_tier")),
-                       self.integer(body.get("pending_days", 0), _join(path, "pending_days")), days, end_of_year)
+                       self.integer(body.get("pending_days", 0), _join(path, "pending_days")), days, end_of_year,
+                       value)
 
     def growth(self, raw: Any, levels_raw: Any) -> Growth:
         body = self.mapping(raw, "growth", {"window", "days", "per_cny", "warn_days"})

@@ -107,11 +107,49 @@ def run(gate, now: dt.datetime) -> dict:
         written = time.perf_counter()
         resolved = ledger.resolve(now)
         expired = ledger.expire(now)
-    outcome = earned | {"resolved": resolved, "expired": expired, "now": now.isoformat(),
+        settled = time.perf_counter()
+        members = publish(wh, ledger, rules, now, gate.settings.tz)
+    outcome = earned | {"resolved": resolved, "expired": expired, "members": members, "now": now.isoformat(),
                         "seconds": {"read": round(read - started, 2), "ledger": round(written - read, 2),
+                                    "settle": round(settled - written, 2),
+                                    "levels": round(time.perf_counter() - settled, 2),
                                     "total": round(time.perf_counter() - started, 2)}}
     gate.audit("points.run", detail={k: outcome[k] for k in ("orders", "transactions", "refused", "now")})
     return outcome
+
+
+def publish(wh, ledger, rules, now: dt.datetime, tz) -> dict[str, int]:
+    """Write every ledger person's points and level as of `now` to `loyalty_members` (what segments,
+    reports and the console read); returns members per level."""
+    from flywheel.loyalty.levels import Levels, stories
+
+    levels = Levels(rules.growth, tz)
+    soon = iso(now + dt.timedelta(days=30))
+    expiring = dict(ledger.con.execute("SELECT person, SUM(remaining) FROM lots WHERE state = 'open' AND remaining > 0 "
+                                       "AND expires_at <= ? GROUP BY person", (soon,)).fetchall())
+    told = stories(ledger.con)
+    columns: dict[str, list] = {c: [] for c in ("person_id", "level", "growth_value", "level_since", "review_at",
+                                                "demotion_due", "points_available", "points_pending", "points_debt",
+                                                "points_expiring_30d")}
+    counts: dict[str, int] = {lv.name: 0 for lv in rules.growth.levels}
+    from flywheel.loyalty.levels import Story
+
+    empty = Story()
+    for person, available, pending, debt in ledger.con.execute("SELECT person, available, pending, debt FROM balances"):
+        standing = levels.standing(told.get(person, empty), now)
+        counts[standing.level] += 1
+        for name, value in (("person_id", person), ("level", standing.level), ("growth_value", standing.growth_value),
+                            ("level_since", standing.since), ("review_at", standing.review_at),
+                            ("demotion_due", standing.demotion_due), ("points_available", available),
+                            ("points_pending", pending), ("points_debt", debt),
+                            ("points_expiring_30d", expiring.get(person, 0))):
+            columns[name].append(value)
+    utc = pa.timestamp("us", tz="UTC")
+    table = pa.table({**{k: v for k, v in columns.items() if k not in ("level_since", "review_at")},
+                      "level_since": pa.array(columns["level_since"], utc), "review_at": pa.array(columns["review_at"], utc),
+                      "as_of": pa.array([now] * len(columns["person_id"]), utc)})
+    wh.replace("loyalty_members", ibis.memtable(wh.conform("loyalty_members", table)))
+    return counts
 
 
 def _order_rows(table: pa.Table, earning: Earning, tz) -> list[OrderPoints]:

@@ -1125,6 +1125,28 @@ TABLES += (
     ),
 )
 
+TABLES += (
+    Table(
+        "loyalty_members",
+        "Per person, the loyalty ledger's standing as of the last `flywheel loyalty run`: points and level "
+        "(the ledger itself is the SQLite journal beside the warehouse; docs/loyalty.md).",
+        (
+            F("person_id", "string", "person", 2, False),
+            F("as_of", TS, "clock of the loyalty run", 1, False),
+            F("level", "string", "member level (Member, Silver, Gold, … from the rules)", 2, False),
+            F("growth_value", "int64", "growth value (成长值) in the window", 2),
+            F("level_since", TS, "start of the current level period", 2),
+            F("review_at", TS, "next level review (a downgrade waits for it)", 2),
+            F("demotion_due", "boolean", "the review is within the warning days and would lower the level", 2),
+            F("points_available", "int64", "spendable points", 2),
+            F("points_pending", "int64", "points inside a return window", 2),
+            F("points_debt", "int64", "points owed after clawbacks", 2),
+            F("points_expiring_30d", "int64", "available points whose lots expire within 30 days", 2),
+        ),
+        ("person_id",),
+    ),
+)
+
 _BY_NAME = {t.name: t for t in TABLES}
 
 
