@@ -270,3 +270,41 @@ def stats_command(ctx: typer.Context, at: AT = None) -> None:
     out.print(f"points outstanding {p['outstanding']:,} (liability {stats['liability_cny']} CNY) · issued {p['issued']:,} · "
               f"redeemed {p['redeemed']:,} · expired {p['expired']:,} · clawed back {p['clawed_back']:,} · "
               f"breakage {stats['breakage']:.1%} · expiring in 30 days {p['expiring_30d']:,}")
+
+
+@loyalty_app.command("task")
+def task_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
+                 task: Annotated[str, typer.Option("--task", help="review, share_order, check_in or complete_profile.")],
+                 media: Annotated[Optional[str], typer.Option("--media", help="photo or video (a review with media earns more).")] = None,
+                 at: AT = None, key: KEY = None) -> None:
+    """Reward a task (points and growth value) under its per-person daily cap."""
+    from flywheel.loyalty.program import record_task
+
+    with writing(ctx, "loyalty task") as gate:
+        outcome = record_task(gate, person, task, _at(ctx, at), key, media)
+    if state(ctx).json:
+        emit(outcome)
+    else:
+        out.print(f"{task}: {outcome['status']}" + (f" (+{outcome['points']} points, +{outcome['growth']} growth)"
+                                                    if outcome["status"] == "accepted" else ""))
+    if outcome["status"] not in ("accepted", "exists"):
+        raise typer.Exit(1)
+
+
+@referral_app.command("assist")
+def assist_command(ctx: typer.Context, helper: Annotated[str, typer.Argument(help="Person who helps.")],
+                   initiator: Annotated[str, typer.Argument(help="Person who asked for help.")],
+                   campaign: Annotated[str, typer.Option("--campaign", help="Assist campaign of the rules file.")],
+                   channel: Annotated[str, typer.Option("--channel", help="Where the assist came from: mini_program, "
+                                                        "wecom, app, web or wechat_link.")] = "mini_program",
+                   at: AT = None) -> None:
+    """Count one assist (助力): one per helper per initiator, a daily cap per helper, prizes at thresholds."""
+    from flywheel.loyalty.program import record_assist
+
+    with writing(ctx, "referral assist") as gate:
+        outcome = record_assist(gate, helper, initiator, campaign, _at(ctx, at), channel)
+    if state(ctx).json:
+        emit(outcome)
+    else:
+        out.print(f"{outcome['status']}" + (f": {outcome['assists']} assists, unlocked {outcome['unlocked'] or 'nothing yet'}"
+                                            if outcome["status"] == "accepted" else ""))

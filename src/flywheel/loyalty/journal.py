@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS rules (
 CREATE TABLE IF NOT EXISTS counters (
     scope TEXT NOT NULL, person TEXT NOT NULL, day TEXT NOT NULL, used INTEGER NOT NULL,
     PRIMARY KEY (scope, person, day));
+CREATE TABLE IF NOT EXISTS assists (
+    campaign TEXT NOT NULL, helper TEXT NOT NULL, initiator TEXT NOT NULL, at TEXT NOT NULL, day TEXT NOT NULL,
+    channel TEXT);
 CREATE TRIGGER IF NOT EXISTS entries_immutable_u BEFORE UPDATE ON entries
     BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
 CREATE TRIGGER IF NOT EXISTS entries_immutable_d BEFORE DELETE ON entries

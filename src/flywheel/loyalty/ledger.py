@@ -224,8 +224,10 @@ class Ledger:
 
     def earn(self, person: str, *, key: str, points: int, at: dt.datetime, order: str | None = None,
              paid_cents: int | None = None, expires_at: dt.datetime | None = None, pending_days: int = 0,
-             actor: str | None = None, reason: str | None = None, derived: tuple[str, ...] = ()) -> Result:
+             actor: str | None = None, reason: str | None = None, derived: tuple[str, ...] = (),
+             task: dict | None = None) -> Result:
         """Issue `points` (for `order` paid `paid_cents`, when given): a lot, pending for `pending_days`.
+        `task` (`{"task", "growth"}`) records a task's reward: the transaction's kind is `task`.
 
         `derived` names the fields the caller computed from the rules and the clock (`expires`,
         `pending_days`) rather than received: a retry recomputes them, so they are not part of the
@@ -234,7 +236,8 @@ class Ledger:
             raise InputError("points and pending days must be ≥ 0 and a paid amount > 0")
         asked = {"points": points, "order": order, "paid": paid_cents,
                  "expires": iso(expires_at) if expires_at else None, "pending_days": pending_days or None}
-        payload = payload_of("earn", person, **{k: v for k, v in asked.items() if k not in derived})
+        payload = payload_of("earn", person, **{k: v for k, v in asked.items() if k not in derived},
+                             task=json.dumps(task, sort_keys=True) if task else None)
 
         def body(con, book: _Book, stamp: str):
             if order is not None:
@@ -253,7 +256,8 @@ class Ledger:
                 book.lot_change(lot, pending=points)
             else:
                 book.lot_change(lot, remaining=book.credit_available(points, lot))
-            tx = book.write("earn", key, stamp, points=points, order=order, actor=actor, reason=reason)
+            tx = book.write("task" if task else "earn", key, stamp, points=points, order=order, actor=actor,
+                            reason=reason, detail=task)
             con.execute("UPDATE lots SET tx = ? WHERE id = ?", (tx, lot))
             if order is not None:
                 con.execute("INSERT INTO orders (order_id, person, paid, refunded, earned, clawed, lot, spent, returned) "

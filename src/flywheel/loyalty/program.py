@@ -84,3 +84,44 @@ def loyalty_stats(gate, at: dt.datetime) -> dict:
                        "pending": outstanding[1], "debt": outstanding[2], "expiring_30d": expiring},
             "point_value_cents": value, "liability_cny": f"{liability:.2f}",
             "breakage": expired / settled if settled else 0.0}
+
+
+def _current(gate, person_id: str) -> str:
+    from flywheel.loyalty.points import _person
+
+    return _person(gate, person_id)
+
+
+def record_task(gate, person_id: str, task: str, at: dt.datetime, key: str | None, media: str | None = None) -> dict:
+    """`loyalty task`: reward a task under its per-person daily cap (audited manual write)."""
+    import uuid
+
+    from flywheel.loyalty.points import stored_rules
+    from flywheel.loyalty.tasks import do_task, local_day
+
+    gate.require("points.write")
+    person = _current(gate, person_id)
+    with open_ledger(gate.settings) as ledger:
+        rules = stored_rules(ledger)
+        key = key or (f"task:{task}:{person}:{local_day(at, gate.settings.tz)}:{uuid.uuid4().hex[:8]}")
+        outcome = do_task(ledger, rules, person, task, at, gate.settings.tz, key=key, media=media,
+                          actor=gate.actor.name)
+    if outcome["status"] == "accepted":
+        gate.audit("points.task", person=person, detail={"task": task, "key": key, "points": outcome["points"]})
+    gate.about(person)
+    return {"person_id": gate.disclosure.value("points", "person_id", person, 2), "key": key} | outcome
+
+
+def record_assist(gate, helper_id: str, initiator_id: str, campaign: str, at: dt.datetime, channel: str) -> dict:
+    """`referral assist`: one helper's assist, counted per person (two accounts of a helper share the cap)."""
+    from flywheel.loyalty.points import stored_rules
+    from flywheel.loyalty.tasks import assist
+
+    gate.require("points.write")
+    helper, initiator = _current(gate, helper_id), _current(gate, initiator_id)
+    with open_ledger(gate.settings) as ledger:
+        outcome = assist(ledger, stored_rules(ledger), helper, initiator, campaign, at, gate.settings.tz, channel)
+    if outcome["status"] == "accepted":
+        gate.audit("points.assist", person=initiator, detail={"campaign": campaign, "assists": outcome["assists"]})
+    show = gate.disclosure.value
+    return {"helper": show("points", "person_id", helper, 2), "initiator": show("points", "person_id", initiator, 2)} | outcome
