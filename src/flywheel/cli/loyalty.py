@@ -308,3 +308,55 @@ def assist_command(ctx: typer.Context, helper: Annotated[str, typer.Argument(hel
     else:
         out.print(f"{outcome['status']}" + (f": {outcome['assists']} assists, unlocked {outcome['unlocked'] or 'nothing yet'}"
                                             if outcome["status"] == "accepted" else ""))
+
+
+@referral_app.command("run")
+def referral_run_command(ctx: typer.Context, now: Annotated[Optional[str], typer.Option(
+        "--now", help="The clock (ISO; merchant time zone if none). Default: now.")] = None) -> None:
+    """Decide every accepted invite (bound, or refused with its fraud or rule reason), and issue the
+    two-sided coupons whose review period has passed (idempotent)."""
+    from flywheel.loyalty.program import referral_run
+
+    clock = parse_instant(now, state(ctx).settings.tz, "--now") or dt.datetime.now(dt.timezone.utc)
+    with writing(ctx, "referral run") as gate:
+        outcome = referral_run(gate, clock)
+    if state(ctx).json:
+        emit(outcome)
+        return
+    out.print(f"{outcome['acceptances']:,} accepted invites: {outcome['bound']:,} bound; refused "
+              + (", ".join(f"{k} {v:,}" for k, v in outcome["refused"].items()) or "none")
+              + f"; {outcome['coupons_issued']:,} coupons issued")
+
+
+@referral_app.command("stats")
+def referral_stats_command(ctx: typer.Context, top: Annotated[int, typer.Option(help="Trees and KOCs shown.")] = 10) -> None:
+    """K per generation, depth, referred share, trees with structural virality, visits per share, KOCs."""
+    from flywheel.cli.common import acting
+    from flywheel.loyalty.referral import stats
+
+    with acting(ctx, "referral stats") as gate:
+        shown = stats(gate, top)
+    if state(ctx).json:
+        emit(shown)
+        return
+    t = Table(title=f"referral generations (depth {shown['depth']}, referred share {shown['referred_share']:.1%}, "
+                    f"{shown['visits_per_share']:.2f} visits per share)")
+    for c in ("generation", "members", "invites", "conversions", "K"):
+        t.add_column(c, justify="right")
+    for g in shown["generations"]:
+        t.add_row(str(g["generation"]), f"{g['members']:,}", f"{g['invites']:,}", f"{g['conversions']:,}", f"{g['k']:.3f}")
+    out.print(t)
+
+
+@referral_app.command("code")
+def code_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")]) -> None:
+    """A person's invite code (stable and unguessable; share links carry it as their share id)."""
+    from flywheel.cli.common import acting
+    from flywheel.loyalty.program import person_invite_code
+
+    with acting(ctx, "referral code") as gate:
+        shown = person_invite_code(gate, person)
+    if state(ctx).json:
+        emit(shown)
+    else:
+        out.print(shown["code"])

@@ -125,3 +125,25 @@ def record_assist(gate, helper_id: str, initiator_id: str, campaign: str, at: dt
         gate.audit("points.assist", person=initiator, detail={"campaign": campaign, "assists": outcome["assists"]})
     show = gate.disclosure.value
     return {"helper": show("points", "person_id", helper, 2), "initiator": show("points", "person_id", initiator, 2)} | outcome
+
+
+def referral_run(gate, now: dt.datetime) -> dict:
+    """`referral run` under the stored rules (a write: coupons are issued)."""
+    from flywheel.loyalty import referral
+    from flywheel.loyalty.points import stored_rules
+
+    gate.require("points.write")
+    with open_ledger(gate.settings) as ledger:
+        rules = stored_rules(ledger)
+    return referral.run(gate, rules, now)
+
+
+def person_invite_code(gate, person_id: str) -> dict:
+    from flywheel.loyalty.referral import invite_code
+    from flywheel.privacy.subjects import find_subject
+
+    gate.require("read.persons")
+    person = find_subject(gate.warehouse, person_id).person_id
+    gate.about(person)
+    return {"person_id": gate.disclosure.value("points", "person_id", person, 2),
+            "code": gate.disclosure.value("points", "code", invite_code(gate.warehouse, person), 2)}

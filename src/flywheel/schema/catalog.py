@@ -1145,6 +1145,29 @@ TABLES += (
         ),
         ("person_id",),
     ),
+    Table(
+        "referral_bindings",
+        "Who referred whom, as the last `flywheel referral run` decided: every accepted invite with its "
+        "verdict (bound, or the fraud or rule reason it was refused), conversion and reward.",
+        (
+            F("invitee", "string", "person who accepted the invite", 3, False),
+            F("inviter", "string", "person whose invite it was", 3, False),
+            F("share_id", "string", "share (invite link) it came through", 3),
+            F("channel", "string", "where it was shared", 2),
+            F("shared_at", TS, "time of the share", 2),
+            F("accepted_at", TS, "time of acceptance (the click that binds)", 2, False),
+            F("status", "string", "bound, or refused (the first valid binding of an invitee wins and stays)", 1, False),
+            F("reason", "string", "why refused: same_person, existing_customer, window_expired, already_bound, "
+              "shared_device, shared_phone, shared_address, ring, disposable_email", 1),
+            F("converted_at", TS, "the invitee's first paid order after binding", 2),
+            F("reward", "string", "pending, issued, cancelled (full refund in the review period) or capped_*", 1),
+            F("reward_at", TS, "when the rewards were issued (end of the review period)", 2),
+            F("inviter_coupon", "string", "the inviter's coupon code", 2),
+            F("invitee_coupon", "string", "the invitee's coupon code", 2),
+            F("decided_at", TS, "clock of the referral run that decided it", 1, False),
+        ),
+        ("invitee", "accepted_at", "inviter"),
+    ),
 )
 
 _BY_NAME = {t.name: t for t in TABLES}
