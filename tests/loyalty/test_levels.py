@@ -76,3 +76,26 @@ def test_level_rules_are_checked():
                        "WeChat's external-link rules")):
         with pytest.raises(LoyaltyRulesError, match=says.replace("[", r"\[").replace("]", r"\]")):
             parse_rules(raw, "rules.yaml")
+
+
+def test_the_first_level_shortcut_gives_the_replayed_standings(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_batch import NOW, _orders
+
+    from flywheel.loyalty.batch import earn_orders
+    from flywheel.loyalty.ledger import Ledger
+    from flywheel.loyalty.levels import standings, stories
+
+    for window in ("rolling_days", "calendar_year"):
+        levels = Levels(parse_rules({"growth": {"window": window}, "levels": [
+            {"name": "M", "threshold": 0}, {"name": "S", "threshold": 300}, {"name": "G", "threshold": 900}]}).growth, TZ)
+        with Ledger(tmp_path / f"{window}.sqlite") as book:
+            earn_orders(book, _orders(9, 300), NOW)
+            fast = standings(book.con, levels, NOW)
+            told = stories(book.con)
+            slow = {p: levels.standing(told.get(p, Story()), NOW) for p in fast}
+        assert fast == slow
+        assert len({s.level for s in fast.values()}) == 3 and sum(s.level == "M" for s in fast.values()) >= 3

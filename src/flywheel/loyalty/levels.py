@@ -180,3 +180,54 @@ def stories(con, persons: list[str] | None = None) -> dict[str, Story]:
             if growth:
                 story.tasks.append((when, growth))
     return out
+
+
+def standings(con, levels: Levels, at: dt.datetime) -> dict[str, Standing]:
+    """Every ledger person's standing at `at`.
+
+    Most members could never reach the second level with everything they ever paid (before refunds,
+    which only lower growth): they stay at the
+    first, and their growth value is one SQL sum over the window. Only the others have their story
+    replayed (tests/loyalty/test_levels.py checks both give the same standings)."""
+    from flywheel.loyalty.ledger import iso
+
+    g = levels.growth
+    base = g.levels[0].name
+    stamp = iso(at)
+    reachable = g.levels[1].threshold if len(g.levels) > 1 else None
+    totals = {p: (int(cents or 0), joined, int(tasks or 0)) for p, cents, joined, tasks in con.execute(
+        "SELECT b.person, o.cents, o.joined, t.growth FROM balances b "
+        "LEFT JOIN (SELECT o.person, SUM(o.paid) AS cents, MIN(l.earned_at) AS joined FROM orders o "
+        "JOIN lots l ON l.id = o.lot WHERE o.earned > 0 AND l.earned_at <= ? GROUP BY o.person) o ON o.person = b.person "
+        "LEFT JOIN (SELECT person, SUM(CAST(json_extract(detail, '$.growth') AS INTEGER)) AS growth, MIN(at) AS first "
+        "FROM transactions WHERE kind = 'task' AND at <= ? GROUP BY person) t ON t.person = b.person",
+        (stamp, stamp)).fetchall()}
+    simple, replay = [], []
+    for person, (cents, joined, tasks) in totals.items():
+        ceiling = int((Decimal(max(cents, 0)) / 100 * g.per_cny).to_integral_value(ROUND_FLOOR)) + tasks
+        if g.window == "anniversary" or tasks or reachable is None or ceiling >= reachable or joined is None:
+            replay.append(person)
+        else:
+            simple.append(person)
+    out: dict[str, Standing] = {}
+    if simple:
+        start = levels._window_start(at, at)
+        inclusive = g.window != "rolling_days"
+        window = con.execute(
+            "SELECT o.person, SUM(o.paid - o.refunded) FROM orders o JOIN lots l ON l.id = o.lot WHERE o.earned > 0 "
+            f"AND l.earned_at {'>=' if inclusive else '>'} ? AND l.earned_at <= ? GROUP BY o.person",
+            (iso(start), stamp)).fetchall()
+        growth = {p: int((Decimal(max(c, 0)) / 100 * g.per_cny).to_integral_value(ROUND_FLOOR)) for p, c in window}
+        for person in simple:
+            joined = dt.datetime.fromisoformat(totals[person][1])
+            review = levels.review_after(joined, joined)
+            if g.window == "rolling_days" and review <= at:
+                review = joined + dt.timedelta(days=g.days * ((at - joined) // dt.timedelta(days=g.days) + 1))
+            while review <= at:
+                review = levels.review_after(review, joined)
+            out[person] = Standing(base, growth.get(person, 0), joined, review, False, ((joined, base, "joined"),))
+    for chunk in range(0, len(replay), 20_000):
+        told = stories(con, replay[chunk:chunk + 20_000])
+        for person in replay[chunk:chunk + 20_000]:
+            out[person] = levels.standing(told.get(person, Story()), at)
+    return out

@@ -55,7 +55,7 @@ def loyalty_stats(gate, at: dt.datetime) -> dict:
     redeemed, expired and clawed back, the liability in CNY, breakage and points expiring within 30 days."""
     from decimal import Decimal
 
-    from flywheel.loyalty.levels import Levels, stories
+    from flywheel.loyalty.levels import Levels, standings
     from flywheel.loyalty.points import stored_rules
 
     with open_ledger(gate.settings) as ledger:
@@ -66,12 +66,10 @@ def loyalty_stats(gate, at: dt.datetime) -> dict:
                                   "COALESCE(SUM(debt), 0), count(*) FROM balances").fetchone()
         expiring = con.execute("SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE state = 'open' AND expires_at > ? "
                                "AND expires_at <= ?", (iso(at), iso(at + dt.timedelta(days=30)))).fetchone()[0]
-        levels = Levels(rules.growth, gate.settings.tz)
         per_level = {lv.name: 0 for lv in rules.growth.levels}
-        for story in stories(con).values():
-            per_level[levels.standing(story, at).level] += 1
+        for standing in standings(con, Levels(rules.growth, gate.settings.tz), at).values():
+            per_level[standing.level] += 1
         members = outstanding[3]
-    per_level[rules.growth.levels[0].name] += members - sum(per_level.values())
     issued = -sums.get("merchant:issued", 0)
     redeemed, expired = sums.get("merchant:redeemed", 0), sums.get("merchant:expired", 0)
     clawed = sums.get("merchant:clawed_back", 0)

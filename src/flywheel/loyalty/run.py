@@ -137,26 +137,22 @@ def run(gate, now: dt.datetime) -> dict:
 def publish(wh, ledger, rules, now: dt.datetime, tz) -> dict[str, int]:
     """Write every ledger person's points and level as of `now` to `loyalty_members` (what segments,
     reports and the console read); returns members per level."""
-    from flywheel.loyalty.levels import Levels, stories
+    from flywheel.loyalty.levels import Levels, standings
 
-    levels = Levels(rules.growth, tz)
     soon = iso(now + dt.timedelta(days=30))
     expiring = dict(ledger.con.execute("SELECT person, SUM(remaining) FROM lots WHERE state = 'open' AND remaining > 0 "
                                        "AND expires_at <= ? GROUP BY person", (soon,)).fetchall())
-    told = stories(ledger.con)
+    standing = standings(ledger.con, Levels(rules.growth, tz), now)
     columns: dict[str, list] = {c: [] for c in ("person_id", "level", "growth_value", "level_since", "review_at",
                                                 "demotion_due", "points_available", "points_pending", "points_debt",
                                                 "points_expiring_30d")}
     counts: dict[str, int] = {lv.name: 0 for lv in rules.growth.levels}
-    from flywheel.loyalty.levels import Story
-
-    empty = Story()
     for person, available, pending, debt in ledger.con.execute("SELECT person, available, pending, debt FROM balances"):
-        standing = levels.standing(told.get(person, empty), now)
-        counts[standing.level] += 1
-        for name, value in (("person_id", person), ("level", standing.level), ("growth_value", standing.growth_value),
-                            ("level_since", standing.since), ("review_at", standing.review_at),
-                            ("demotion_due", standing.demotion_due), ("points_available", available),
+        st = standing[person]
+        counts[st.level] += 1
+        for name, value in (("person_id", person), ("level", st.level), ("growth_value", st.growth_value),
+                            ("level_since", st.since), ("review_at", st.review_at),
+                            ("demotion_due", st.demotion_due), ("points_available", available),
                             ("points_pending", pending), ("points_debt", debt),
                             ("points_expiring_30d", expiring.get(person, 0))):
             columns[name].append(value)
