@@ -56,3 +56,23 @@ def test_overview_page_shows_the_apis_figures(demo_world):
     figures = f["figures"]
     assert f"{figures['orders']:,}" in html and f"{figures['buyers']:,}" in html
     assert f"¥{round(figures['gmv_cents'] / 100):,}" in html
+
+
+def test_the_loyalty_view_agrees_with_the_ledger_and_shows_no_person_ids(demo_world):
+    from flywheel.loyalty import Ledger, journal_path, verify
+
+    c = TestClient(create_console(demo_world.settings))
+    data = c.get("/api/v1/loyalty", headers={"X-API-Key": demo_world.keys["auditor"]}).json()
+    assert sum(data["members_per_level"].values()) == data["points"]["members"] > 0
+    with Ledger(journal_path(demo_world.settings)) as book:
+        assert verify(book.con)["ok"]
+        outstanding = book.con.execute("SELECT SUM(available) + SUM(pending) FROM balances").fetchone()[0]
+    assert data["points"]["outstanding"] == outstanding
+    assert data["referral"]["generations"][0]["generation"] == 0 and data["referral"]["acceptances"] > 0
+    _login(c, demo_world.keys["auditor"])
+    for lang, word in (("en", "Members per level"), ("zh", "各等级会员数")):
+        page = c.get(f"/loyalty?lang={lang}").text
+        assert word in page and f"{outstanding:,}" in page.replace("\u202f", ",").replace("\xa0", ",")
+    with Ledger(journal_path(demo_world.settings)) as book:
+        persons = [p for (p,) in book.con.execute("SELECT person FROM balances")]
+    assert not [p for p in persons if p in page]

@@ -421,7 +421,16 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
     @app.get("/loyalty", include_in_schema=False)
     def loyalty_page(request: Request, principal: Caller) -> HTMLResponse:
         _ = labels(language(request))
-        return page(request, principal, "later.html", title=_("Loyalty"), issue="loyalty")
+        with gate_for(principal, "loyalty") as gate:
+            data = views.loyalty_view(gate)
+        drawn = {}
+        if data["members_per_level"]:
+            drawn["levels"] = charts.level_members(data["members_per_level"], _("Members"))
+        if data["referral"]:
+            drawn["generations"] = charts.generations_k(data["referral"]["generations"], _("Members"), "K")
+            if data["referral"]["top_tree"]:
+                drawn["tree"] = charts.referral_tree(data["referral"]["top_tree"]["edges"])
+        return page(request, principal, "loyalty.html", title=_("Loyalty"), data=data, charts=drawn)
 
     @app.get("/data", include_in_schema=False)
     def data_page(request: Request, principal: Caller) -> HTMLResponse:
@@ -513,6 +522,12 @@ def create_console(settings: Settings, rate: float = 20.0, burst: int = 60) -> F
     def api_journeys(principal: Caller) -> Response:
         with gate_for(principal, "api journeys") as gate:
             return _json(views.journeys_view(gate))
+
+    @app.get("/api/v1/loyalty", tags=["loyalty"], summary="Members per level, points liability, K per generation",
+             responses=READ)
+    def api_loyalty(principal: Caller) -> Response:
+        with gate_for(principal, "api loyalty") as gate:
+            return _json(views.loyalty_view(gate))
 
     @app.get("/api/v1/channels", tags=["measurement"], summary="Credits per model, economics, advisor, budget",
              responses=READ)

@@ -134,3 +134,32 @@ def concentration(rows: list[dict], label: str) -> dict:
                    {"name": "=", "type": "line", "data": [[0, 0], [100, 100]], "lineStyle": {"type": "dashed"},
                     "symbol": "none"}],
     }
+
+
+def level_members(levels: dict[str, int], label: str) -> dict:
+    return _base() | {
+        "xAxis": {"type": "category", "data": list(levels)},
+        "yAxis": {"type": "value"},
+        "series": [{"name": label, "type": "bar", "data": list(levels.values())}],
+    }
+
+
+def generations_k(rows: list[dict], members: str, k: str) -> dict:
+    return _base() | {
+        "legend": {"data": [members, "K"], "top": 0},
+        "xAxis": {"type": "category", "data": [str(r["generation"]) for r in rows]},
+        "yAxis": [{"type": "value", "name": members}, {"type": "value", "name": k}],
+        "series": [{"name": members, "type": "bar", "data": [r["members"] for r in rows]},
+                   {"name": "K", "type": "line", "yAxisIndex": 1, "data": [round(r["k"], 4) for r in rows]}],
+    }
+
+
+def referral_tree(edges: list[list[str]]) -> dict:
+    """The top KOC's tree (positional labels) as an ECharts tree."""
+    nodes: dict[str, dict] = {"KOC": {"name": "KOC", "children": []}}
+    for parent, child in edges:
+        nodes[child] = {"name": child, "children": []}
+        nodes[parent]["children"].append(nodes[child])
+    return _base() | {"series": [{"type": "tree", "data": [nodes["KOC"]], "top": "5%", "bottom": "5%",
+                                  "left": "10%", "right": "15%", "symbolSize": 8, "initialTreeDepth": -1,
+                                  "label": {"position": "left"}, "leaves": {"label": {"position": "right"}}}]}

@@ -359,3 +359,11 @@ def members_csv(gate, segment: str) -> bytes:
     pacsv.write_csv(shown, buf)
     gate.audit("read.export", f"segment {segment} members as CSV", detail={"rows": shown.num_rows})
     return buf.getvalue()
+
+
+def loyalty_view(gate) -> dict:
+    """Members per level, points liability and breakage, K per generation, the top KOC's tree (labels,
+    not ids), fraud refusals by reason: aggregates every role may see."""
+    from flywheel.loyalty import loyalty_summary
+
+    return loyalty_summary(gate.warehouse)

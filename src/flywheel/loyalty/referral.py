@@ -348,3 +348,5 @@ def stats(gate, top: int = 10) -> dict:
                              "bound": e["bound"], "refused": e["refused"],
                              "refused_by_reason": dict(sorted(e["refused_by_reason"].items()))} for p, e in leaders],
     })
+
+referral_stats = stats

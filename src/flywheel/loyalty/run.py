@@ -187,3 +187,15 @@ def _iso_array(ts: pa.ChunkedArray) -> list[str]:
     """`iso()` of every instant, computed in Arrow (3M `isoformat` calls cost seconds)."""
     text = pc.strftime(ts, format="%Y-%m-%dT%H:%M:%S")
     return pc.binary_join_element_wise(text, pa.scalar("+00:00"), "").to_pylist()
+
+
+loyalty_run = run
+
+
+def data_end(wh) -> dt.datetime:
+    """The latest order or event time in the warehouse (the clock of a run over a finished export), or now."""
+    o, e = wh.table("orders"), wh.table("events")
+    ends = [v for v in (wh.fetch(o.aggregate(m=o.created_at.max())).to_pylist()[0]["m"],
+                        wh.fetch(e.aggregate(m=e.timestamp.max())).to_pylist()[0]["m"]) if v is not None]
+    end = max(ends) if ends else dt.datetime.now(dt.timezone.utc)
+    return end if end.tzinfo else end.replace(tzinfo=dt.timezone.utc)

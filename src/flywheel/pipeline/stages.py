@@ -178,7 +178,30 @@ def run_stages(paths: Sequence[Path], report: Path, *, source: str = "auto", map
                segment_files: Sequence[Path] = (), now=None) -> list[Stage]:
     """What `flywheel run` does on a merchant's own exports: the demo minus the simulator."""
     return [ingest_stage(paths, source, mapping), identity_stage(), value_stage(), segments_stage(segment_files, now),
-            journeys_stage(now), attribution_stage(), insight_stage(), report_stage(report, "Flywheel report")]
+            journeys_stage(now), loyalty_stage(now), attribution_stage(), insight_stage(),
+            report_stage(report, "Flywheel report")]
+
+
+def loyalty_stage(now=None, role: str | None = None) -> Stage:
+    """`loyalty run` and `referral run` at the end of the data (or `now`): points, levels, bindings."""
+    def run(context: RunContext) -> dict:
+        from flywheel.loyalty import data_end, loyalty_run, referral_run
+        from flywheel.privacy import Gate
+
+        settings = context.settings.with_overrides(role=role)
+        wh = context.warehouse
+        with Gate.open(settings, wh, "run loyalty") as gate:
+            if "points.write" not in gate.actor.role.may:
+                return {"note": f"loyalty skipped: role {gate.actor.role.name!r} may not points.write"}
+            clock = now or data_end(wh)
+            points = loyalty_run(gate, clock)
+            context.tick(description="deciding referral invites")
+            referral = referral_run(gate, clock)
+        return {"now": clock.isoformat(), "orders": points["orders"], "transactions": points["transactions"],
+                "members": points["members"], "bound": referral["bound"], "refused": referral["refused"],
+                "coupons_issued": referral["coupons_issued"]}
+
+    return Stage("loyalty", "earning points and deciding referrals", run)
 
 
 def insight_stage() -> Stage:
@@ -211,5 +234,5 @@ def demo_stages(out_dir: Path, persons: int, seed: int) -> list[Stage]:
     """Simulate a merchant into `out_dir/data`, then every stage that exists, then the report."""
     return [simulate_stage(out_dir / "data", persons, seed), ingest_stage([out_dir / "data"]), identity_stage(),
             value_stage(), activation_stage(out_dir / "data", out_dir / "responses"),
-            measurement_stage(out_dir / "data"), insight_stage(),
+            measurement_stage(out_dir / "data"), loyalty_stage(role="owner"), insight_stage(),
             report_stage(out_dir / "report.html", f"Flywheel demo · {persons:,} simulated persons")]

@@ -7,6 +7,7 @@ from pathlib import Path
 from flywheel.collect.summary import CollectSummary, summarize
 from flywheel.report.activation import add_activation_sections
 from flywheel.report.html import Report
+from flywheel.report.loyalty import add_loyalty_sections
 from flywheel.report.measurement import add_measurement_sections
 from flywheel.report.overview import add_collect_sections
 from flywheel.report.value import add_value_sections
@@ -24,6 +25,7 @@ def build_report(wh: Warehouse, path: Path, title: str = "Flywheel report",
     add_value_sections(report, wh)
     add_activation_sections(report, wh, activation_truth)
     add_measurement_sections(report, wh, measurement)
+    add_loyalty_sections(report, wh)
     return report.write(path)
 
 
