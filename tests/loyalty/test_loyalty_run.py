@@ -98,3 +98,27 @@ def test_an_invalid_rules_file_names_the_file_and_the_path(monkeypatch, capsys, 
     assert code == 1 and f"{bad}: points.earn.cny_per_point:" in err and err.count("\n") == 1
     code, out, err = cli(monkeypatch, capsys, "--role", "analyst", "loyalty", "apply", str(bad))
     assert code == 1 and "may not loyalty.apply" in err
+
+
+def test_a_publish_replays_only_the_persons_whose_standing_may_have_moved(monkeypatch, capsys, tmp_path):
+    from flywheel.loyalty import journal_path
+    from flywheel.loyalty.ledger import Ledger
+
+    orders = [("web", str(i), f"u{i % 7}", 30000 + 1000 * i, 0, T0 + dt.timedelta(days=i), "completed")
+              for i in range(30)]
+    _merchant(orders)
+    day = T0 + dt.timedelta(days=40)
+    _json(monkeypatch, capsys, "loyalty", "run", "--now", day.isoformat())
+    orders.append(("web", "new", "u1", 90000, 0, day + dt.timedelta(hours=1), "completed"))
+    _merchant(orders)
+    later = day + dt.timedelta(days=1)
+    _json(monkeypatch, capsys, "loyalty", "run", "--now", later.isoformat())
+    with Ledger(journal_path(__import__("flywheel.config", fromlist=["x"]).load_settings())) as book:
+        runs = book.con.execute("SELECT persons, recomputed FROM publishes ORDER BY rowid").fetchall()
+    assert runs == [(7, 7), (7, 1)]
+    with Warehouse.open() as wh:
+        published = {r["person_id"]: r for r in wh.fetch("loyalty_members").to_pylist()}
+    for person, row in published.items():  # the kept standings are what a full replay says
+        full = _json(monkeypatch, capsys, "loyalty", "level", person, "--at", later.isoformat())
+        assert (row["level"], row["growth_value"]) == (full["level"], full["growth_value"]), person
+        assert row["review_at"].isoformat() == full["review_at"]

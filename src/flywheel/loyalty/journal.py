@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS rules (
 CREATE TABLE IF NOT EXISTS counters (
     scope TEXT NOT NULL, person TEXT NOT NULL, day TEXT NOT NULL, used INTEGER NOT NULL,
     PRIMARY KEY (scope, person, day));
+CREATE TABLE IF NOT EXISTS publishes (
+    at TEXT NOT NULL, max_tx INTEGER NOT NULL, rules_sha TEXT NOT NULL, persons INTEGER NOT NULL,
+    recomputed INTEGER NOT NULL, published_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS assists (
     campaign TEXT NOT NULL, helper TEXT NOT NULL, initiator TEXT NOT NULL, at TEXT NOT NULL, day TEXT NOT NULL,
     channel TEXT);

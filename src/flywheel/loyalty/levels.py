@@ -182,8 +182,8 @@ def stories(con, persons: list[str] | None = None) -> dict[str, Story]:
     return out
 
 
-def standings(con, levels: Levels, at: dt.datetime) -> dict[str, Standing]:
-    """Every ledger person's standing at `at`.
+def standings(con, levels: Levels, at: dt.datetime, only: list[str] | None = None) -> dict[str, Standing]:
+    """Every ledger person's standing at `at` (or only the persons of `only`, replayed).
 
     Most members could never reach the second level with everything they ever paid (before refunds,
     which only lower growth): they stay at the
@@ -191,6 +191,12 @@ def standings(con, levels: Levels, at: dt.datetime) -> dict[str, Standing]:
     replayed (tests/loyalty/test_levels.py checks both give the same standings)."""
     from flywheel.loyalty.ledger import iso
 
+    if only is not None:
+        out: dict[str, Standing] = {}
+        for chunk in range(0, len(only), 20_000):
+            told = stories(con, only[chunk:chunk + 20_000])
+            out |= {p: levels.standing(told.get(p, Story()), at) for p in only[chunk:chunk + 20_000]}
+        return out
     g = levels.growth
     base = g.levels[0].name
     stamp = iso(at)
@@ -209,7 +215,7 @@ def standings(con, levels: Levels, at: dt.datetime) -> dict[str, Standing]:
             replay.append(person)
         else:
             simple.append(person)
-    out: dict[str, Standing] = {}
+    out = {}
     if simple:
         start = levels._window_start(at, at)
         inclusive = g.window != "rolling_days"

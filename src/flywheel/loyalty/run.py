@@ -136,32 +136,70 @@ def run(gate, now: dt.datetime) -> dict:
 
 def publish(wh, ledger, rules, now: dt.datetime, tz) -> dict[str, int]:
     """Write every ledger person's points and level as of `now` to `loyalty_members` (what segments,
-    reports and the console read); returns members per level."""
+    reports and the console read); returns members per level.
+
+    Points columns are recomputed for everyone (SQL sums); a level is replayed only for persons whose
+    standing may have moved since the last publish (`_moved`), the rest keep theirs."""
+    import hashlib
+
     from flywheel.loyalty.levels import Levels, standings
 
+    con = ledger.con
+    sha = hashlib.sha256(rules.as_json().encode()).hexdigest()
+    max_tx = con.execute("SELECT COALESCE(MAX(id), 0) FROM transactions").fetchone()[0]
     soon = iso(now + dt.timedelta(days=30))
-    expiring = dict(ledger.con.execute("SELECT person, SUM(remaining) FROM lots WHERE state = 'open' AND remaining > 0 "
-                                       "AND expires_at <= ? GROUP BY person", (soon,)).fetchall())
-    standing = standings(ledger.con, Levels(rules.growth, tz), now)
+    expiring = dict(con.execute("SELECT person, SUM(remaining) FROM lots WHERE state = 'open' AND remaining > 0 "
+                                "AND expires_at <= ? GROUP BY person", (soon,)).fetchall())
+    levels = Levels(rules.growth, tz)
+    kept, moved = _moved(wh, con, rules, sha, now, tz)
+    standing = standings(con, levels, now, only=moved)
     columns: dict[str, list] = {c: [] for c in ("person_id", "level", "growth_value", "level_since", "review_at",
                                                 "demotion_due", "points_available", "points_pending", "points_debt",
                                                 "points_expiring_30d")}
     counts: dict[str, int] = {lv.name: 0 for lv in rules.growth.levels}
-    for person, available, pending, debt in ledger.con.execute("SELECT person, available, pending, debt FROM balances"):
-        st = standing[person]
-        counts[st.level] += 1
-        for name, value in (("person_id", person), ("level", st.level), ("growth_value", st.growth_value),
-                            ("level_since", st.since), ("review_at", st.review_at),
-                            ("demotion_due", st.demotion_due), ("points_available", available),
-                            ("points_pending", pending), ("points_debt", debt),
-                            ("points_expiring_30d", expiring.get(person, 0))):
+    for person, available, pending, debt in con.execute("SELECT person, available, pending, debt FROM balances"):
+        st = standing.get(person)
+        row = (st.level, st.growth_value, st.since, st.review_at, st.demotion_due) if st else kept[person]
+        counts[row[0]] += 1
+        for name, value in zip(columns, (person, *row, available, pending, debt, expiring.get(person, 0))):
             columns[name].append(value)
     utc = pa.timestamp("us", tz="UTC")
     table = pa.table({**{k: v for k, v in columns.items() if k not in ("level_since", "review_at")},
                       "level_since": pa.array(columns["level_since"], utc), "review_at": pa.array(columns["review_at"], utc),
                       "as_of": pa.array([now] * len(columns["person_id"]), utc)})
     wh.replace("loyalty_members", ibis.memtable(wh.conform("loyalty_members", table)))
+    con.execute("INSERT INTO publishes (at, max_tx, rules_sha, persons, recomputed, published_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (iso(now), max_tx, sha, len(columns["person_id"]), len(standing),
+                 iso(dt.datetime.now(dt.timezone.utc))))
     return counts
+
+
+def _moved(wh, con, rules, sha: str, now: dt.datetime, tz) -> tuple[dict, list[str] | None]:
+    """The standings kept from the last publish, and the persons to replay (None: everyone): those with
+    ledger transactions since, a review or demotion warning due by `now`, or growth leaving a rolling
+    window since; everyone when the rules, the clock's direction or the calendar year changed."""
+    mark = con.execute("SELECT at, max_tx, rules_sha FROM publishes ORDER BY rowid DESC LIMIT 1").fetchone()
+    g = rules.growth
+    if mark is None or mark[2] != sha or mark[0] > iso(now) or g.window == "anniversary" or not wh.count("loyalty_members"):
+        return {}, None
+    last = dt.datetime.fromisoformat(mark[0])
+    if g.window == "calendar_year" and last.astimezone(tz).year != now.astimezone(tz).year:
+        return {}, None
+    m = wh.table("loyalty_members")
+    rows = wh.fetch(m.select("person_id", "level", "growth_value", "level_since", "review_at", "demotion_due")).to_pylist()
+    kept = {r["person_id"]: (r["level"], r["growth_value"], r["level_since"], r["review_at"], r["demotion_due"])
+            for r in rows}
+    warn = now + dt.timedelta(days=g.warn_days)
+    moved = {r["person_id"] for r in rows if r["review_at"] is not None and r["review_at"] <= warn}
+    moved |= {p for (p,) in con.execute("SELECT DISTINCT person FROM transactions WHERE id > ? AND person IS NOT NULL",
+                                        (mark[1],))}
+    if g.window == "rolling_days":
+        gone_from, gone_to = iso(last - dt.timedelta(days=g.days)), iso(now - dt.timedelta(days=g.days))
+        moved |= {p for (p,) in con.execute(
+            "SELECT DISTINCT person FROM transactions WHERE kind IN ('earn', 'task', 'refund') AND at > ? AND at <= ?",
+            (gone_from, gone_to))}
+    moved |= {p for (p,) in con.execute("SELECT person FROM balances")} - set(kept)
+    return kept, sorted(moved)
 
 
 def _order_rows(table: pa.Table, earning: Earning, tz) -> list[OrderPoints]:
