@@ -122,3 +122,15 @@ def test_a_publish_replays_only_the_persons_whose_standing_may_have_moved(monkey
         full = _json(monkeypatch, capsys, "loyalty", "level", person, "--at", later.isoformat())
         assert (row["level"], row["growth_value"]) == (full["level"], full["growth_value"]), person
         assert row["review_at"].isoformat() == full["review_at"]
+
+
+def test_the_shipped_example_rules_apply_and_are_what_the_docs_show(monkeypatch, capsys):
+    from pathlib import Path
+
+    from flywheel.loyalty.program import example_rules_file
+
+    applied = _json(monkeypatch, capsys, "loyalty", "apply", "--example")
+    assert applied["status"] == "applied" and applied["levels"] == ["Member", "Silver", "Gold"]
+    assert applied["assist_campaigns"] == ["spring_sample"]
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "loyalty.md").read_text(encoding="utf-8")
+    assert example_rules_file().read_text(encoding="utf-8").strip() in doc

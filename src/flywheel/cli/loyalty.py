@@ -208,12 +208,18 @@ def verify_command(ctx: typer.Context) -> None:
 
 
 @loyalty_app.command("apply")
-def apply_command(ctx: typer.Context, rules: Annotated[Path, typer.Argument(help="Loyalty rules YAML (docs/loyalty.md).")]) -> None:
+def apply_command(ctx: typer.Context,
+                  rules: Annotated[Optional[Path], typer.Argument(help="Loyalty rules YAML (docs/loyalty.md).")] = None,
+                  example: Annotated[bool, typer.Option("--example", help="The complete example rules Flywheel "
+                                                        "ships (loyalty/examples/rules.yaml).")] = False) -> None:
     """Check and store the loyalty rules: earning, growth value and levels, tasks, referral, assist campaigns."""
-    from flywheel.loyalty.program import apply_rules
+    from flywheel.errors import InputError
+    from flywheel.loyalty.program import apply_rules, example_rules_file
 
+    if (rules is None) == (not example):
+        raise InputError("give a rules file, or --example (not both)")
     with writing(ctx, "loyalty apply") as gate:
-        outcome = apply_rules(gate, rules)
+        outcome = apply_rules(gate, rules or example_rules_file())
     if state(ctx).json:
         emit(outcome)
     else:

@@ -13,6 +13,12 @@ from flywheel.loyalty.points import open_ledger
 from flywheel.loyalty.rules import load_rules_file
 
 
+def example_rules_file() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("flywheel.loyalty").joinpath("examples/rules.yaml")))
+
+
 def apply_rules(gate, path: Path) -> dict:
     """Check a rules file and store it as the next version (unchanged rules are not stored again)."""
     from flywheel.loyalty.journal import immediate
