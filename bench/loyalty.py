@@ -26,7 +26,6 @@ import datetime as dt
 import os
 import random
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path

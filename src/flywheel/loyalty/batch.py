@@ -10,14 +10,13 @@ tests/loyalty/test_batch.py checks the two give the same ledger.
 
 from __future__ import annotations
 
-import datetime as dt
 import concurrent.futures
 import contextlib
+import datetime as dt
 from dataclasses import dataclass
 
 from flywheel.loyalty.journal import immediate, without_indexes
 from flywheel.loyalty.ledger import AVAILABLE, CLAWED, DEBT, EXPIRED, ISSUED, PENDING, Ledger, iso
-
 
 BULK_PERSONS = 50_000
 """Persons played per batch of rows handed to the writer thread; also the size from which a load

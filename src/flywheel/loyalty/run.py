@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from flywheel.loyalty.batch import OrderPoints, earn_orders
 from flywheel.loyalty.ledger import iso
 from flywheel.loyalty.points import open_ledger, stored_rules
-from flywheel.loyalty.rules import Earning, Rate
+from flywheel.loyalty.rules import Earning
 from flywheel.schema.orders import GMV_STATUSES
 from flywheel.warehouse import account_persons
 
