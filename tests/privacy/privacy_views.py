@@ -133,8 +133,17 @@ def prepare_case(wh, tmp: Path) -> Case:
     """The busiest person, with a consent record of their own (so `consent show` has history)."""
     from flywheel.privacy.consent import record_consent
 
+    import datetime as dt
+
+    from flywheel.loyalty import Ledger, journal_path
+
     person = busiest_person(wh)
     record_consent(wh, _subject(wh, person), ["marketing_sms"], "granted", actor="tester", evidence="test")
+    with Ledger(journal_path(wh.settings)) as book:  # a points story, so `points balance|history` show rows
+        at = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
+        book.earn(person, key="case-earn", points=120, order="case:o1", paid_cents=120000, at=at,
+                  expires_at=at + dt.timedelta(days=365), reason="apology for a late parcel (王女士)")
+        book.redeem(person, key="case-redeem", points=20, at=at + dt.timedelta(days=1))
     return Case(person, tmp)
 
 
@@ -277,6 +286,22 @@ def _consent_show_cells(shown, wh, case) -> list[Cell]:
     return cells + row_cells("consents", shown["history"], stored["history"])
 
 
+def _points_cells(shown, wh, case) -> list[Cell]:
+    from flywheel.loyalty import Ledger, journal_path
+    from flywheel.loyalty.points import LEVELS
+
+    with Ledger(journal_path(wh.settings)) as book:
+        stored = norm(book.balance(case.person))
+        history = norm(book.history(case.person))
+    if "transactions" in shown:
+        assert len(shown["transactions"]) == len(history) == 2
+        return [Cell(f"points.{k}", LEVELS[k], got.get(k), want[k])
+                for got, want in zip(shown["transactions"], history) for k in want if k in LEVELS]
+    cells = [Cell(f"points.{k}", LEVELS[k], shown[k], stored[k]) for k in ("person_id", "available", "pending", "debt")]
+    assert len(shown["lots"]) == len(stored["lots"]) == 1
+    return cells + [Cell(f"points.lots.{k}", LEVELS[k], shown["lots"][0][k], v) for k, v in stored["lots"][0].items()]
+
+
 def _audience_cells(shown, wh, case) -> list[Cell]:
     from flywheel.privacy.consent import allowed
 
@@ -312,6 +337,7 @@ def _json_lines(text: str) -> list[dict]:
 def views() -> list[View]:
     """Every command that shows or writes person-level data (or is open to every role)."""
     from flywheel.identity import explain, identity_stats
+    from flywheel.loyalty import balance as points_balance
     from flywheel.privacy import audit_entries, consent_audience, consent_show, export_person, person_show
     from flywheel.value import risk_alerts
 
@@ -332,6 +358,10 @@ def views() -> list[View]:
              lambda gate, case: consent_audience(gate, case.purpose, case.file("audience.csv")),
              lambda case: ["consent", "audience", "--purpose", case.purpose, "--out", str(case.file("audience.csv"))],
              _audience_cells, written="audience.csv"),
+        View("points balance", "read.persons", lambda gate, case: points_balance(gate, case.person),
+             lambda case: ["points", "balance", case.person], _points_cells),
+        View("points history", "read.persons", lambda gate, case: points_balance(gate, case.person, history=True),
+             lambda case: ["points", "history", case.person], _points_cells),
         View("audit show", "audit.read", lambda gate, case: audit_entries(gate, limit=50),
              lambda case: ["audit", "show"], _audit_cells, parse=_json_lines, shows=(".actor",)),
         View("privacy export", "privacy.export",
