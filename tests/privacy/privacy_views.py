@@ -131,11 +131,10 @@ class Case:
 
 def prepare_case(wh, tmp: Path) -> Case:
     """The busiest person, with a consent record of their own (so `consent show` has history)."""
-    from flywheel.privacy.consent import record_consent
-
     import datetime as dt
 
     from flywheel.loyalty import Ledger, journal_path
+    from flywheel.privacy.consent import record_consent
 
     person = busiest_person(wh)
     record_consent(wh, _subject(wh, person), ["marketing_sms"], "granted", actor="tester", evidence="test")

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal
+from fractions import Fraction
 
 from flywheel.loyalty.rules import Growth, Level
 
@@ -64,6 +64,8 @@ class Levels:
         self.growth = growth
         self.tz = tz
         self.rank = {lv.name: i for i, lv in enumerate(growth.levels)}
+        rate = Fraction(growth.per_cny) / 100
+        self._num, self._den = rate.numerator, rate.denominator
 
     def _window_start(self, at: dt.datetime, joined: dt.datetime) -> dt.datetime:
         g = self.growth
@@ -106,9 +108,16 @@ class Levels:
         for paid_at, paid, refunds in story.orders.values():
             if paid_at > at or paid_at < start or (paid_at == start and not inclusive):
                 continue
-            cents += paid - sum(c for t, c in refunds if t <= at)
-        tasks = sum(g for t, g in story.tasks if start <= t <= at)
-        return int((Decimal(max(cents, 0)) / 100 * self.growth.per_cny).to_integral_value(ROUND_FLOOR)) + tasks
+            cents += paid
+            for t, c in refunds:
+                if t <= at:
+                    cents -= c
+        tasks = sum(g for t, g in story.tasks if start <= t <= at) if story.tasks else 0
+        return self.growth_of(cents) + tasks
+
+    def growth_of(self, cents: int) -> int:
+        """floor(CNY × per_cny), exactly, in integers (this runs millions of times per publish)."""
+        return max(cents, 0) * self._num // self._den
 
     def level_for(self, growth_value: int) -> Level:
         return self.growth.level_for(growth_value)
@@ -210,7 +219,7 @@ def standings(con, levels: Levels, at: dt.datetime, only: list[str] | None = Non
         (stamp, stamp)).fetchall()}
     simple, replay = [], []
     for person, (cents, joined, tasks) in totals.items():
-        ceiling = int((Decimal(max(cents, 0)) / 100 * g.per_cny).to_integral_value(ROUND_FLOOR)) + tasks
+        ceiling = levels.growth_of(cents) + tasks
         if g.window == "anniversary" or tasks or reachable is None or ceiling >= reachable or joined is None:
             replay.append(person)
         else:
@@ -223,7 +232,7 @@ def standings(con, levels: Levels, at: dt.datetime, only: list[str] | None = Non
             "SELECT o.person, SUM(o.paid - o.refunded) FROM orders o JOIN lots l ON l.id = o.lot WHERE o.earned > 0 "
             f"AND l.earned_at {'>=' if inclusive else '>'} ? AND l.earned_at <= ? GROUP BY o.person",
             (iso(start), stamp)).fetchall()
-        growth = {p: int((Decimal(max(c, 0)) / 100 * g.per_cny).to_integral_value(ROUND_FLOOR)) for p, c in window}
+        growth = {p: levels.growth_of(c) for p, c in window}
         for person in simple:
             joined = dt.datetime.fromisoformat(totals[person][1])
             review = levels.review_after(joined, joined)
