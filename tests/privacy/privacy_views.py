@@ -130,7 +130,8 @@ class Case:
 
 
 def prepare_case(wh, tmp: Path) -> Case:
-    """The busiest person, with a consent record of their own (so `consent show` has history)."""
+    """The busiest person, with a consent record and points of their own (so `consent show` and
+    `points history` have rows)."""
     import datetime as dt
 
     from flywheel.loyalty import Ledger, journal_path

@@ -15,7 +15,8 @@ from flywheel.warehouse import Warehouse
 SECTIONS = ("persons", "person_accounts", "accounts", "identifiers", "contact_points", "consents", "orders",
             "order_items", "events", "touchpoints", "reviews", "referrals", "person_traits", "person_scores",
             "value_alerts", "identity_links", "identity_refusals", "identity_events", "identity_overrides",
-            "segment_members", "segment_changes", "journey_episodes", "journey_actions", "coupons", "metric_persons")
+            "segment_members", "segment_changes", "journey_episodes", "journey_actions", "coupons", "metric_persons",
+            "loyalty_members", "referral_bindings")
 
 NOT_KEPT = ("E-mail addresses, phone numbers, WeCom external contact ids and WeChat openids are kept sealed "
             "(encrypted under the account's own key) so messages can reach you; they are listed, opened, under "

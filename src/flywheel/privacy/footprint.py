@@ -83,6 +83,8 @@ class Footprint:
             "journey_episodes": lambda t: t.person_id.isin(ids),
             "journey_actions": lambda t: t.person_id.isin(ids),
             "coupons": lambda t: t.person_id.isin(ids),
+            "loyalty_members": lambda t: t.person_id.isin(ids),
+            "referral_bindings": lambda t: t.invitee.isin(ids) | t.inviter.isin(ids),
             "metric_person_days": lambda t: t.person_id.isin(ids),
             "metric_persons": lambda t: t.person_id.isin(ids),
             "metric_funnel_events": lambda t: t.person_id.isin(ids),
