@@ -99,3 +99,25 @@ def test_the_first_level_shortcut_gives_the_replayed_standings(tmp_path):
             slow = {p: levels.standing(told.get(p, Story()), NOW) for p in fast}
         assert fast == slow
         assert len({s.level for s in fast.values()}) == 3 and sum(s.level == "M" for s in fast.values()) >= 3
+
+
+def test_a_replay_split_over_processes_gives_the_same_levels(tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_batch import NOW, _orders
+
+    from flywheel.loyalty import levels as module
+    from flywheel.loyalty.batch import earn_orders
+    from flywheel.loyalty.ledger import Ledger
+
+    levels = Levels(Growth(), TZ)
+    with Ledger(tmp_path / "p.sqlite") as book:
+        earn_orders(book, _orders(3, 300), NOW)
+        persons = [p for (p,) in book.con.execute("SELECT person FROM balances")]
+        alone = module._replayed(book.con, levels, NOW, persons)
+        monkeypatch.setattr(module, "PARALLEL_FROM", 1)
+        shared = module._replayed(book.con, levels, NOW, persons)
+    assert {p: s.as_dict() | {"history": []} for p, s in alone.items()} == \
+        {p: s.as_dict() for p, s in shared.items()}

@@ -201,11 +201,7 @@ def standings(con, levels: Levels, at: dt.datetime, only: list[str] | None = Non
     from flywheel.loyalty.ledger import iso
 
     if only is not None:
-        out: dict[str, Standing] = {}
-        for chunk in range(0, len(only), 20_000):
-            told = stories(con, only[chunk:chunk + 20_000])
-            out |= {p: levels.standing(told.get(p, Story()), at) for p in only[chunk:chunk + 20_000]}
-        return out
+        return _replayed(con, levels, at, only)
     g = levels.growth
     base = g.levels[0].name
     stamp = iso(at)
@@ -241,8 +237,45 @@ def standings(con, levels: Levels, at: dt.datetime, only: list[str] | None = Non
             while review <= at:
                 review = levels.review_after(review, joined)
             out[person] = Standing(base, growth.get(person, 0), joined, review, False, ((joined, base, "joined"),))
-    for chunk in range(0, len(replay), 20_000):
-        told = stories(con, replay[chunk:chunk + 20_000])
-        for person in replay[chunk:chunk + 20_000]:
-            out[person] = levels.standing(told.get(person, Story()), at)
+    out |= _replayed(con, levels, at, replay)
     return out
+
+
+PARALLEL_FROM = 100_000
+"""Replays from this many persons are shared between processes (the replay is pure Python)."""
+
+
+def _replay_chunk(path: str, levels: Levels, at: dt.datetime, persons: list[str]) -> list[tuple]:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        out = []
+        for chunk in range(0, len(persons), 20_000):
+            told = stories(con, persons[chunk:chunk + 20_000])
+            for person in persons[chunk:chunk + 20_000]:
+                s = levels.standing(told.get(person, Story()), at)
+                out.append((person, s.level, s.growth_value, s.since, s.review_at, s.demotion_due))
+        return out
+    finally:
+        con.close()
+
+
+def _replayed(con, levels: Levels, at: dt.datetime, persons: list[str]) -> dict[str, Standing]:
+    """Standings of `persons` by replay: in this process, or split over the machine's cores (forked
+    workers read the journal on their own connections; the history of changes is left out)."""
+    import multiprocessing
+    import os
+
+    workers = min(os.cpu_count() or 1, 4)
+    if len(persons) < PARALLEL_FROM or workers < 2:
+        out = {}
+        for chunk in range(0, len(persons), 20_000):
+            told = stories(con, persons[chunk:chunk + 20_000])
+            out |= {p: levels.standing(told.get(p, Story()), at) for p in persons[chunk:chunk + 20_000]}
+        return out
+    path = con.execute("PRAGMA database_list").fetchone()[2]
+    parts = [persons[i::workers] for i in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        results = pool.starmap(_replay_chunk, [(path, levels, at, part) for part in parts])
+    return {p: Standing(level, growth, since, review, due) for rows in results for p, level, growth, since, review, due in rows}
