@@ -134,3 +134,33 @@ def test_the_shipped_example_rules_apply_and_are_what_the_docs_show(monkeypatch,
     assert applied["assist_campaigns"] == ["spring_sample"]
     doc = (Path(__file__).resolve().parents[2] / "docs" / "loyalty.md").read_text(encoding="utf-8")
     assert example_rules_file().read_text(encoding="utf-8").strip() in doc
+
+
+def test_segments_select_by_level_points_and_demotion(monkeypatch, capsys, tmp_path):
+    orders = [("web", "1", "ann", 150000, 0, T0, "completed"), ("web", "2", "bob", 20000, 0, T0, "completed")]
+    _merchant(orders)
+    _json(monkeypatch, capsys, "loyalty", "run", "--now", (T0 + dt.timedelta(days=20)).isoformat())
+    (tmp_path / "s.yaml").write_text("""
+segments:
+  - name: silver_or_more
+    rule: {trait: loyalty_level, in: [Silver, Gold]}
+  - name: has_points
+    rule: {trait: points_available, gte: 15}
+  - name: demoted_soon
+    rule: {trait: demotion_due, eq: true}
+""", encoding="utf-8")
+    _json(monkeypatch, capsys, "segment", "apply", str(tmp_path / "s.yaml"), role="marketer")
+    later = (T0 + dt.timedelta(days=20)).isoformat()
+    refreshed = {r["name"]: r for r in _json(monkeypatch, capsys, "segment", "refresh", "--now", later,
+                                                 role="marketer")["segments"]}
+    assert refreshed["silver_or_more"]["members"] == 1 and refreshed["has_points"]["members"] == 2
+    assert refreshed["demoted_soon"]["members"] == 0
+    # a year on, ann's order leaves the window: her review is a month away and would demote her
+    _json(monkeypatch, capsys, "loyalty", "run", "--now", (T0 + dt.timedelta(days=340)).isoformat())
+    again = {r["name"]: r for r in _json(monkeypatch, capsys, "segment", "refresh", "--now",
+                                             (T0 + dt.timedelta(days=340)).isoformat(), role="marketer")["segments"]}
+    assert again["demoted_soon"]["members"] == 1 and again["demoted_soon"]["mode"] == "full"
+    out = tmp_path / "m.csv"
+    _json(monkeypatch, capsys, "segment", "members", "demoted_soon", "--out", str(out), "--trait", "loyalty_level",
+          "--trait", "level_review_at", role="marketer")
+    assert "Silver" in out.read_text(encoding="utf-8")

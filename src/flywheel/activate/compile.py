@@ -41,6 +41,11 @@ SCORE_TRAITS = {"tier": "tier", "rfm_segment": "rfm_segment", "cluster": "cluste
                 "high_potential_low_activity": "high_potential_low_activity", "rfm_r": "rfm_r", "rfm_f": "rfm_f",
                 "rfm_m": "rfm_m", "expected_orders": "expected_orders", "cluster_label": "cluster_label"}
 """Rule names of the latest scoring run's per-person scores (`clv` is the potential value)."""
+LOYALTY_TRAITS = {"loyalty_level": "level", "growth_value": "growth_value", "level_review_at": "review_at",
+                  "demotion_due": "demotion_due", "points_available": "points_available",
+                  "points_pending": "points_pending", "points_debt": "points_debt",
+                  "points_expiring_30d": "points_expiring_30d"}
+"""Rule names of the last `loyalty run`'s per-member standing (`loyalty_members`, docs/loyalty.md)."""
 ALERT_TRAIT = "value_alert"
 """True for persons with a CLV-drop alert in the latest scoring run (`flywheel value alerts`)."""
 HEX = 8
@@ -202,6 +207,13 @@ class RuleContext:
             self._cache["scores"] = scores
         return self._cache["scores"]
 
+    def loyalty(self) -> ibis.Table:
+        """`loyalty_members` (the last loyalty run's standings), narrowed to the universe when it is few."""
+        members = self.wh.table("loyalty_members")
+        if self.few:
+            members = members.semi_join(self.universe.select("person_id"), "person_id")
+        return members
+
     def traits(self) -> ibis.Table:
         """`person_traits`, narrowed to the universe when it is few."""
         traits = self.wh.table("person_traits")
@@ -331,6 +343,8 @@ def _trait(rule: Trait, ctx: RuleContext) -> ibis.Table:
         return (people.semi_join if wanted else people.anti_join)(ctx.alerts(), "person_id")
     if rule.name in SCORE_TRAITS:
         source, column = ctx.scores(), SCORE_TRAITS[rule.name]
+    elif rule.name in LOYALTY_TRAITS:
+        source, column = ctx.loyalty(), LOYALTY_TRAITS[rule.name]
     else:
         source, column = ctx.traits(), rule.name
     value = source[column]
@@ -364,6 +378,8 @@ def rule_traits() -> dict[str, str]:
                                                                                                "run_id")}
     scores = {f.name: f.type for f in catalog_table("person_scores").fields}
     traits.update({name: scores[column] for name, column in SCORE_TRAITS.items()})
+    loyalty = {f.name: f.type for f in catalog_table("loyalty_members").fields}
+    traits.update({name: loyalty[column] for name, column in LOYALTY_TRAITS.items()})
     traits[ALERT_TRAIT] = "boolean"
     return traits
 

@@ -31,7 +31,7 @@ import ibis
 import pyarrow as pa
 import yaml
 
-from flywheel.activate.compile import RuleContext, check_rule, compile_rule, union_all
+from flywheel.activate.compile import LOYALTY_TRAITS, RuleContext, check_rule, compile_rule, union_all
 from flywheel.activate.rules import (
     NotPerformed,
     Ordered,
@@ -240,6 +240,7 @@ class _Marks:
     value_run: str | None
     sha256: str
     extra: dict = field(default_factory=dict)
+    loyalty_as_of: dt.datetime | None = None
 
 
 def refresh_segments(wh: Warehouse, now: dt.datetime | None = None, names: list[str] | None = None,
@@ -387,7 +388,9 @@ def _current_marks(wh: Warehouse, now: dt.datetime) -> _Marks:
     value_runs = wh.table("value_runs")
     latest = wh.fetch(value_runs.order_by([ibis.desc("started_at"), ibis.desc("run_id")]).limit(1).select("run_id"))
     value_run = latest.column("run_id")[0].as_py() if latest.num_rows else None
-    return _Marks(now, dt.datetime.now(dt.timezone.utc), _utc(data_mark), value_run, "")
+    loyalty = wh.table("loyalty_members").as_of.max().execute()
+    return _Marks(now, dt.datetime.now(dt.timezone.utc), _utc(data_mark), value_run, "",
+                  loyalty_as_of=_utc(loyalty))
 
 
 def _utc(value) -> dt.datetime | None:
@@ -414,6 +417,8 @@ def _needs_full(seg: Segment, last: dict | None, marks: _Marks, now: dt.datetime
         return "the clock moved back"
     if _uses_scores(seg.rule) and last["value_run"] != marks.value_run:
         return "a new scoring run"
+    if _uses_loyalty(seg.rule) and _utc(last.get("loyalty_as_of")) != marks.loyalty_as_of:
+        return "a new loyalty run"
     if references(seg.rule) & rebuilt:
         return "a referenced segment was rebuilt"
     return ""
@@ -421,6 +426,10 @@ def _needs_full(seg: Segment, last: dict | None, marks: _Marks, now: dt.datetime
 
 def _uses_scores(rule: Rule) -> bool:
     return any(isinstance(n, Trait) for n in walk(rule))
+
+
+def _uses_loyalty(rule: Rule) -> bool:
+    return any(isinstance(n, Trait) and n.name in LOYALTY_TRAITS for n in walk(rule))
 
 
 def _candidates(wh: Warehouse, seg: Segment, last: dict, now: dt.datetime,
@@ -527,7 +536,7 @@ def _record_refresh(wh: Warehouse, refresh_id: str, seg: Segment, result: Refres
         "mode": result.mode, "why_full": why_full or None, "candidates": result.candidates,
         "members": result.members, "entered": result.entered, "exited": result.exited,
         "seconds": result.seconds, "data_mark": marks.data_mark, "value_run": marks.value_run,
-        "sha256": seg.sha256}]))
+        "loyalty_as_of": marks.loyalty_as_of, "sha256": seg.sha256}]))
 
 
 def verify(wh: Warehouse) -> None:
@@ -604,8 +613,9 @@ def export_members(gate, name: str, out: Path, traits: list[str] | None = None,
     fields = {"person_id": "segment_members.person_id"}
     if traits:
         ctx = RuleContext(wh, dt.datetime.now(dt.timezone.utc), members)
-        plain = [t for t in traits if t not in SCORE_TRAITS]
+        plain = [t for t in traits if t not in SCORE_TRAITS and t not in LOYALTY_TRAITS]
         scored = [t for t in traits if t in SCORE_TRAITS]
+        loyal = [t for t in traits if t in LOYALTY_TRAITS]
         if plain:
             table = table.left_join(wh.table("person_traits").select("person_id", *plain), "person_id")
             table = table.select("person_id", *[c for c in table.columns if c in traits])
@@ -614,8 +624,14 @@ def export_members(gate, name: str, out: Path, traits: list[str] | None = None,
             table = table.left_join(scores.select("person_id", **{t: scores[SCORE_TRAITS[t]] for t in scored}),
                                     "person_id")
             table = table.select("person_id", *[c for c in table.columns if c in traits])
+        if loyal:
+            standing = ctx.loyalty()
+            table = table.left_join(standing.select("person_id", **{t: standing[LOYALTY_TRAITS[t]] for t in loyal}),
+                                    "person_id")
+            table = table.select("person_id", *[c for c in table.columns if c in traits])
         fields |= {t: f"person_traits.{t}" for t in plain}
         fields |= {t: f"person_scores.{SCORE_TRAITS[t]}" for t in scored}
+        fields |= {t: f"loyalty_members.{LOYALTY_TRAITS[t]}" for t in loyal}
     data = wh.fetch(table.select("person_id", *(traits or [])).order_by("person_id"))
     shown = gate.disclosure.arrow("segment_members", data, fields=fields)
     out.parent.mkdir(parents=True, exist_ok=True)

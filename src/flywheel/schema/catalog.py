@@ -849,6 +849,7 @@ TABLES += (
             F("seconds", "float64", "time taken", 1),
             F("data_mark", TS, "latest ingest run finished when the refresh started", 1),
             F("value_run", "string", "latest scoring run when the refresh started", 1),
+            F("loyalty_as_of", TS, "clock of the latest `loyalty run` snapshot when the refresh started (v7)", 1),
             F("sha256", "string", "definition hash refreshed", 1, False),
         ),
         ("refresh_id", "segment"),

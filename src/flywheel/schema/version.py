@@ -3,4 +3,4 @@
 Its own module so light readers (`warehouse.glance`) know it without loading the catalog's Ibis types.
 """
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7

@@ -87,7 +87,8 @@ def _note_missing_contact_points(wh: "Warehouse") -> None:
 
 
 MIGRATIONS = {1: _create_all, 2: _add_missing_columns, 3: _seal_clear_values, 4: _add_missing_columns,
-              5: _note_missing_contact_points, 6: _add_missing_columns}
+              5: _note_missing_contact_points, 6: _add_missing_columns,
+              7: _add_missing_columns}
 """Forward migrations by target version; each takes the warehouse and brings it to that version."""
 
 
