@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from flywheel.loyalty.ledger import Ledger
-from flywheel.loyalty.verify import verify
+from flywheel.loyalty.invariants import verify
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from flywheel.loyalty.ledger import Ledger
-from flywheel.loyalty.verify import verify
+from flywheel.loyalty.invariants import verify
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 

@@ -15,7 +15,7 @@ from flywheel.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["ingest", "identity", "value", "segments", "journeys", "attribution", "insight", "report"]
+STAGES = ["ingest", "identity", "value", "segments", "journeys", "loyalty", "attribution", "insight", "report"]
 
 
 def flywheel(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -40,6 +40,7 @@ def test_run_goes_through_every_stage_on_exports_and_writes_the_report(exports, 
     assert payload["ingest"]["loaded"] > 0 and (tmp_path / "r.html").stat().st_size > 10_000
     assert payload["stages"]["segments"]["applied"] > 0, "the shipped segments land for a role that may apply"
     assert payload["stages"]["attribution"]["attribution_run"]
+    assert payload["stages"]["loyalty"]["orders"] > 0 and payload["stages"]["loyalty"]["members"]
     with Warehouse.open(load_settings()) as wh:
         assert wh.count("metric_builds") == 1 and wh.count("metric_person_days") > 0
         assert wh.count("segments") == payload["stages"]["segments"]["applied"]
@@ -48,6 +49,7 @@ def test_run_goes_through_every_stage_on_exports_and_writes_the_report(exports, 
     second = json.loads(again.stdout)
     assert second["ingest"]["loaded"] == 0, "re-running the same exports loads nothing new"
     assert second["stages"]["segments"]["applied"] == 0, "stored segments are refreshed, not applied again"
+    assert second["stages"]["loyalty"]["transactions"] == 0, "points for the same orders are not earned twice"
 
 
 def test_a_role_that_may_not_apply_still_refreshes_and_is_told(exports, tmp_path):
@@ -55,6 +57,7 @@ def test_a_role_that_may_not_apply_still_refreshes_and_is_told(exports, tmp_path
     assert res.returncode == 0, res.stderr[-2000:]
     seg = json.loads(res.stdout)["stages"]["segments"]
     assert seg["applied"] == 0 and "may not activate.apply" in seg["note"]
+    assert "may not points.write" in json.loads(res.stdout)["stages"]["loyalty"]["note"]
 
 
 def test_report_writes_the_offline_report_of_any_warehouse(exports, tmp_path):

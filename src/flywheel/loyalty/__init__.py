@@ -12,7 +12,7 @@ in loyalty/ledger.py and `verify()` checks them.
 from flywheel.lazy import lazy_exports
 
 _EXPORTS = {
-    "Ledger": "flywheel.loyalty.ledger", "Refused": "flywheel.loyalty.ledger", "verify": "flywheel.loyalty.verify",
+    "Ledger": "flywheel.loyalty.ledger", "Refused": "flywheel.loyalty.ledger", "verify": "flywheel.loyalty.invariants",
     "journal_path": "flywheel.loyalty.journal", "write": "flywheel.loyalty.points", "balance": "flywheel.loyalty.points",
     "loyalty_run": "flywheel.loyalty.run", "data_end": "flywheel.loyalty.run", "referral_run": "flywheel.loyalty.program",
     "apply_rules": "flywheel.loyalty.program", "loyalty_stats": "flywheel.loyalty.program",

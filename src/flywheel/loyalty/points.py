@@ -137,7 +137,7 @@ def balance(gate, person_id: str, history: bool = False) -> dict:
 
 def verify_ledger(gate) -> dict:
     """Replay the journal and check every invariant (aggregate output: any role)."""
-    from flywheel.loyalty.verify import verify
+    from flywheel.loyalty.invariants import verify
 
     with open_ledger(gate.settings) as ledger:
         return verify(ledger.con)
