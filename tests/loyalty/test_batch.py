@@ -9,8 +9,8 @@ import pytest
 
 from flywheel.loyalty import batch
 from flywheel.loyalty.batch import OrderPoints, earn_key, earn_orders, refund_key
-from flywheel.loyalty.ledger import Ledger, iso
 from flywheel.loyalty.invariants import verify
+from flywheel.loyalty.ledger import Ledger, iso
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)

@@ -8,8 +8,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from flywheel.loyalty.ledger import Ledger
 from flywheel.loyalty.invariants import verify
+from flywheel.loyalty.ledger import Ledger
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)

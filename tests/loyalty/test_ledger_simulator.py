@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from flywheel.loyalty.ledger import Ledger
 from flywheel.loyalty.invariants import verify
+from flywheel.loyalty.ledger import Ledger
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 

@@ -101,6 +101,7 @@ def test_an_invalid_rules_file_names_the_file_and_the_path(monkeypatch, capsys, 
 
 
 def test_a_publish_replays_only_the_persons_whose_standing_may_have_moved(monkeypatch, capsys, tmp_path):
+    from flywheel.config import load_settings
     from flywheel.loyalty import journal_path
     from flywheel.loyalty.ledger import Ledger
 
@@ -113,7 +114,7 @@ def test_a_publish_replays_only_the_persons_whose_standing_may_have_moved(monkey
     _merchant(orders)
     later = day + dt.timedelta(days=1)
     _json(monkeypatch, capsys, "loyalty", "run", "--now", later.isoformat())
-    with Ledger(journal_path(__import__("flywheel.config", fromlist=["x"]).load_settings())) as book:
+    with Ledger(journal_path(load_settings())) as book:
         runs = book.con.execute("SELECT persons, recomputed FROM publishes ORDER BY rowid").fetchall()
     assert runs == [(7, 7), (7, 1)]
     with Warehouse.open() as wh:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 
 import pyarrow as pa
 from flywheel_cli import cli
@@ -115,6 +116,6 @@ def test_structural_virality_of_a_chain_and_a_star():
     (t1,), (t2,) = trees(chain, {}), trees(star, {})
     assert t1["structural_virality"] == (1 + 2 + 3 + 1 + 2 + 1) / 6 and t1["depth"] == 3
     assert t2["structural_virality"] == (3 * 1 + 3 * 2) / 6 and t2["depth"] == 1
-    rows, _ = generations({"a", "b", "c", "d"}, chain, __import__("collections").Counter({"a": 2, "b": 1, "c": 4}))
+    rows, _ = generations({"a", "b", "c", "d"}, chain, Counter({"a": 2, "b": 1, "c": 4}))
     assert [r["k"] for r in rows] == [1.0, 1.0, 1.0, 0.0]
     assert [r["conversion_per_invite"] for r in rows] == [0.5, 1.0, 0.25, 0.0]

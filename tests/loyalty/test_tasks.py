@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from flywheel.loyalty.invariants import verify
 from flywheel.loyalty.ledger import Ledger
 from flywheel.loyalty.levels import stories
 from flywheel.loyalty.rules import parse_rules
 from flywheel.loyalty.tasks import assist, do_task
-from flywheel.loyalty.invariants import verify
 
 TZ = ZoneInfo("Asia/Shanghai")
 RULES = parse_rules({"assist_campaigns": {"spring": {"unlock": {3: "sample", 10: "full_size"},

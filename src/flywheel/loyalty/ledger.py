@@ -23,7 +23,6 @@ matured becomes available, lots past expiry expire), so a write never spends an 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,8 @@ class Refused(FlywheelError):
     """A write the ledger refuses, with its reason code."""
 
     def __init__(self, code: str, message: str):
+        if code not in REASONS:
+            raise ValueError(f"undeclared refusal code {code!r}")
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
@@ -51,10 +52,6 @@ def iso(at: dt.datetime) -> str:
     if at.tzinfo is None:
         raise InputError("ledger times must be timezone-aware")
     return at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
-
-
-def instant(text: str | None) -> dt.datetime | None:
-    return None if text is None else dt.datetime.fromisoformat(text)
 
 
 @dataclass
@@ -461,7 +458,3 @@ class Ledger:
         if self.con.execute("SELECT 1 FROM transactions WHERE key = ?", (key,)).fetchone():
             return "created"
         return "refused" if self.con.execute("SELECT 1 FROM refusals WHERE key = ?", (key,)).fetchone() else None
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 import ibis
 import pyarrow as pa
 
+from flywheel.schema import table as catalog_table
 from flywheel.schema.orders import GMV_STATUSES
 from flywheel.warehouse import account_persons
 
@@ -223,7 +224,7 @@ def run(gate, rules, now: dt.datetime) -> dict:
                                 "value_cents": cfg.reward_cents, "min_order_cents": cfg.min_order_cents,
                                 "valid_from": v["reward_at"], "valid_until": v["reward_at"] + dt.timedelta(days=cfg.valid_days),
                                 "issued_at": v["reward_at"]})
-    names = [f.name for f in __import__("flywheel.schema", fromlist=["table"]).table("referral_bindings").fields]
+    names = [f.name for f in catalog_table("referral_bindings").fields]
     rows = [{k: v.get(k) for k in names if k != "decided_at"} | {"decided_at": now} for v in verdicts]
     with wh.transaction():
         wh.replace("referral_bindings", wh.table("referral_bindings").filter(ibis.literal(False)))
