@@ -50,7 +50,7 @@ def stored_rules(ledger: Ledger) -> LoyaltyRules:
 def _person(gate, person_id: str) -> str:
     """The person a write lands on now: a merged id leads to the person that absorbed it."""
     from flywheel.loyalty.ledger import Refused
-    from flywheel.privacy.subjects import UnknownSubject, find_subject
+    from flywheel.privacy import UnknownSubject, find_subject
 
     try:
         return find_subject(gate.warehouse, person_id).person_id
@@ -119,7 +119,7 @@ def sweep(gate, job: str, at: dt.datetime) -> dict:
 def balance(gate, person_id: str, history: bool = False) -> dict:
     """A person's balance and open lots (or their history), as the acting role may see it."""
     gate.require("read.persons")
-    from flywheel.privacy.subjects import find_subject
+    from flywheel.privacy import find_subject
 
     person = find_subject(gate.warehouse, person_id).person_id
     with open_ledger(gate.settings) as ledger:

@@ -43,7 +43,7 @@ def person_level(gate, person_id: str, at: dt.datetime) -> dict:
     """`loyalty level`: the person's level at `at`, replayed from the journal under the stored rules."""
     from flywheel.loyalty.levels import Levels, Story, stories
     from flywheel.loyalty.points import LEVELS, stored_rules
-    from flywheel.privacy.subjects import find_subject
+    from flywheel.privacy import find_subject
 
     gate.require("read.persons")
     person = find_subject(gate.warehouse, person_id).person_id
@@ -144,7 +144,7 @@ def referral_run(gate, now: dt.datetime) -> dict:
 
 def person_invite_code(gate, person_id: str) -> dict:
     from flywheel.loyalty.referral import invite_code
-    from flywheel.privacy.subjects import find_subject
+    from flywheel.privacy import find_subject
 
     gate.require("read.persons")
     person = find_subject(gate.warehouse, person_id).person_id

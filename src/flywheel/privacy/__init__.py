@@ -19,6 +19,7 @@ _EXPORTS = {
     "latest_contacts": "flywheel.privacy.contacts",
     "export_person": "flywheel.privacy.rights", "erase_person": "flywheel.privacy.rights",
     "audit_entries": "flywheel.privacy.trail", "audit_verify": "flywheel.privacy.trail",
+    "find_subject": "flywheel.privacy.subjects", "UnknownSubject": "flywheel.privacy.subjects",
     "Gate": "flywheel.privacy.gate", "Disclosure": "flywheel.privacy.masking",
     "NotPermitted": "flywheel.privacy.roles", "actor_for": "flywheel.privacy.roles",
     "role_named": "flywheel.privacy.roles", "all_roles": "flywheel.privacy.roles",
