@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from flywheel.config import load_settings
+
+# The tests' data is tiny: two shuffle partitions run each stage in one wave on two cores (the traits
+# parity test: 42 s with local[*]'s four, 30 s with two) and still exercise more than one partition.
+os.environ.setdefault("FLYWHEEL_SPARK_PARTITIONS", "2")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -17,6 +22,23 @@ def pytest_collection_modifyitems(items):
         if item.get_closest_marker("spark") is not None or {"spark_warehouse", "spark_dir"} & set(
                 getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("spark"))
+
+
+class _GroupingCheck:
+    """Fails the run if `--dist loadgroup` stopped grouping (pytest 9.2 with xdist 3.8 did, silently:
+    two JVMs and two console demos, one per worker)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        if not getattr(config.option, "loadgroup", False) or not hasattr(config, "workerinput"):
+            return
+        lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if lost:
+            raise pytest.UsageError(f"--dist loadgroup is not grouping {lost[0]} (check the pytest and xdist pins)")
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_GroupingCheck(), "flywheel-grouping-check")
 
 
 @pytest.fixture(scope="session")

@@ -322,6 +322,7 @@ def test_random_steps_with_crashes_match_the_model(tmp_path, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(10, 16))
+@pytest.mark.parametrize("seed", range(10, 10 + int(os.environ.get("FLYWHEEL_SIM_SEEDS", "2"))))
 def test_many_more_random_steps(tmp_path, seed):
+    """Two long runs in `make test`; `FLYWHEEL_SIM_SEEDS=50 pytest -k many_more` for a longer hunt."""
     Sim(seed, tmp_path / "points.sqlite").run(1500)
