@@ -17,11 +17,14 @@ os.environ.setdefault("FLYWHEEL_SPARK_PARTITIONS", "2")
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Under `pytest -n`, every Spark test runs in one worker: one JVM and metastore per run, not per worker."""
+    """Under `pytest -n`, every Spark test runs in one worker: one JVM and metastore per run, not per
+    worker; so does every test of the one demo run (`demo_run`), which the console tests share."""
     for item in items:
         if item.get_closest_marker("spark") is not None or {"spark_warehouse", "spark_dir"} & set(
                 getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("spark"))
+        elif "demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("console"))
 
 
 class _GroupingCheck:
@@ -39,6 +42,23 @@ class _GroupingCheck:
 
 def pytest_configure(config):
     config.pluginmanager.register(_GroupingCheck(), "flywheel-grouping-check")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> tuple[Path, dict]:
+    """`flywheel demo --persons 600` run once per test run: its output folder and its `--json` payload.
+    The console tests serve its warehouse; the closed-loop test reads its payload and report."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo-run")
+    env = dict(os.environ, FLYWHEEL_KEY_FILE=str(out / "identifier.key"))
+    env.pop("FLYWHEEL_DB", None)
+    res = subprocess.run([sys.executable, "-m", "flywheel", "--json", "demo", "--persons", "600", "--out",
+                          str(out / "demo")], capture_output=True, text=True, env=env, cwd=out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out, json.loads(res.stdout)
 
 
 @pytest.fixture(scope="session")

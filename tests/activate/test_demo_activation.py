@@ -3,25 +3,15 @@ merchant, the simulator answers the sends, and the report shows the funnel for t
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
 
-def test_demo_runs_the_example_journey_and_reports_treatment_against_holdout(tmp_path: Path):
-    env = dict(os.environ)
-    env.pop("FLYWHEEL_DB", None)
-    res = subprocess.run([sys.executable, "-m", "flywheel", "--json", "demo", "--persons", "600", "--out",
-                          str(tmp_path / "demo")], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    payload = json.loads(res.stdout)
+def test_demo_runs_the_example_journey_and_reports_treatment_against_holdout(demo_run):
+    out, payload = demo_run
     loop = payload["activation"]
     groups = loop["groups"]
     treated, held = groups["treatment"], groups["holdout"]
@@ -37,7 +27,7 @@ def test_demo_runs_the_example_journey_and_reports_treatment_against_holdout(tmp
     assert low <= loop["true_lift"] <= high, ("the measured interval covers the truth over the same windows",
                                               groups["lift"], loop["true_lift"])
     assert loop["response_orders"] > 0
-    report = (tmp_path / "demo" / "report.html").read_text(encoding="utf-8")
+    report = (out / "demo" / "report.html").read_text(encoding="utf-8")
     for text in ("Activation segments", "Journey: community_winback", "True effect (simulator)", "channel / reason",
                  "lapsed_vips", "redeemed a coupon", "Attribution: credit per channel and model", "true incremental orders",
                  "Channel economics", "Experiment: journey:community_winback", "Budget recommendation"):

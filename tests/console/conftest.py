@@ -1,13 +1,9 @@
 """A small simulated merchant run through the whole demo once per test run, with owner, analyst and
-auditor keys, for the console's API, masking and browser tests (they share one xdist group)."""
+auditor keys, for the console's API, masking and browser tests (they share one xdist group; the demo itself is `demo_run` in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -29,17 +25,11 @@ class DemoWorld:
 
 
 @pytest.fixture(scope="session")
-def demo_world(tmp_path_factory) -> DemoWorld:
+def demo_world(demo_run) -> DemoWorld:
     from flywheel.console.keys import ApiKeys, keys_path
     from flywheel.warehouse import Warehouse, account_persons
 
-    out = tmp_path_factory.mktemp("console-demo")
-    env = dict(os.environ, FLYWHEEL_KEY_FILE=str(out / "identifier.key"))
-    env.pop("FLYWHEEL_DB", None)
-    res = subprocess.run([sys.executable, "-m", "flywheel", "--json", "demo", "--persons", "400", "--out",
-                          str(out / "demo")], capture_output=True, text=True, env=env, cwd=out)
-    assert res.returncode == 0, res.stderr[-3000:]
-    payload = json.loads(res.stdout)
+    out, payload = demo_run
     settings = Settings(db_path=Path(payload["warehouse"]), key_file=out / "identifier.key")
     keys = {"owner": Path(payload["console"]["key_file"]).read_text().strip()}
     registry = ApiKeys(keys_path(settings.db_path))
