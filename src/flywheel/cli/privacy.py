@@ -37,23 +37,35 @@ def export_command(ctx: typer.Context, person: Annotated[str, typer.Argument(hel
 def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
                   yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False) -> None:
     """Remove a person from every table, destroy their data keys, and keep a suppression entry."""
+    from flywheel.loyalty import forget_persons, journal_path
     from flywheel.privacy import erase_person
 
     def confirm(subject) -> bool:
         return typer.confirm(f"Erase person {subject.person_id} ({len(subject.accounts)} accounts) "
                              "from every table? This cannot be undone.", err=True)
 
+    ids: list[str] = []
+
+    def keep_ids(subject) -> bool:
+        ids.extend(subject.person_ids)
+        return yes or confirm(subject)
+
     with acting(ctx, "privacy erase") as gate:
-        report = erase_person(gate, person, confirm=None if yes else confirm)
+        report = erase_person(gate, person, confirm=keep_ids)
+        if report is not None:  # the points journal beside the warehouse (loyalty/forget.py)
+            journal = forget_persons(journal_path(gate.settings), ids)
     if report is None:
         raise typer.Abort()
     if state(ctx).json:
-        emit(report.as_dict())
+        emit(report.as_dict() | {"points_journal": journal["rows"]})
     else:
         d = report.as_dict()
         out.print(f"Erased: {d['rows_removed']:,} rows removed from {len(report.removed)} tables, "
                   f"{d['rows_anonymised']:,} rows of others anonymised, {report.keys_destroyed} data key(s) "
                   f"destroyed, {report.suppressed} suppression entries (erasure {report.erasure_id})")
+        if journal["rows"]:
+            out.print(f"Points journal: {sum(journal['rows'].values()):,} rows now name {journal['tombstone']} "
+                      "instead of the person")
 
 
 def _record(ctx, person: str, purposes: list[str], status: str, legal_basis: str, notice: str | None,

@@ -1,0 +1,108 @@
+"""Erasure in the points journal (PIPL Art. 47, GDPR Art. 17).
+
+The journal is append-only, but an erased person must not stay in it under their id. Their id is
+replaced, everywhere it occurs, by one random tombstone that nothing maps back: person columns,
+the person fields of stored requests and details, and the parts of idempotency keys and counter
+scopes that name them. Amounts, lots, times and order numbers stay, so the merchant's points
+liability still adds up and `points verify` still holds (the same rows, consistently renamed).
+Overwritten bytes are zeroed (`secure_delete`) and the WAL is checkpointed and truncated, so the
+id is gone from the files, not only from the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from flywheel.loyalty.journal import SCHEMA, connect, immediate
+
+TRIGGERS = ("entries_immutable_u", "entries_immutable_d", "transactions_immutable_u", "transactions_immutable_d")
+PERSON_COLUMNS = {"transactions": ("person",), "entries": ("person",), "lots": ("person",), "balances": ("person",),
+                  "orders": ("person",), "counters": ("person",), "assists": ("helper", "initiator")}
+JSON_COLUMNS = {"transactions": ("payload", "detail"), "refusals": ("payload",)}
+KEY_COLUMNS = {"transactions": ("key",), "refusals": ("key",), "counters": ("scope",)}
+
+
+def forget_persons(path: Path, person_ids: list[str]) -> dict:
+    """Replace the persons' ids in the journal at `path` by a tombstone. Returns `{tombstone, rows}`
+    (values rewritten per table: a row can count once per column); nothing to do without a journal."""
+    ids = sorted(set(person_ids))
+    if not path.exists() or not ids:
+        return {"tombstone": None, "rows": {}}
+    tombstone = "erased-" + uuid.uuid4().hex[:16]
+    con = connect(path)
+    rows: dict[str, int] = {}
+    try:
+        con.execute("PRAGMA secure_delete=ON")
+        with immediate(con):
+            for name in TRIGGERS:
+                con.execute(f"DROP TRIGGER IF EXISTS {name}")
+            marks = ",".join("?" * len(ids))
+            for table, columns in PERSON_COLUMNS.items():
+                for column in columns:
+                    n = con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} IN ({marks})",
+                                    [tombstone, *ids]).rowcount
+                    _count(rows, table, n)
+            for table, columns in JSON_COLUMNS.items():
+                for column in columns:
+                    _count(rows, table, _rewrite(con, table, column, ids, lambda v: _json(v, ids, tombstone)))
+            for table, columns in KEY_COLUMNS.items():
+                for column in columns:
+                    _count(rows, table, _rewrite(con, table, column, ids, lambda v: _parts(v, ids, tombstone)))
+            for statement in _trigger_statements():
+                con.execute(statement)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()
+    return {"tombstone": tombstone, "rows": {k: v for k, v in rows.items() if v}}
+
+
+def _count(rows: dict[str, int], table: str, n: int) -> None:
+    rows[table] = rows.get(table, 0) + max(n, 0)
+
+
+def _rewrite(con, table: str, column: str, ids: list[str], change) -> int:
+    """Rows whose `column` mentions one of the ids (a text search, then an exact rewrite)."""
+    where = " OR ".join(f"instr({column}, ?) > 0" for _ in ids)
+    found = con.execute(f"SELECT rowid, {column} FROM {table} WHERE {where}", ids).fetchall()
+    changed = [(new, rowid) for rowid, old in found if (new := change(old)) != old]
+    con.executemany(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", changed)
+    return len(changed)
+
+
+def _json(text: str, ids: list[str], tombstone: str) -> str:
+    """Every string value equal to an id, at any depth; the text keeps its canonical form."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return _parts(text, ids, tombstone)
+
+    def swap(v):
+        if isinstance(v, str):
+            return tombstone if v in ids else v
+        if isinstance(v, list):
+            return [swap(x) for x in v]
+        if isinstance(v, dict):
+            return {k: swap(x) for k, x in v.items()}
+        return v
+
+    new = swap(value)
+    return text if new == value else json.dumps(new, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _parts(text: str, ids: list[str], tombstone: str) -> str:
+    """A `:`-separated key or scope with the parts equal to an id replaced (`task:checkin:P:day:…`)."""
+    return ":".join(tombstone if part in ids else part for part in text.split(":"))
+
+
+def _trigger_statements() -> list[str]:
+    """The journal's immutability triggers, as its schema declares them."""
+    statements, current = [], []
+    for line in SCHEMA.splitlines():
+        if line.startswith("CREATE TRIGGER") or current:
+            current.append(line)
+            if line.rstrip().endswith("END;"):
+                statements.append("\n".join(current))
+                current = []
+    return statements

@@ -1,0 +1,77 @@
+"""`flywheel privacy erase` reaches the points journal: the person's id is gone from its tables and its
+files, the ledger still verifies, and a person whose id merely contains theirs keeps everything."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+
+import pytest
+from test_points_cli import _persons, _run
+
+from flywheel.config import load_settings
+from flywheel.loyalty import journal_path
+
+GONE = "pa1b2c3d4e5f60718"
+LOOKALIKE = GONE + "9"  # contains the erased id: a text search alone would hit it
+
+
+def _journal_bytes() -> bytes:
+    path = journal_path(load_settings())
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+def _state(person: str, monkeypatch, capsys) -> tuple:
+    code, b, _ = _run(monkeypatch, capsys, "points", "balance", person, role="analyst")
+    code2, h, _ = _run(monkeypatch, capsys, "points", "history", person, role="analyst")
+    assert code == 0 and code2 == 0
+    return b["available"], b["pending"], b["debt"], [(t["kind"], t["points"]) for t in h["transactions"]]
+
+
+def test_erasure_renames_the_person_everywhere_in_the_journal_and_nobody_else(monkeypatch, capsys):
+    _persons((GONE, "active", None), (LOOKALIKE, "active", None))
+    for person, order in ((GONE, "o-gone"), (LOOKALIKE, "o-kept")):
+        code, _, _ = _run(monkeypatch, capsys, "points", "earn", person, "--order", order, "--paid", "209.00",
+                          "--at", "2026-03-01T10:00", "--pending-days", "0")
+        assert code == 0
+        code, _, _ = _run(monkeypatch, capsys, "points", "redeem", person, "--points", "5",
+                          "--key", f"manual:{person}:1", "--at", "2026-03-02T10:00")
+        assert code == 0
+        code, refused, _ = _run(monkeypatch, capsys, "points", "redeem", person, "--points", "999",
+                                "--key", f"manual:{person}:2", "--at", "2026-03-02T11:00")
+        assert code == 1 and refused["reason"] == "insufficient_points"
+    kept_before = _state(LOOKALIKE, monkeypatch, capsys)
+    assert GONE.encode() in _journal_bytes()
+
+    code, report, err = _run(monkeypatch, capsys, "privacy", "erase", GONE, "--yes", role="privacy_officer")
+    assert code == 0, err
+    rows = report["points_journal"]
+    assert rows["transactions"] >= 2 and rows["entries"] >= 2 and rows["balances"] == 1
+    assert rows["refusals"] == 2, "the refused write's key and its request both named the person"
+
+    assert re.search(re.escape(GONE).encode() + rb"(?!9)", _journal_bytes()) is None, "not in the files either"
+    assert _state(LOOKALIKE, monkeypatch, capsys) == kept_before, "the look-alike keeps every point and row"
+    code, verified, _ = _run(monkeypatch, capsys, "points", "verify", role="auditor")
+    assert code == 0 and verified["ok"] and verified["transactions"] == 4
+    con = sqlite3.connect(journal_path(load_settings()))
+    tombstone = con.execute("SELECT DISTINCT person FROM transactions WHERE person LIKE 'erased-%'").fetchall()
+    assert len(tombstone) == 1, "one tombstone, the same in every row: the liability still adds up per account"
+    (payload,) = con.execute("SELECT payload FROM refusals WHERE key LIKE 'manual:erased-%'").fetchone()
+    assert json.loads(payload)["person"] == tombstone[0][0]
+    with pytest.raises(sqlite3.DatabaseError, match="immutable"):
+        con.execute("UPDATE entries SET amount = 0")
+    with pytest.raises(sqlite3.DatabaseError, match="immutable"):
+        con.execute("DELETE FROM transactions")
+    con.close()
+
+
+def test_erasing_someone_without_points_leaves_the_journal_as_it_was(monkeypatch, capsys):
+    _persons((GONE, "active", None), (LOOKALIKE, "active", None))
+    code, _, _ = _run(monkeypatch, capsys, "points", "earn", LOOKALIKE, "--order", "o1", "--paid", "99.00",
+                      "--at", "2026-03-01T10:00", "--pending-days", "0")
+    assert code == 0
+    before = _state(LOOKALIKE, monkeypatch, capsys)
+    code, report, err = _run(monkeypatch, capsys, "privacy", "erase", GONE, "--yes", role="privacy_officer")
+    assert code == 0 and report["points_journal"] == {}, err
+    assert _state(LOOKALIKE, monkeypatch, capsys) == before
