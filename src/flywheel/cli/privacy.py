@@ -22,10 +22,12 @@ PurposeOpt = Annotated[list[str], typer.Option("--purpose", help="Purpose (repea
 def export_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
                    out_file: Annotated[Path, typer.Option("--out", help="JSON file to write.")]) -> None:
     """Everything held about a person, unmasked for the person themself, as one JSON file."""
+    from flywheel.loyalty import journal_copy, journal_path
     from flywheel.privacy import export_person
 
     with acting(ctx, "privacy export") as gate:
-        summary = export_person(gate, person, out_file)
+        summary = export_person(gate, person, out_file,
+                                beside=lambda subject: journal_copy(journal_path(gate.settings), subject.person_ids))
     if state(ctx).json:
         emit(summary)
     else:
@@ -52,7 +54,7 @@ def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help
 
     with acting(ctx, "privacy erase") as gate:
         report = erase_person(gate, person, confirm=keep_ids)
-        if report is not None:  # the points journal beside the warehouse (loyalty/forget.py)
+        if report is not None:  # the points journal beside the warehouse (loyalty/subject.py)
             journal = forget_persons(journal_path(gate.settings), ids)
     if report is None:
         raise typer.Abort()

@@ -15,14 +15,18 @@ from flywheel.privacy.gate import Gate
 from flywheel.privacy.subjects import Subject, find_subject
 
 
-def export_person(gate: Gate, person_id: str, out: Path) -> dict:
+def export_person(gate: Gate, person_id: str, out: Path,
+                  beside: Callable[[Subject], dict[str, list[dict]]] | None = None) -> dict:
     """Write everything held about the person, unmasked for the person themself, as one JSON file
-    readable by its owner only. Needs `privacy.export`. Returns `{person_id, out, tables, rows,
-    audit_entries}`."""
+    readable by its owner only. Needs `privacy.export`. `beside(subject)` adds the sections held
+    outside the warehouse (the points journal), gathered by the caller. Returns `{person_id, out,
+    tables, rows, audit_entries}`."""
     gate.require("privacy.export")
     subject = find_subject(gate.warehouse, person_id)
     entries = _audit_about(gate, subject)
     copy = access_copy(gate.warehouse, subject, entries)
+    if beside is not None:
+        copy["data"].update(beside(subject))
     out = Path(out)
     _write_private(out, json.dumps(copy, ensure_ascii=False, indent=2, default=str) + "\n")
     gate.audit("privacy.export", f"access copy of {subject.person_id}", person=subject.person_id,

@@ -1,4 +1,6 @@
-"""Erasure in the points journal (PIPL Art. 47, GDPR Art. 17).
+"""Data-subject rights in the points journal: the access copy's sections (PIPL Art. 45, GDPR Art. 15)
+and erasure (PIPL Art. 47, GDPR Art. 17). The privacy capability covers the warehouse; the
+commands that serve a request call these for the journal beside it.
 
 The journal is append-only, but an erased person must not stay in it under their id. Their id is
 replaced, everywhere it occurs, by one random tombstone that nothing maps back: person columns,
@@ -16,12 +18,31 @@ import uuid
 from pathlib import Path
 
 from flywheel.loyalty.journal import SCHEMA, connect, immediate
+from flywheel.loyalty.ledger import Ledger
 
 TRIGGERS = ("entries_immutable_u", "entries_immutable_d", "transactions_immutable_u", "transactions_immutable_d")
 PERSON_COLUMNS = {"transactions": ("person",), "entries": ("person",), "lots": ("person",), "balances": ("person",),
                   "orders": ("person",), "counters": ("person",), "assists": ("helper", "initiator")}
 JSON_COLUMNS = {"transactions": ("payload", "detail"), "refusals": ("payload",)}
 KEY_COLUMNS = {"transactions": ("key",), "refusals": ("key",), "counters": ("scope",)}
+
+
+def journal_copy(path: Path, person_ids: list[str]) -> dict[str, list[dict]]:
+    """The persons' rows in the journal, for their access copy: every transaction with what it changed
+    on their accounts, every lot (spent and expired ones too) and the balance. Empty without a journal."""
+    if not path.exists() or not person_ids:
+        return {}
+    with Ledger(path) as ledger:
+        copy: dict[str, list[dict]] = {"points_transactions": [], "points_lots": [], "points_balances": []}
+        names = ("lot", "order_id", "points", "remaining", "pending", "earned_at", "available_at", "expires_at",
+                 "state")
+        for pid in sorted(set(person_ids)):
+            copy["points_transactions"] += [{"person_id": pid} | t for t in ledger.history(pid)]
+            lots = ledger.con.execute(f"SELECT id, {', '.join(names[1:])} FROM lots WHERE person = ? ORDER BY id",
+                                      (pid,)).fetchall()
+            copy["points_lots"] += [{"person_id": pid} | dict(zip(names, r)) for r in lots]
+            copy["points_balances"].append({"person_id": pid} | ledger.balance_row(pid))
+    return copy
 
 
 def forget_persons(path: Path, person_ids: list[str]) -> dict:

@@ -1,5 +1,6 @@
-"""`flywheel privacy erase` reaches the points journal: the person's id is gone from its tables and its
-files, the ledger still verifies, and a person whose id merely contains theirs keeps everything."""
+"""The subject's rights reach the points journal. `privacy export` carries their transactions, lots and
+balance and nobody else's; `privacy erase` takes their id out of its tables and its files, the ledger
+still verifies, and a person whose id merely contains theirs keeps everything."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def _state(person: str, monkeypatch, capsys) -> tuple:
     return b["available"], b["pending"], b["debt"], [(t["kind"], t["points"]) for t in h["transactions"]]
 
 
-def test_erasure_renames_the_person_everywhere_in_the_journal_and_nobody_else(monkeypatch, capsys):
+def test_access_copy_and_erasure_reach_the_journal_and_nobody_else(monkeypatch, capsys, tmp_path):
     _persons((GONE, "active", None), (LOOKALIKE, "active", None))
     for person, order in ((GONE, "o-gone"), (LOOKALIKE, "o-kept")):
         code, _, _ = _run(monkeypatch, capsys, "points", "earn", person, "--order", order, "--paid", "209.00",
@@ -43,6 +44,16 @@ def test_erasure_renames_the_person_everywhere_in_the_journal_and_nobody_else(mo
         assert code == 1 and refused["reason"] == "insufficient_points"
     kept_before = _state(LOOKALIKE, monkeypatch, capsys)
     assert GONE.encode() in _journal_bytes()
+
+    out = tmp_path / "copy.json"
+    code, summary, err = _run(monkeypatch, capsys, "privacy", "export", GONE, "--out", str(out), role="privacy_officer")
+    assert code == 0, err
+    data = json.loads(out.read_text(encoding="utf-8"))["data"]
+    assert [(t["kind"], t["points"], t["available_change"]) for t in data["points_transactions"]] == [
+        ("earn", 20, 20), ("redeem", 5, -5)]
+    assert [(lot["order_id"], lot["remaining"]) for lot in data["points_lots"]] == [("o-gone", 15)]
+    assert data["points_balances"] == [{"person_id": GONE, "available": 15, "pending": 0, "debt": 0}]
+    assert LOOKALIKE not in out.read_text(encoding="utf-8"), "only the subject's rows"
 
     code, report, err = _run(monkeypatch, capsys, "privacy", "erase", GONE, "--yes", role="privacy_officer")
     assert code == 0, err
