@@ -92,8 +92,11 @@ def test_the_server_ticks_every_interval_sends_once_and_outlives_failed_and_busy
     assert len(ticks) == scheduler.ticks >= 3 and {a["status"] for a in actions} == {"sent"}
     runs = list(AuditLog.for_settings(settings).entries(action="activate.run"))
     assert len(runs) == scheduler.ticks and {e["role"] for e in runs} == {"marketer"}
+    ticks.sort(key=lambda t: t["started_at"])
+    assert all(b["started_at"] >= a["finished_at"] for a, b in zip(ticks, ticks[1:])), "one tick at a time"
+    # fixed-rate: a tick that started late (waiting for the warehouse) is followed by one on schedule
     gaps = [(b["started_at"] - a["started_at"]).total_seconds() for a, b in zip(ticks, ticks[1:])]
-    assert all(g >= 0.9 for g in gaps), ("one tick at a time, an interval apart", gaps)
+    assert sum(gaps) / len(gaps) >= 0.9 and min(gaps) >= 0.5, ("an interval apart", gaps)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -324,8 +324,11 @@ def _access_copy_cells(shown, wh, case) -> list[Cell]:
     """The subject's own copy is unmasked by design, for whoever may make it."""
     from flywheel.privacy.dossier import dossier
 
+    from flywheel.loyalty import journal_copy, journal_path
+
     copy = json.loads(case.file("subject.json").read_text(encoding="utf-8"))
-    stored = norm(dossier(wh, _subject(wh, case.person)))
+    subject = _subject(wh, case.person)
+    stored = norm(dossier(wh, subject) | journal_copy(journal_path(wh.settings), list(subject.person_ids)))
     assert shown["rows"] == sum(len(v) for v in stored.values())
     return [Cell(f"access copy {t}", ALWAYS, copy["data"].get(t), rows) for t, rows in stored.items()]
 
