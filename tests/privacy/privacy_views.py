@@ -320,11 +320,17 @@ def _audit_cells(shown, wh, case) -> list[Cell]:
     return [Cell("audit entry", ALWAYS, s, r) for s, r in zip(shown, stored)]
 
 
+def _journal_of(gate):
+    """What `privacy export` adds beside the warehouse (cli/privacy.py): the points journal's sections."""
+    from flywheel.loyalty import journal_copy, journal_path
+
+    return lambda subject: journal_copy(journal_path(gate.settings), list(subject.person_ids))
+
+
 def _access_copy_cells(shown, wh, case) -> list[Cell]:
     """The subject's own copy is unmasked by design, for whoever may make it."""
-    from flywheel.privacy.dossier import dossier
-
     from flywheel.loyalty import journal_copy, journal_path
+    from flywheel.privacy.dossier import dossier
 
     copy = json.loads(case.file("subject.json").read_text(encoding="utf-8"))
     subject = _subject(wh, case.person)
@@ -341,7 +347,13 @@ def views() -> list[View]:
     """Every command that shows or writes person-level data (or is open to every role)."""
     from flywheel.identity import explain, identity_stats
     from flywheel.loyalty import balance as points_balance
-    from flywheel.privacy import audit_entries, consent_audience, consent_show, export_person, person_show
+    from flywheel.privacy import (
+        audit_entries,
+        consent_audience,
+        consent_show,
+        export_person,
+        person_show,
+    )
     from flywheel.value import risk_alerts
 
     return [
@@ -368,7 +380,7 @@ def views() -> list[View]:
         View("audit show", "audit.read", lambda gate, case: audit_entries(gate, limit=50),
              lambda case: ["audit", "show"], _audit_cells, parse=_json_lines, shows=(".actor",)),
         View("privacy export", "privacy.export",
-             lambda gate, case: export_person(gate, case.person, case.file("subject.json")),
+             lambda gate, case: export_person(gate, case.person, case.file("subject.json"), beside=_journal_of(gate)),
              lambda case: ["privacy", "export", case.person, "--out", str(case.file("subject.json"))],
              _access_copy_cells, written="subject.json", masked=False),
     ]
