@@ -86,3 +86,23 @@ def test_erasing_someone_without_points_leaves_the_journal_as_it_was(monkeypatch
     code, report, err = _run(monkeypatch, capsys, "privacy", "erase", GONE, "--yes", role="privacy_officer")
     assert code == 0 and report["points_journal"] == {}, err
     assert _state(LOOKALIKE, monkeypatch, capsys) == before
+
+
+def test_a_busy_journal_refuses_the_erasure_before_anything_is_erased(monkeypatch, capsys):
+    from flywheel.loyalty import JournalErasure
+
+    _persons((GONE, "active", None))
+    code, _, _ = _run(monkeypatch, capsys, "points", "earn", GONE, "--order", "o1", "--paid", "99.00",
+                      "--at", "2026-03-01T10:00", "--pending-days", "0")
+    assert code == 0
+    before = _state(GONE, monkeypatch, capsys)
+    monkeypatch.setattr(JournalErasure.lock, "__defaults__", (0.2,))
+    writer = sqlite3.connect(journal_path(load_settings()), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a loyalty run holding the journal's write lock
+    code, _, err = _run(monkeypatch, capsys, "privacy", "erase", GONE, "--yes", role="privacy_officer")
+    assert code == 1 and "busy" in err and "nothing was erased" in err and "Traceback" not in err, err
+    assert _state(GONE, monkeypatch, capsys) == before, "the warehouse and the journal still hold the person"
+    writer.execute("ROLLBACK")
+    writer.close()
+    code, report, err = _run(monkeypatch, capsys, "privacy", "erase", GONE, "--yes", role="privacy_officer")
+    assert code == 0 and report["points_journal"]["balances"] == 1, err

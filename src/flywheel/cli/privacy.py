@@ -39,7 +39,7 @@ def export_command(ctx: typer.Context, person: Annotated[str, typer.Argument(hel
 def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help="Person id.")],
                   yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False) -> None:
     """Remove a person from every table, destroy their data keys, and keep a suppression entry."""
-    from flywheel.loyalty import forget_persons, journal_path
+    from flywheel.loyalty import JournalErasure, journal_path
     from flywheel.privacy import erase_person
 
     def confirm(subject) -> bool:
@@ -47,26 +47,29 @@ def erase_command(ctx: typer.Context, person: Annotated[str, typer.Argument(help
                              "from every table? This cannot be undone.", err=True)
 
     ids: list[str] = []
+    with acting(ctx, "privacy erase") as gate, JournalErasure(journal_path(gate.settings)) as journal:
 
-    def keep_ids(subject) -> bool:
-        ids.extend(subject.person_ids)
-        return yes or confirm(subject)
+        def confirmed(subject) -> bool:
+            """After the yes and before anything changes: the journal's lock (loyalty/subject.py)."""
+            if not (yes or confirm(subject)):
+                return False
+            ids.extend(subject.person_ids)
+            journal.lock()
+            return True
 
-    with acting(ctx, "privacy erase") as gate:
-        report = erase_person(gate, person, confirm=keep_ids)
-        if report is not None:  # the points journal beside the warehouse (loyalty/subject.py)
-            journal = forget_persons(journal_path(gate.settings), ids)
+        report = erase_person(gate, person, confirm=confirmed)
+        renamed = journal.forget(ids) if report is not None else None
     if report is None:
         raise typer.Abort()
     if state(ctx).json:
-        emit(report.as_dict() | {"points_journal": journal["rows"]})
+        emit(report.as_dict() | {"points_journal": renamed["rows"]})
     else:
         d = report.as_dict()
         out.print(f"Erased: {d['rows_removed']:,} rows removed from {len(report.removed)} tables, "
                   f"{d['rows_anonymised']:,} rows of others anonymised, {report.keys_destroyed} data key(s) "
                   f"destroyed, {report.suppressed} suppression entries (erasure {report.erasure_id})")
-        if journal["rows"]:
-            out.print(f"Points journal: {sum(journal['rows'].values()):,} rows now name {journal['tombstone']} "
+        if renamed["rows"]:
+            out.print(f"Points journal: {sum(renamed['rows'].values()):,} values now name {renamed['tombstone']} "
                       "instead of the person")
 
 

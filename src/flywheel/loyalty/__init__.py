@@ -18,6 +18,7 @@ _EXPORTS = {
     "apply_rules": "flywheel.loyalty.program", "loyalty_stats": "flywheel.loyalty.program",
     "loyalty_summary": "flywheel.loyalty.summary", "referral_stats": "flywheel.loyalty.referral",
     "forget_persons": "flywheel.loyalty.subject", "journal_copy": "flywheel.loyalty.subject",
+    "JournalErasure": "flywheel.loyalty.subject",
     "LoyaltyRules": "flywheel.loyalty.rules", "load_rules_file": "flywheel.loyalty.rules",
 }
 __all__ = sorted(_EXPORTS)

@@ -14,10 +14,12 @@ id is gone from the files, not only from the tables.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from pathlib import Path
 
-from flywheel.loyalty.journal import SCHEMA, connect, immediate
+from flywheel.errors import FlywheelError
+from flywheel.loyalty.journal import SCHEMA, connect
 from flywheel.loyalty.ledger import Ledger
 
 TRIGGERS = ("entries_immutable_u", "entries_immutable_d", "transactions_immutable_u", "transactions_immutable_d")
@@ -45,42 +47,77 @@ def journal_copy(path: Path, person_ids: list[str]) -> dict[str, list[dict]]:
     return copy
 
 
-def forget_persons(path: Path, person_ids: list[str]) -> dict:
-    """Replace the persons' ids in the journal at `path` by a tombstone. Returns `{tombstone, rows}`
-    (values rewritten per table: a row can count once per column); nothing to do without a journal."""
-    ids = sorted(set(person_ids))
-    if not path.exists() or not ids:
-        return {"tombstone": None, "rows": {}}
-    tombstone = "erased-" + uuid.uuid4().hex[:16]
-    con = connect(path)
-    rows: dict[str, int] = {}
-    try:
-        con.execute("PRAGMA secure_delete=ON")
-        with immediate(con):
-            for name in TRIGGERS:
-                con.execute(f"DROP TRIGGER IF EXISTS {name}")
-            marks = ",".join("?" * len(ids))
-            for table, columns in PERSON_COLUMNS.items():
-                for column in columns:
-                    n = con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} IN ({marks})",
-                                    [tombstone, *ids]).rowcount
-                    _count(rows, table, n)
-            for table, columns in JSON_COLUMNS.items():
-                for column in columns:
-                    _count(rows, table, _rewrite(con, table, column, ids, lambda v: _json(v, ids, tombstone)))
-            for table, columns in KEY_COLUMNS.items():
-                for column in columns:
-                    _count(rows, table, _rewrite(con, table, column, ids, lambda v: _parts(v, ids, tombstone)))
-            for statement in _trigger_statements():
-                con.execute(statement)
+class JournalErasure:
+    """The journal's part of an erasure, in two steps around the warehouse's: `lock()` once the request
+    is confirmed and before anything changes (a busy journal then refuses the erasure while nothing is
+    erased anywhere), `forget(ids)` after the warehouse's has committed. Leaving the block without
+    `forget` rolls back."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.con: sqlite3.Connection | None = None
+
+    def __enter__(self) -> "JournalErasure":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.con is not None:
+            if self.con.in_transaction:
+                self.con.execute("ROLLBACK")
+            self.con.close()
+            self.con = None
+
+    def lock(self, busy_seconds: float = 60.0) -> None:
+        """Take the journal's write lock (nothing to take without a journal)."""
+        if not self.path.exists():
+            return
+        con = connect(self.path, busy_seconds=busy_seconds)
+        try:
+            con.execute("PRAGMA secure_delete=ON")
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            con.close()
+            raise FlywheelError(f"The points journal {self.path} is busy ({e}); nothing was erased. Try again "
+                                "once the running `loyalty run` or points write has finished.") from None
+        self.con = con
+
+    def forget(self, person_ids: list[str]) -> dict:
+        """Replace the ids by a tombstone and commit. Returns `{tombstone, rows}` (values rewritten per
+        table: a row counts once per column it changed in)."""
+        ids = sorted(set(person_ids))
+        con = self.con
+        if con is None or not ids:
+            return {"tombstone": None, "rows": {}}
+        tombstone = "erased-" + uuid.uuid4().hex[:16]
+        rows: dict[str, int] = {}
+        for name in TRIGGERS:
+            con.execute(f"DROP TRIGGER IF EXISTS {name}")
+        marks = ",".join("?" * len(ids))
+        for table, columns in PERSON_COLUMNS.items():
+            for column in columns:
+                n = con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} IN ({marks})",
+                                [tombstone, *ids]).rowcount
+                rows[table] = rows.get(table, 0) + n
+        for table, columns in JSON_COLUMNS.items():
+            for column in columns:
+                n = _rewrite(con, table, column, ids, lambda v: _json(v, ids, tombstone))
+                rows[table] = rows.get(table, 0) + n
+        for table, columns in KEY_COLUMNS.items():
+            for column in columns:
+                n = _rewrite(con, table, column, ids, lambda v: _parts(v, ids, tombstone))
+                rows[table] = rows.get(table, 0) + n
+        for statement in _trigger_statements():
+            con.execute(statement)
+        con.execute("COMMIT")
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        con.close()
-    return {"tombstone": tombstone, "rows": {k: v for k, v in rows.items() if v}}
+        return {"tombstone": tombstone, "rows": {k: v for k, v in rows.items() if v}}
 
 
-def _count(rows: dict[str, int], table: str, n: int) -> None:
-    rows[table] = rows.get(table, 0) + max(n, 0)
+def forget_persons(path: Path, person_ids: list[str]) -> dict:
+    """`JournalErasure` in one go, for a caller with no other store to erase alongside."""
+    with JournalErasure(path) as erasure:
+        erasure.lock()
+        return erasure.forget(person_ids)
 
 
 def _rewrite(con, table: str, column: str, ids: list[str], change) -> int:
@@ -93,7 +130,7 @@ def _rewrite(con, table: str, column: str, ids: list[str], change) -> int:
 
 
 def _json(text: str, ids: list[str], tombstone: str) -> str:
-    """Every string value equal to an id, at any depth; the text keeps its canonical form."""
+    """Every string value equal to an id, at any depth (the changed text re-written compactly, keys sorted)."""
     try:
         value = json.loads(text)
     except ValueError:
